@@ -1,0 +1,1 @@
+//! deployctl (being built)

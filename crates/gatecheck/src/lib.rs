@@ -1,0 +1,1 @@
+//! gatecheck (being built)
