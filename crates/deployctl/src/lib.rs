@@ -1,1 +1,8 @@
-//! deployctl (being built)
+//! deployctl: roll a service binary out to a fleet of hosts, prove it serves, roll back when not.
+//!
+//! Module map:
+//! - [`inventory`]: `deploy.toml` (environments, hosts, artifact, layout, thresholds), validated
+//!   with file/line errors before any host is touched.
+//! - [`quote`]: POSIX shell quoting of remote command arguments.
+pub mod inventory;
+pub mod quote;

@@ -1,0 +1,520 @@
+//! `deploy.toml`: environments, hosts, artifact, remote layout, service control, health,
+//! thresholds and rollout shape. [`Inventory::load`] parses and validates the whole file before
+//! anything touches a host; every error names the file, the line and the reason.
+//!
+//! Top-level `[remote]`, `[service]`, `[health]`, `[thresholds]` and `[rollout]` tables are the
+//! defaults; an environment may replace any of them whole with `[env.NAME.remote]` etc.
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Why an inventory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {reason}")]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("{file}: unknown environment `{name}` (known: {known})")]
+    UnknownEnv {
+        file: PathBuf,
+        name: String,
+        known: String,
+    },
+}
+
+/// How deployctl reaches a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// System OpenSSH through the `openssh` crate (multiplexed master per host).
+    Ssh,
+    /// Pure-Rust SSH client (`russh`), no ssh binary needed.
+    Native,
+    /// This machine, no SSH.
+    Local,
+}
+
+/// What a host does; `auto` (or no list) means "detect from what runs there".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    App,
+    Lb,
+    Db,
+    Auto,
+}
+
+/// One file shipped next to the binary (configuration, TLS material).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Local path, relative to the inventory file's directory.
+    pub src: PathBuf,
+    /// Remote file name inside the install dir (or absolute remote path).
+    pub dest: String,
+    /// Octal mode such as "0640"; defaults to the local file's mode.
+    pub mode: Option<String>,
+    /// Read/write this file through `sudo -n` (privileged files such as TLS keys).
+    #[serde(default)]
+    pub sudo: bool,
+}
+
+/// The build to ship.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// Local path of the binary (relative to the inventory's directory); `--artifact` overrides.
+    pub binary: PathBuf,
+    /// File name of the binary on the host, inside `remote.install_dir`.
+    pub name: String,
+    #[serde(default)]
+    pub config: Vec<ConfigFile>,
+}
+
+/// Remote layout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remote {
+    pub install_dir: String,
+    pub backup_dir: String,
+    #[serde(default = "default_keep")]
+    pub keep_backups: usize,
+}
+
+/// How the service is controlled on a host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Pid file the master writes (SIGUSR1 target).
+    pub pid_file: String,
+    /// Loopback admin address of the master (`POST /restart`), if it has one.
+    pub admin: Option<String>,
+    /// Port the service listens on (on every interface of the host).
+    pub port: u16,
+    /// Arguments to start the master with when nothing runs yet (first install).
+    /// `{install_dir}`, `{pid_file}` and `{port}` are substituted.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// Health endpoints and how long to wait for them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    #[serde(default = "default_ready")]
+    pub ready: String,
+    #[serde(default = "default_ping")]
+    pub ping: String,
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// Upper bound for a host to verify after its restart.
+    #[serde(default = "default_verify_timeout")]
+    pub timeout_s: u64,
+    #[serde(default = "default_interval")]
+    pub interval_ms: u64,
+}
+
+/// What happens when network quality or host failures pass a limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Failed non-DR hosts tolerated before the run rolls back.
+    #[serde(default)]
+    pub failure_tolerance: usize,
+    #[serde(default = "default_loss")]
+    pub max_loss_pct: f64,
+    #[serde(default = "default_latency")]
+    pub max_latency_ms: f64,
+    /// `stop` (refuse the rollout) or `warn` when a host is past the network limits.
+    #[serde(default = "default_on_network")]
+    pub on_network: NetworkPolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkPolicy {
+    Stop,
+    Warn,
+}
+
+/// Shape of a rollout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_parallelism")]
+    pub parallelism: usize,
+    /// Deploy one host alone first.
+    #[serde(default = "default_true")]
+    pub canary: bool,
+}
+
+/// One machine of an environment.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub address: String,
+    pub user: String,
+    pub port: u16,
+    /// Roles from the inventory; empty means "detect".
+    pub roles: Vec<Role>,
+    pub dr: bool,
+    pub gray: bool,
+    /// Base URL clients use (defaults to `http://ADDRESS:SERVICE_PORT`).
+    pub external_url: String,
+}
+
+impl Host {
+    /// Base URL(s) on which this host serves clients.
+    pub fn base_urls(&self) -> Vec<String> {
+        vec![self.external_url.clone()]
+    }
+}
+
+/// One resolved environment: its hosts plus the effective settings.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub transport: TransportKind,
+    /// known_hosts file for strict host-key checking (ssh/native).
+    pub known_hosts: Option<PathBuf>,
+    /// Private key for ssh/native (otherwise ssh config / agent).
+    pub identity: Option<PathBuf>,
+    /// Extra `ssh -F` config file (ssh transport).
+    pub ssh_config: Option<PathBuf>,
+    pub hosts: Vec<Host>,
+    pub artifact: Artifact,
+    pub remote: Remote,
+    pub service: Service,
+    pub health: Health,
+    pub thresholds: Thresholds,
+    pub rollout: Rollout,
+}
+
+impl Environment {
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+    /// Every external base URL of the environment (what E2E suites and parity checks hit).
+    pub fn base_urls(&self) -> Vec<String> {
+        self.hosts.iter().flat_map(Host::base_urls).collect()
+    }
+}
+
+/// A parsed and validated `deploy.toml`.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub path: PathBuf,
+    envs: BTreeMap<String, Environment>,
+}
+
+impl Inventory {
+    /// Read, parse and validate `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Inventory, InventoryError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse and validate inventory `text`; `path` names it in errors and anchors relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
+        let invalid =
+            |span: Option<std::ops::Range<usize>>, reason: String| InventoryError::Invalid {
+                file: path.to_path_buf(),
+                line: span.map(|s| line_of(text, s.start)).unwrap_or(1),
+                reason,
+            };
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut envs = BTreeMap::new();
+        if raw.env.is_empty() {
+            return Err(invalid(
+                None,
+                "no environment defined (add [env.NAME])".into(),
+            ));
+        }
+        for (name, renv) in raw.env {
+            let env_span = renv.span();
+            let renv = renv.into_inner();
+            let missing = |what: &str| {
+                invalid(
+                    Some(env_span.clone()),
+                    format!("environment `{name}` has no [{what}] (neither its own nor a top-level one)"),
+                )
+            };
+            let artifact = renv
+                .artifact
+                .or(raw.artifact.clone())
+                .ok_or_else(|| missing("artifact"))?;
+            let remote = renv
+                .remote
+                .or(raw.remote.clone())
+                .ok_or_else(|| missing("remote"))?;
+            let service = renv
+                .service
+                .or(raw.service.clone())
+                .ok_or_else(|| missing("service"))?;
+            let health = renv.health.or(raw.health.clone()).unwrap_or_default();
+            let thresholds = renv
+                .thresholds
+                .or(raw.thresholds.clone())
+                .unwrap_or_default();
+            let rollout: Rollout = renv.rollout.or(raw.rollout.clone()).unwrap_or_default();
+            if rollout.batch_size == 0 || rollout.parallelism == 0 {
+                return Err(invalid(
+                    Some(env_span.clone()),
+                    format!("environment `{name}`: rollout.batch_size and rollout.parallelism must be >= 1"),
+                ));
+            }
+            let transport = renv.transport.unwrap_or(TransportKind::Ssh);
+            if renv.hosts.is_empty() {
+                return Err(invalid(
+                    Some(env_span),
+                    format!("environment `{name}` has no hosts"),
+                ));
+            }
+            let mut seen = HashSet::new();
+            let mut hosts = Vec::new();
+            for rh in renv.hosts {
+                let hname = rh.name.get_ref().clone();
+                if !valid_name(&hname) {
+                    return Err(invalid(
+                        Some(rh.name.span()),
+                        format!("bad host name `{hname}` (letters, digits, '-', '_', '.')"),
+                    ));
+                }
+                if !seen.insert(hname.clone()) {
+                    return Err(invalid(
+                        Some(rh.name.span()),
+                        format!("duplicate host `{hname}` in environment `{name}`"),
+                    ));
+                }
+                let address = rh.address.get_ref().clone();
+                if !valid_address(&address) {
+                    return Err(invalid(
+                        Some(rh.address.span()),
+                        format!("bad address `{address}` for host `{hname}` (expected an IP address or a DNS name)"),
+                    ));
+                }
+                let roles = match rh.roles {
+                    None => vec![],
+                    Some(r) if r.contains(&Role::Auto) => vec![],
+                    Some(r) => r,
+                };
+                let url_host = match address.parse::<IpAddr>() {
+                    Ok(IpAddr::V6(_)) => format!("[{address}]"),
+                    _ => address.clone(),
+                };
+                hosts.push(Host {
+                    external_url: rh
+                        .external_url
+                        .unwrap_or_else(|| format!("http://{url_host}:{}", service.port))
+                        .trim_end_matches('/')
+                        .to_string(),
+                    name: hname,
+                    address,
+                    user: rh
+                        .user
+                        .or(renv.user.clone())
+                        .unwrap_or_else(|| "root".into()),
+                    port: rh.port.or(renv.port).unwrap_or(22),
+                    roles,
+                    dr: rh.dr,
+                    gray: rh.gray,
+                });
+            }
+            let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
+            let mut artifact = artifact;
+            artifact.binary = base.join(&artifact.binary);
+            for c in &mut artifact.config {
+                c.src = base.join(&c.src);
+            }
+            envs.insert(
+                name.clone(),
+                Environment {
+                    name,
+                    transport,
+                    known_hosts: rel(renv.known_hosts),
+                    identity: rel(renv.identity),
+                    ssh_config: rel(renv.ssh_config),
+                    hosts,
+                    artifact,
+                    remote,
+                    service,
+                    health,
+                    thresholds,
+                    rollout,
+                },
+            );
+        }
+        Ok(Inventory {
+            path: path.to_path_buf(),
+            envs,
+        })
+    }
+
+    /// The environment called `name`.
+    pub fn env(&self, name: &str) -> Result<&Environment, InventoryError> {
+        self.envs
+            .get(name)
+            .ok_or_else(|| InventoryError::UnknownEnv {
+                file: self.path.clone(),
+                name: name.to_string(),
+                known: self.envs.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// Names of all environments, sorted.
+    pub fn env_names(&self) -> Vec<&str> {
+        self.envs.keys().map(String::as_str).collect()
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// An IP address, or a DNS name made of labels of letters, digits and hyphens.
+pub fn valid_address(s: &str) -> bool {
+    if s.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    if s.is_empty() || s.len() > 253 || s.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return false;
+    }
+    s.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    artifact: Option<Artifact>,
+    remote: Option<Remote>,
+    service: Option<Service>,
+    health: Option<Health>,
+    thresholds: Option<Thresholds>,
+    rollout: Option<Rollout>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<RawEnv>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    transport: Option<TransportKind>,
+    user: Option<String>,
+    port: Option<u16>,
+    known_hosts: Option<PathBuf>,
+    identity: Option<PathBuf>,
+    ssh_config: Option<PathBuf>,
+    artifact: Option<Artifact>,
+    remote: Option<Remote>,
+    service: Option<Service>,
+    health: Option<Health>,
+    thresholds: Option<Thresholds>,
+    rollout: Option<Rollout>,
+    #[serde(default)]
+    hosts: Vec<RawHost>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Spanned<String>,
+    address: Spanned<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    roles: Option<Vec<Role>>,
+    #[serde(default)]
+    dr: bool,
+    #[serde(default)]
+    gray: bool,
+    external_url: Option<String>,
+}
+
+fn default_keep() -> usize {
+    3
+}
+fn default_ready() -> String {
+    "/ready".into()
+}
+fn default_ping() -> String {
+    "/ping".into()
+}
+fn default_version() -> String {
+    "/version".into()
+}
+fn default_verify_timeout() -> u64 {
+    120
+}
+fn default_interval() -> u64 {
+    200
+}
+fn default_loss() -> f64 {
+    5.0
+}
+fn default_latency() -> f64 {
+    250.0
+}
+fn default_on_network() -> NetworkPolicy {
+    NetworkPolicy::Stop
+}
+fn default_batch() -> usize {
+    2
+}
+fn default_parallelism() -> usize {
+    4
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        toml::from_str("").expect("health defaults")
+    }
+}
+impl Default for Thresholds {
+    fn default() -> Self {
+        toml::from_str("").expect("threshold defaults")
+    }
+}
+impl Default for Rollout {
+    fn default() -> Self {
+        toml::from_str("").expect("rollout defaults")
+    }
+}
+
+#[cfg(test)]
+#[path = "inventory_tests.rs"]
+mod tests;

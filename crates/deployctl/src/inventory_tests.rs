@@ -1,0 +1,157 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Inventory, InventoryError> {
+    Inventory::parse(Path::new("/etc/deploy.toml"), text)
+}
+
+const BASE: &str = r#"
+[artifact]
+binary = "bin/app"
+name = "app"
+[remote]
+install_dir = "/srv/app"
+backup_dir = "/srv/app/backups"
+[service]
+pid_file = "/srv/app/app.pid"
+port = 8080
+"#;
+
+fn with_env(env: &str) -> String {
+    format!("{BASE}\n{env}")
+}
+
+#[test]
+fn loads_the_repository_inventory() {
+    let inv = Inventory::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy.toml")).unwrap();
+    let local = inv.env("local").unwrap();
+    assert_eq!(local.transport, TransportKind::Local);
+    assert_eq!(local.hosts[0].address, "127.0.0.1");
+    assert_eq!(
+        local.base_urls(),
+        vec!["http://127.0.0.1:18080".to_string()]
+    );
+    let prod = inv.env("prod").unwrap();
+    assert!(prod.host("prod-dr").unwrap().dr);
+    assert_eq!(inv.env_names(), vec!["local", "prod", "uat"]);
+}
+
+#[test]
+fn env_overrides_replace_defaults_and_paths_are_relative_to_the_file() {
+    let inv = parse(&with_env(
+        "[env.a]\ntransport = \"native\"\nknown_hosts = \"kh\"\nrollout = { batch_size = 5 }\n\
+         hosts = [{ name = \"h1\", address = \"10.0.0.1\", port = 2222, user = \"deploy\" }]\n",
+    ))
+    .unwrap();
+    let a = inv.env("a").unwrap();
+    assert_eq!(a.transport, TransportKind::Native);
+    assert_eq!(a.rollout.batch_size, 5);
+    assert_eq!(a.rollout.parallelism, 4);
+    assert_eq!(a.known_hosts.as_deref(), Some(Path::new("/etc/kh")));
+    assert_eq!(a.artifact.binary, Path::new("/etc/bin/app"));
+    assert_eq!(a.hosts[0].port, 2222);
+    assert_eq!(a.hosts[0].user, "deploy");
+    assert_eq!(a.hosts[0].external_url, "http://10.0.0.1:8080");
+    assert!(a.hosts[0].roles.is_empty(), "no roles means detect");
+}
+
+fn invalid(text: &str) -> (usize, String) {
+    match parse(text) {
+        Err(InventoryError::Invalid { file, line, reason }) => {
+            assert_eq!(file, Path::new("/etc/deploy.toml"));
+            (line, reason)
+        }
+        other => panic!("expected an invalid-inventory error, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_field_names_line_and_field() {
+    let text = with_env("[env.a]\nhosts = [\n  { name = \"h1\" },\n]\n");
+    let (line, reason) = invalid(&text);
+    assert_eq!(
+        line,
+        text.lines().position(|l| l.contains("h1")).unwrap() + 1
+    );
+    assert!(reason.contains("missing field `address`"), "{reason}");
+}
+
+#[test]
+fn bad_address_names_its_line() {
+    let text = with_env("[env.a]\nhosts = [\n  { name = \"h1\", address = \"10.0.0.1\" },\n  { name = \"h2\", address = \"10.0.0.300\" },\n]\n");
+    let (line, reason) = invalid(&text);
+    assert_eq!(
+        line,
+        text.lines().position(|l| l.contains("10.0.0.300")).unwrap() + 1
+    );
+    assert!(reason.contains("bad address `10.0.0.300`"), "{reason}");
+    let (_, reason) = invalid(&with_env(
+        "[env.a]\nhosts = [{ name = \"h\", address = \"a b\" }]\n",
+    ));
+    assert!(reason.contains("bad address"), "{reason}");
+}
+
+#[test]
+fn duplicate_host_names_the_second_occurrence() {
+    let text = with_env("[env.a]\nhosts = [\n  { name = \"h1\", address = \"10.0.0.1\" },\n  { name = \"h1\", address = \"10.0.0.2\" },\n]\n");
+    let (line, reason) = invalid(&text);
+    assert_eq!(
+        line,
+        text.lines().position(|l| l.contains("10.0.0.2")).unwrap() + 1
+    );
+    assert!(reason.contains("duplicate host `h1`"), "{reason}");
+}
+
+#[test]
+fn unknown_env_lists_the_known_ones() {
+    let inv = parse(&with_env(
+        "[env.uat]\nhosts = [{ name = \"h\", address = \"h.example\" }]\n",
+    ))
+    .unwrap();
+    let err = inv.env("prod").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "/etc/deploy.toml: unknown environment `prod` (known: uat)"
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_types_are_rejected_with_line() {
+    let text =
+        with_env("[env.a]\nhosts = [{ name = \"h\", address = \"h\" }]\ntransprot = \"ssh\"\n");
+    let (line, reason) = invalid(&text);
+    assert_eq!(line, text.lines().count());
+    assert!(reason.contains("unknown field `transprot`"), "{reason}");
+    let (_, reason) = invalid(&with_env(
+        "[env.a]\ntransport = \"telnet\"\nhosts = [{ name = \"h\", address = \"h\" }]\n",
+    ));
+    assert!(reason.contains("telnet"), "{reason}");
+}
+
+#[test]
+fn env_without_hosts_or_sections_is_rejected() {
+    let (_, reason) = invalid(&with_env("[env.a]\nhosts = []\n"));
+    assert!(reason.contains("no hosts"), "{reason}");
+    let (_, reason) = invalid("[env.a]\nhosts = [{ name = \"h\", address = \"h\" }]\n");
+    assert!(reason.contains("no [artifact]"), "{reason}");
+    let (_, reason) = invalid(BASE);
+    assert!(reason.contains("no environment"), "{reason}");
+}
+
+#[test]
+fn address_validation() {
+    for ok in ["127.0.0.1", "::1", "host-1.example.com", "h"] {
+        assert!(valid_address(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "1.2.3",
+        "999.1.1.1",
+        "-h.example",
+        "a..b",
+        "h_1",
+        "a b",
+        "h;rm",
+    ] {
+        assert!(!valid_address(bad), "{bad}");
+    }
+}
