@@ -4,5 +4,8 @@
 //! - [`inventory`]: `deploy.toml` (environments, hosts, artifact, layout, thresholds), validated
 //!   with file/line errors before any host is touched.
 //! - [`quote`]: POSIX shell quoting of remote command arguments.
+//! - [`transport`]: the `Transport` trait and its `ssh` (OpenSSH), `native` (russh) and `local`
+//!   implementations; retries with backoff.
 pub mod inventory;
 pub mod quote;
+pub mod transport;

@@ -1,0 +1,250 @@
+//! The `native` transport: a pure-Rust SSH client (`russh`), no ssh binary needed.
+//!
+//! Same strictness as the `ssh` transport: the server key must already be in the known_hosts
+//! file (unknown => refused, different => refused as changed). One connection per host;
+//! commands and tunnels are channels on it. Public-key authentication with the inventory's
+//! identity file (default `~/.ssh/id_ed25519`).
+
+use super::{BoxFuture, ConnectOptions, ExecOutput, Transport, TransportError, Tunnel};
+use crate::inventory::Host;
+use crate::quote;
+use russh::client::{self, Handle};
+use russh::keys::{self, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::ChannelMsg;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Verifies the server key against known_hosts and remembers why it refused.
+struct Checker {
+    host: String,
+    port: u16,
+    known_hosts: PathBuf,
+    verdict: Arc<Mutex<Option<TransportError>>>,
+    name: String,
+}
+
+impl client::Handler for Checker {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            *self.verdict.lock().expect("verdict") = Some(TransportError::HostKeyUnknown {
+                host: self.name.clone(),
+                detail: "server offered a certificate; only known_hosts keys are trusted".into(),
+            });
+            return Ok(false);
+        };
+        let fp = key.fingerprint(Default::default());
+        let res = keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts);
+        let refusal = match res {
+            Ok(true) => return Ok(true),
+            Ok(false) => TransportError::HostKeyUnknown {
+                host: self.name.clone(),
+                detail: format!(
+                    "no entry for {}:{} with key {fp} in {}",
+                    self.host,
+                    self.port,
+                    self.known_hosts.display()
+                ),
+            },
+            Err(keys::Error::KeyChanged { line }) => TransportError::HostKeyChanged {
+                host: self.name.clone(),
+                detail: format!(
+                    "server key {fp} differs from {} line {line}",
+                    self.known_hosts.display()
+                ),
+            },
+            Err(e) => TransportError::HostKeyUnknown {
+                host: self.name.clone(),
+                detail: format!("{}: {e}", self.known_hosts.display()),
+            },
+        };
+        *self.verdict.lock().expect("verdict") = Some(refusal);
+        Ok(false)
+    }
+}
+
+pub struct NativeTransport {
+    name: String,
+    opts: ConnectOptions,
+    host: Host,
+    handle: tokio::sync::RwLock<Arc<Handle<Checker>>>,
+}
+
+impl NativeTransport {
+    pub async fn connect(opts: &ConnectOptions, host: &Host) -> Result<Self, TransportError> {
+        let handle = open(opts, host).await?;
+        Ok(NativeTransport {
+            name: host.name.clone(),
+            opts: opts.clone(),
+            host: host.clone(),
+            handle: tokio::sync::RwLock::new(Arc::new(handle)),
+        })
+    }
+
+    fn lost(&self, e: impl std::fmt::Display) -> TransportError {
+        TransportError::Disconnected {
+            host: self.name.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    async fn run(
+        &self,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, TransportError> {
+        let handle = self.handle.read().await.clone();
+        let mut ch = handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.lost(e))?;
+        ch.exec(true, quote::join(argv))
+            .await
+            .map_err(|e| self.lost(e))?;
+        if let Some(data) = stdin {
+            ch.data(data).await.map_err(|e| self.lost(e))?;
+        }
+        ch.eof().await.map_err(|e| self.lost(e))?;
+        let mut out = ExecOutput {
+            status: -1,
+            ..Default::default()
+        };
+        let mut got_status = false;
+        while let Some(msg) = ch.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    out.status = exit_status as i32;
+                    got_status = true;
+                }
+                ChannelMsg::ExitSignal { .. } => got_status = true,
+                _ => {}
+            }
+        }
+        if !got_status && handle.is_closed() {
+            return Err(self.lost("connection closed before the command finished"));
+        }
+        Ok(out)
+    }
+}
+
+async fn open(opts: &ConnectOptions, host: &Host) -> Result<Handle<Checker>, TransportError> {
+    let other = |detail: String| TransportError::Other {
+        host: host.name.clone(),
+        detail,
+    };
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let known_hosts = opts
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| home.join(".ssh/known_hosts"));
+    let identity = opts
+        .identity
+        .clone()
+        .unwrap_or_else(|| home.join(".ssh/id_ed25519"));
+    let key = keys::load_secret_key(&identity, None)
+        .map_err(|e| other(format!("identity {}: {e}", identity.display())))?;
+    let config = Arc::new(client::Config {
+        keepalive_interval: Some(opts.keepalive),
+        keepalive_max: 3,
+        ..Default::default()
+    });
+    let verdict = Arc::new(Mutex::new(None));
+    let checker = Checker {
+        host: host.address.clone(),
+        port: host.port,
+        known_hosts,
+        verdict: verdict.clone(),
+        name: host.name.clone(),
+    };
+    let addr = (host.address.as_str(), host.port);
+    let connected =
+        tokio::time::timeout(opts.connect_timeout, client::connect(config, addr, checker)).await;
+    let mut handle = match connected {
+        Err(_) => {
+            return Err(TransportError::Connect {
+                host: host.name.clone(),
+                detail: format!("timed out after {:?}", opts.connect_timeout),
+            })
+        }
+        Ok(Err(e)) => {
+            if let Some(refusal) = verdict.lock().expect("verdict").take() {
+                return Err(refusal);
+            }
+            return Err(TransportError::Connect {
+                host: host.name.clone(),
+                detail: e.to_string(),
+            });
+        }
+        Ok(Ok(h)) => h,
+    };
+    let hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .map_err(|e| other(e.to_string()))?
+        .flatten();
+    let auth = handle
+        .authenticate_publickey(
+            host.user.clone(),
+            PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+        )
+        .await
+        .map_err(|e| other(e.to_string()))?;
+    if !auth.success() {
+        return Err(TransportError::Auth {
+            host: host.name.clone(),
+            detail: format!(
+                "public key {} refused for user {}",
+                identity.display(),
+                host.user
+            ),
+        });
+    }
+    Ok(handle)
+}
+
+impl Transport for NativeTransport {
+    fn host(&self) -> &str {
+        &self.name
+    }
+    fn exec<'a>(
+        &'a self,
+        argv: &'a [String],
+        stdin: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+        Box::pin(self.run(argv, stdin))
+    }
+    fn tunnel(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Tunnel>, TransportError>> {
+        Box::pin(async move {
+            let handle = self.handle.read().await.clone();
+            let ch = handle
+                .channel_open_direct_tcpip("127.0.0.1", port.into(), "127.0.0.1", 0)
+                .await
+                .map_err(|e| self.lost(format!("tunnel to 127.0.0.1:{port}: {e}")))?;
+            Ok(Box::new(ch.into_stream()) as Box<dyn Tunnel>)
+        })
+    }
+    fn reconnect(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let mut guard = self.handle.write().await;
+            let fresh = super::retry(self.opts.attempts, || open(&self.opts, &self.host)).await?;
+            *guard = Arc::new(fresh);
+            Ok(())
+        })
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let handle = self.handle.read().await.clone();
+            let _ = handle
+                .disconnect(russh::Disconnect::ByApplication, "done", "en")
+                .await;
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! The `ssh` transport: system OpenSSH via the `openssh` crate.
+//!
+//! One master connection per host (ControlMaster, multiplexed) carries every command and
+//! tunnel of the run. `StrictHostKeyChecking=yes` (never learns keys), `BatchMode=yes`
+//! (never prompts), `ServerAliveInterval` keep-alive. `~/.ssh/config`, the agent and
+//! ProxyJump keep working because this is the user's own ssh.
+
+use super::{BoxFuture, ConnectOptions, ExecOutput, Transport, TransportError, Tunnel};
+use crate::inventory::Host;
+use crate::quote;
+use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+
+pub struct SshTransport {
+    name: String,
+    destination: String,
+    builder: SessionBuilder,
+    session: tokio::sync::RwLock<Arc<Session>>,
+    /// Unix sockets of local forwards already requested on the current session.
+    forwards: Mutex<HashSet<u16>>,
+    sockdir: tempfile::TempDir,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl SshTransport {
+    pub async fn connect(opts: &ConnectOptions, host: &Host) -> Result<Self, TransportError> {
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(KnownHosts::Strict)
+            .user(host.user.clone())
+            .port(host.port)
+            .connect_timeout(opts.connect_timeout)
+            .server_alive_interval(opts.keepalive)
+            .control_persist(openssh::ControlPersist::IdleFor(
+                std::num::NonZeroUsize::new(300).expect("non-zero"),
+            ));
+        if let Some(kh) = &opts.known_hosts {
+            b.user_known_hosts_file(kh);
+        }
+        if let Some(id) = &opts.identity {
+            b.keyfile(id);
+        }
+        if let Some(cfg) = &opts.ssh_config {
+            b.config_file(cfg);
+        }
+        let sockdir = tempfile::Builder::new()
+            .prefix("deployctl-ssh")
+            .tempdir()
+            .map_err(|e| TransportError::Other {
+                host: host.name.clone(),
+                detail: format!("control dir: {e}"),
+            })?;
+        b.control_directory(sockdir.path());
+        let session = open(&b, &host.address, &host.name).await?;
+        Ok(SshTransport {
+            name: host.name.clone(),
+            destination: host.address.clone(),
+            builder: b,
+            session: tokio::sync::RwLock::new(Arc::new(session)),
+            forwards: Mutex::new(HashSet::new()),
+            sockdir,
+            generation: 0.into(),
+        })
+    }
+
+    fn classify(&self, e: openssh::Error) -> TransportError {
+        classify(&self.name, e)
+    }
+
+    async fn run(
+        &self,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, TransportError> {
+        let session = self.session.read().await.clone();
+        let mut cmd = session.raw_command(quote::join(argv));
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().await.map_err(|e| self.classify(e))?;
+        let input = child.stdin().take();
+        let feed = async {
+            if let (Some(mut w), Some(data)) = (input, stdin) {
+                w.write_all(data).await?;
+                w.shutdown().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        let (fed, out) = tokio::join!(feed, child.wait_with_output());
+        let out = out.map_err(|e| self.classify(e))?;
+        if let Err(e) = fed {
+            return Err(TransportError::Disconnected {
+                host: self.name.clone(),
+                detail: format!("writing stdin: {e}"),
+            });
+        }
+        // ssh itself exits 255 when the connection (not the command) failed.
+        if out.status.code() == Some(255) && session.check().await.is_err() {
+            return Err(TransportError::Disconnected {
+                host: self.name.clone(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(ExecOutput {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn socket_path(&self, port: u16) -> PathBuf {
+        let g = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        self.sockdir.path().join(format!("fwd-{g}-{port}.sock"))
+    }
+
+    async fn open_tunnel(&self, port: u16) -> Result<Box<dyn Tunnel>, TransportError> {
+        let session = self.session.read().await.clone();
+        let path = self.socket_path(port);
+        let fresh = self.forwards.lock().expect("forwards lock").insert(port);
+        if fresh {
+            let listen = Socket::UnixSocket {
+                path: path.clone().into(),
+            };
+            let target = Socket::TcpSocket {
+                host: "127.0.0.1".into(),
+                port,
+            };
+            if let Err(e) = session
+                .request_port_forward(ForwardType::Local, listen, target)
+                .await
+            {
+                self.forwards.lock().expect("forwards lock").remove(&port);
+                return Err(self.classify(e));
+            }
+        }
+        let s = tokio::net::UnixStream::connect(&path).await.map_err(|e| {
+            TransportError::Disconnected {
+                host: self.name.clone(),
+                detail: format!("tunnel to 127.0.0.1:{port}: {e}"),
+            }
+        })?;
+        Ok(Box::new(s))
+    }
+}
+
+async fn open(b: &SessionBuilder, dest: &str, name: &str) -> Result<Session, TransportError> {
+    b.connect(dest).await.map_err(|e| classify(name, e))
+}
+
+/// Map an openssh error (whose text carries ssh's own log) to a [`TransportError`].
+fn classify(host: &str, e: openssh::Error) -> TransportError {
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    let detail = detail.trim().replace('\n', " ");
+    let host = host.to_string();
+    let lower = detail.to_lowercase();
+    if lower.contains("remote host identification has changed")
+        || lower.contains("host key for") && lower.contains("has changed")
+    {
+        TransportError::HostKeyChanged { host, detail }
+    } else if lower.contains("host key verification failed")
+        || lower.contains("no ") && lower.contains("host key is known")
+    {
+        TransportError::HostKeyUnknown { host, detail }
+    } else if lower.contains("permission denied") {
+        TransportError::Auth { host, detail }
+    } else if matches!(e, openssh::Error::Connect(_)) {
+        TransportError::Connect { host, detail }
+    } else if matches!(
+        e,
+        openssh::Error::Disconnected
+            | openssh::Error::RemoteProcessTerminated
+            | openssh::Error::Master(_)
+    ) || lower.contains("reset")
+        || lower.contains("broken pipe")
+        || lower.contains("timed out")
+        || lower.contains("control socket")
+        || lower.contains("mux")
+    {
+        TransportError::Disconnected { host, detail }
+    } else {
+        TransportError::Other { host, detail }
+    }
+}
+
+impl Transport for SshTransport {
+    fn host(&self) -> &str {
+        &self.name
+    }
+    fn exec<'a>(
+        &'a self,
+        argv: &'a [String],
+        stdin: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+        Box::pin(self.run(argv, stdin))
+    }
+    fn tunnel(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Tunnel>, TransportError>> {
+        Box::pin(self.open_tunnel(port))
+    }
+    fn reconnect(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let mut guard = self.session.write().await;
+            let fresh = open(&self.builder, &self.destination, &self.name).await?;
+            let old = std::mem::replace(&mut *guard, Arc::new(fresh));
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.forwards.lock().expect("forwards lock").clear();
+            if let Ok(old) = Arc::try_unwrap(old) {
+                let _ = old.close().await;
+            }
+            Ok(())
+        })
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        // Dropping the last handle of the session runs `ssh -O exit` on the master.
+        Box::pin(async {})
+    }
+}
