@@ -1,1 +1,5 @@
-fn main() {}
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    hotel_api::service::run(hotel_api::cli::Cli::parse())
+}

@@ -1,1 +1,117 @@
-fn main() {}
+//! `zdrun`: the zero-downtime master for any program that takes socket-activated listeners.
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use runtime::cli::{CtlVerb, MasterArgs};
+use runtime::listener::ListenSpec;
+
+const ABOUT: &str = "Run COMMAND under a zero-downtime master: SIGUSR1 swaps in a new process without dropping a request.";
+
+const PROTOCOL: &str = "\
+THE PROTOCOL YOUR PROGRAM SPEAKS
+  Sockets    The master binds every --listen address once and passes the sockets to each worker
+             by the systemd convention: fds 3, 4, ... with LISTEN_FDS=N, LISTEN_PID=<worker pid>
+             and LISTEN_FDNAMES=name1:name2:...:private. Accept on them; never bind the port.
+             The last fd, `private`, is a loopback listener of this worker alone: serve your
+             readiness endpoint on it too (disable with --no-private-listener).
+  Readiness  Answer 200 on --ready-path (default /ready) once warmed up; send READY=1 to the
+             datagram socket in NOTIFY_SOCKET (sd_notify) to be checked at once instead of at the
+             next poll. Until then the old worker keeps all the traffic.
+  Stopping   On SIGTERM: stop accepting, finish in-flight requests, exit. SIGKILL follows after
+             --grace. Queued connections stay in the shared kernel queue for the next worker.
+  Identity   ZDRUN_MASTER_PID, ZDRUN_GENERATION, ZDRUN_GRACE_MS. Workers get SIGTERM if the
+             master dies.
+
+SIGNALS TO THE MASTER
+  SIGUSR1    graceful restart: start COMMAND again (re-resolved on disk), wait until ready, then
+             SIGTERM the old worker. A new worker that exits or is not ready in time is killed and
+             the old one keeps serving. Signals during a restart coalesce into one follow-up.
+  SIGTERM    drain the worker and exit 0 (SIGINT too); a second one kills the workers.
+
+EXAMPLES
+  zdrun --listen http=0.0.0.0:8080 --admin 127.0.0.1:9901 -- ./my-server --flag
+  kill -USR1 $(cat /run/my-server.pid)        # or: zdrun ctl restart --admin 127.0.0.1:9901";
+
+#[derive(Parser, Debug)]
+#[command(name = "zdrun", version, about = ABOUT, after_long_help = PROTOCOL, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    ctl: Option<Sub>,
+    /// A listener to own and share with every worker: `NAME=HOST:PORT`, `NAME=unix:PATH`, or
+    /// `HOST:PORT` (named `http`). Repeatable; order = fd order from 3.
+    #[arg(long = "listen", value_name = "NAME=ADDR")]
+    listen: Vec<ListenSpec>,
+    #[command(flatten)]
+    master: MasterArgs,
+    /// The worker command and its arguments (after `--`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    command: Vec<OsString>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Talk to a running master's admin endpoint.
+    Ctl {
+        /// status | restart | metrics
+        verb: CtlVerb,
+        /// The master's --admin address (loopback HOST:PORT).
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: std::net::SocketAddr,
+        /// Give up waiting after this long (a restart waits for the new worker's readiness).
+        #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_duration)]
+        timeout: std::time::Duration,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zdrun: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Sub::Ctl {
+        verb,
+        admin,
+        timeout,
+    }) = cli.ctl
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (body, ok) = rt
+            .block_on(runtime::cli::ctl(verb, admin, timeout))
+            .with_context(|| format!("admin endpoint {admin}"))?;
+        print!("{body}");
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let Some((program, args)) = cli.command.split_first() else {
+        anyhow::bail!("no COMMAND given: zdrun [OPTIONS] -- COMMAND [ARGS]... (see --help)");
+    };
+    if cli.listen.is_empty() {
+        anyhow::bail!("at least one --listen NAME=ADDR is required (see --help)");
+    }
+    let _log = runtime::logging::init("master");
+    let cfg = cli
+        .master
+        .to_config(program.clone(), args.to_vec(), cli.listen);
+    match runtime::master::run_blocking(cfg)? {
+        runtime::master::Shutdown::Graceful => Ok(ExitCode::SUCCESS),
+        runtime::master::Shutdown::Forced => Ok(ExitCode::from(1)),
+    }
+}

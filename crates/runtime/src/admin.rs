@@ -1,0 +1,196 @@
+//! The master's admin endpoint, on loopback TCP or a Unix socket only (never the public port):
+//! `GET /metrics` (Prometheus text), `GET /status` (JSON, enriched with the binary's sha256 and
+//! the worker's `/version`), `POST /restart` (synchronous graceful restart).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::listener::ListenAddr;
+use crate::master::{Command, Handles};
+
+/// Why the admin endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Only loopback or Unix-socket addresses are accepted.
+    #[error("admin address {0} is not loopback; the admin endpoint must not be reachable from the network")]
+    NotLoopback(String),
+    /// Bind failed.
+    #[error("cannot bind admin endpoint {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Starts serving; the task ends with the runtime.
+pub fn serve(
+    addr: &ListenAddr,
+    handles: Handles,
+) -> Result<tokio::task::JoinHandle<()>, AdminError> {
+    let bind_err = |source| AdminError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    match addr {
+        ListenAddr::Tcp(a) => {
+            if !a.ip().is_loopback() {
+                return Err(AdminError::NotLoopback(a.to_string()));
+            }
+            let std_l = std::net::TcpListener::bind(a).map_err(bind_err)?;
+            std_l.set_nonblocking(true).map_err(bind_err)?;
+            let l = tokio::net::TcpListener::from_std(std_l).map_err(bind_err)?;
+            tracing::info!(event = "admin_listening", addr = %a, "admin endpoint ready");
+            Ok(tokio::spawn(async move {
+                loop {
+                    if let Ok((s, _)) = l.accept().await {
+                        serve_conn(s, handles.clone());
+                    }
+                }
+            }))
+        }
+        #[cfg(unix)]
+        ListenAddr::Unix(p) => {
+            let _ = std::fs::remove_file(p);
+            let l = tokio::net::UnixListener::bind(p).map_err(bind_err)?;
+            tracing::info!(event = "admin_listening", addr = %addr, "admin endpoint ready");
+            Ok(tokio::spawn(async move {
+                loop {
+                    if let Ok((s, _)) = l.accept().await {
+                        serve_conn(s, handles.clone());
+                    }
+                }
+            }))
+        }
+        #[cfg(not(unix))]
+        ListenAddr::Unix(_) => Err(AdminError::NotLoopback(addr.to_string())),
+    }
+}
+
+fn serve_conn<S>(stream: S, handles: Handles)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let svc = hyper::service::service_fn(move |req| route(req, handles.clone()));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10))
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+        let _ = tokio::time::timeout(Duration::from_secs(300), conn).await;
+    });
+}
+
+async fn route(req: Request<Incoming>, h: Handles) -> Result<Response<Full<Bytes>>, Infallible> {
+    let resp = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            let started = h.status.borrow().current_started;
+            h.metrics
+                .uptime
+                .set(started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0));
+            text(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                h.metrics.encode(),
+            )
+        }
+        (&Method::GET, "/status") => json(StatusCode::OK, &status_json(&h).await),
+        (&Method::POST, "/restart") => {
+            let (tx, rx) = oneshot::channel();
+            if h.commands.send(Command::Restart(tx)).await.is_err() {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"outcome": "aborted", "reason": "master is stopping"}),
+                )
+            } else {
+                match rx.await {
+                    Ok(outcome) => {
+                        let code = if outcome.is_ok() {
+                            StatusCode::OK
+                        } else {
+                            StatusCode::CONFLICT
+                        };
+                        json(code, &outcome)
+                    }
+                    Err(_) => json(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &serde_json::json!({"outcome": "aborted", "reason": "master is stopping"}),
+                    ),
+                }
+            }
+        }
+        (_, "/metrics" | "/status" | "/restart") => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed\n".into(),
+        ),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "endpoints: GET /metrics, GET /status, POST /restart\n".into(),
+        ),
+    };
+    Ok(resp)
+}
+
+async fn status_json(h: &Handles) -> serde_json::Value {
+    let status = h.status.borrow().clone();
+    let mut v = serde_json::to_value(&status).unwrap_or_default();
+    if let Some(cur) = &status.current {
+        // The running image, even if the file on disk was replaced since.
+        let sha = file_sha256(format!("/proc/{}/exe", cur.pid)).await;
+        let version = match cur.private_addr.as_ref().and_then(|a| a.parse().ok()) {
+            Some(addr) => crate::probe::get(addr, "/version", Duration::from_secs(2))
+                .await
+                .ok()
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok()),
+            None => None,
+        };
+        if let Some(obj) = v.get_mut("current").and_then(|c| c.as_object_mut()) {
+            obj.insert(
+                "sha256".into(),
+                sha.map(serde_json::Value::String).unwrap_or_default(),
+            );
+            obj.insert("version".into(), version.unwrap_or_default());
+        }
+    }
+    v
+}
+
+async fn file_sha256(path: String) -> Option<String> {
+    tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(path).ok()?;
+        let digest = Sha256::digest(&bytes);
+        Some(
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+fn text(code: StatusCode, ctype: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = code;
+    if let Ok(v) = ctype.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json<T: serde::Serialize>(code: StatusCode, body: &T) -> Response<Full<Bytes>> {
+    let s = serde_json::to_string_pretty(body).unwrap_or_else(|_| "{}".into());
+    text(code, "application/json", s + "\n")
+}

@@ -1,0 +1,172 @@
+//! Command-line options of the master, shared by `zdrun` and by services that embed the
+//! runtime (flatten [`MasterArgs`] into your own clap parser).
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::listener::{ListenAddr, ListenSpec};
+
+/// Parses `150ms`, `2s`, `1m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 500ms, 2s, 1m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_admin(s: &str) -> Result<ListenAddr, String> {
+    let spec: ListenSpec = format!("admin={s}")
+        .parse()
+        .map_err(|e: crate::listener::ListenError| e.to_string())?;
+    if let ListenAddr::Tcp(a) = &spec.addr {
+        if !a.ip().is_loopback() {
+            return Err(format!(
+                "{a} is not a loopback address; the admin endpoint must stay local"
+            ));
+        }
+    }
+    Ok(spec.addr)
+}
+
+/// Master options.
+#[derive(Clone, Debug, clap::Args)]
+#[command(next_help_heading = "Master options")]
+pub struct MasterArgs {
+    /// Give up on a new worker that is not ready after this long; the old one keeps serving.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
+    /// Poll period of the worker's private readiness endpoint (READY=1 triggers a poll at once).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub ready_interval: Duration,
+    /// Readiness path polled on the worker's private listener; `none` trusts READY=1 alone.
+    #[arg(long, value_name = "PATH", default_value = "/ready")]
+    pub ready_path: String,
+    /// Do not pass the per-worker private listener (fd named `private`); implies `--ready-path none`.
+    #[arg(long)]
+    pub no_private_listener: bool,
+    /// Time a retiring worker gets to finish in-flight requests before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// How long to keep probing an address that is in use before failing.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub bind_timeout: Duration,
+    /// Period of the check that the worker process is alive and not a zombie.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub health_interval: Duration,
+    /// Largest delay between replacements of a worker that keeps crashing.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub backoff_max: Duration,
+    /// A worker up this long resets the crash-backoff count.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub stable_after: Duration,
+    /// Probe this path on the worker's private listener; a worker failing it 3 times in a row
+    /// (deadlock) is replaced like a crash.
+    #[arg(long, value_name = "PATH")]
+    pub liveness_path: Option<String>,
+    /// Period of the liveness probe.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub liveness_interval: Duration,
+    /// Write the master's pid here (atomically; removed at exit).
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<std::path::PathBuf>,
+    /// Admin endpoint: loopback `HOST:PORT` or `unix:PATH` (GET /metrics, GET /status, POST /restart).
+    #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
+    pub admin: Option<ListenAddr>,
+}
+
+#[cfg(unix)]
+impl MasterArgs {
+    /// Builds the master configuration for `program args...` on `listeners`.
+    pub fn to_config(
+        &self,
+        program: OsString,
+        args: Vec<OsString>,
+        listeners: Vec<ListenSpec>,
+    ) -> crate::master::MasterConfig {
+        let mut cfg = crate::master::MasterConfig::new(program, args, listeners);
+        cfg.readiness.timeout = self.ready_timeout;
+        cfg.readiness.poll_interval = self.ready_interval;
+        cfg.private_listener = !self.no_private_listener;
+        cfg.readiness.http_path =
+            (self.ready_path != "none" && cfg.private_listener).then(|| self.ready_path.clone());
+        cfg.grace = self.grace;
+        cfg.bind.busy_timeout = self.bind_timeout;
+        cfg.health_interval = self.health_interval;
+        cfg.backoff.max = self.backoff_max;
+        cfg.backoff.stable_after = self.stable_after;
+        cfg.liveness = self
+            .liveness_path
+            .as_ref()
+            .map(|p| crate::master::LivenessConfig {
+                path: p.clone(),
+                interval: self.liveness_interval,
+                ..Default::default()
+            });
+        cfg.pid_file = self.pid_file.clone();
+        cfg.admin = self.admin.clone();
+        cfg
+    }
+}
+
+/// `ctl` verbs: a client of the admin endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CtlVerb {
+    /// Print the master's JSON status.
+    Status,
+    /// Graceful restart; waits for and prints the outcome (exit 0 only if it succeeded).
+    Restart,
+    /// Print the Prometheus metrics.
+    Metrics,
+}
+
+/// Runs one `ctl` verb against a loopback TCP admin address; returns the body and whether the
+/// verb succeeded.
+pub async fn ctl(
+    verb: CtlVerb,
+    admin: std::net::SocketAddr,
+    timeout: Duration,
+) -> Result<(String, bool), crate::probe::ProbeError> {
+    let (method, path) = match verb {
+        CtlVerb::Status => ("GET", "/status"),
+        CtlVerb::Restart => ("POST", "/restart"),
+        CtlVerb::Metrics => ("GET", "/metrics"),
+    };
+    let r = crate::probe::request(admin, method, path, timeout).await?;
+    Ok((r.body, r.status == 200))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("150ms").unwrap(), Duration::from_millis(150));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn admin_must_be_local() {
+        assert!(parse_admin("127.0.0.1:9000").is_ok());
+        assert!(parse_admin("unix:/tmp/a.sock").is_ok());
+        assert!(parse_admin("0.0.0.0:9000").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Ownership of one worker process. A task owns the `Child`: it is the only place that waits
+//! on it (so every child is reaped exactly once) and the only place that signals it, and it
+//! signals only while the child is not yet reaped, so a reused pid can never be hit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::exit_reason::ExitReason;
+
+/// What the supervisor can ask of a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ctl {
+    /// SIGTERM: drain and exit.
+    Term,
+    /// SIGKILL.
+    Kill,
+}
+
+/// The supervisor's handle on a running worker.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub generation: u64,
+    pub pid: u32,
+    pub program: PathBuf,
+    pub started: Instant,
+    pub started_at: String,
+    pub private: Option<SocketAddr>,
+    pub ready: bool,
+    pub watchers: Vec<tokio::task::JoinHandle<()>>,
+    ctl: mpsc::UnboundedSender<Ctl>,
+}
+
+impl Worker {
+    /// Takes ownership of `child`; its exit is delivered through `on_exit`.
+    pub fn adopt(
+        generation: u64,
+        mut child: tokio::process::Child,
+        program: PathBuf,
+        private: Option<SocketAddr>,
+        on_exit: impl FnOnce(u64, ExitReason) + Send + 'static,
+    ) -> Self {
+        let pid = child.id().unwrap_or(0);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Ctl>();
+        tokio::spawn(async move {
+            let mut open = true;
+            let status = loop {
+                tokio::select! {
+                    status = child.wait() => break status,
+                    ctl = rx.recv(), if open => match ctl {
+                        None => open = false,
+                        Some(Ctl::Term) => signal_term(&child),
+                        Some(Ctl::Kill) => {
+                            if let Err(e) = child.start_kill() {
+                                tracing::warn!(event = "kill_failed", generation, pid, error = %e, "SIGKILL failed");
+                            }
+                        }
+                    },
+                }
+            };
+            on_exit(generation, ExitReason::from_wait(&status));
+        });
+        Worker {
+            generation,
+            pid,
+            program,
+            started: Instant::now(),
+            started_at: now_rfc3339(),
+            private,
+            ready: false,
+            watchers: Vec::new(),
+            ctl: tx,
+        }
+    }
+
+    /// Asks the owning task to send a signal (ignored once the child is reaped).
+    pub fn send(&self, ctl: Ctl) {
+        let _ = self.ctl.send(ctl);
+    }
+
+    /// Time since start.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops the readiness and liveness watchers of this worker.
+    pub fn cancel_watchers(&mut self) {
+        for h in self.watchers.drain(..) {
+            h.abort();
+        }
+    }
+}
+
+fn signal_term(child: &tokio::process::Child) {
+    // `id()` is None once the child has been reaped: then there is nothing to signal.
+    if let Some(pid) = child.id() {
+        #[cfg(unix)]
+        {
+            use nix::sys::signal::{kill, Signal};
+            use nix::unistd::Pid;
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+        #[cfg(not(unix))]
+        let _ = pid;
+    }
+}
+
+/// Current UTC time as RFC 3339.
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

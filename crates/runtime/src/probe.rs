@@ -1,0 +1,113 @@
+//! A minimal HTTP/1.1 client for the master's own checks (readiness, liveness, `/version`):
+//! one request per connection, bounded by a timeout, body capped.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+
+/// Largest body the probe reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Why a probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Connecting failed.
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        /// Target.
+        addr: SocketAddr,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed.
+    #[error("http exchange with {addr}: {reason}")]
+    Http {
+        /// Target.
+        addr: SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No answer within the timeout.
+    #[error("no answer from {addr} within {timeout:?}")]
+    Timeout {
+        /// Target.
+        addr: SocketAddr,
+        /// The bound.
+        timeout: Duration,
+    },
+}
+
+/// A response: status and body text.
+#[derive(Clone, Debug)]
+pub struct ProbeResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Body (lossy UTF-8, at most [`MAX_BODY`] bytes).
+    pub body: String,
+}
+
+/// `GET path` on `addr`, bounded by `timeout` as a whole.
+pub async fn get(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<ProbeResponse, ProbeError> {
+    request(addr, "GET", path, timeout).await
+}
+
+/// Any bodiless request on `addr`, bounded by `timeout` as a whole.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<ProbeResponse, ProbeError> {
+    match tokio::time::timeout(timeout, exchange(addr, method, path)).await {
+        Ok(r) => r,
+        Err(_) => Err(ProbeError::Timeout { addr, timeout }),
+    }
+}
+
+async fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<ProbeResponse, ProbeError> {
+    let http = |reason: String| ProbeError::Http { addr, reason };
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|source| ProbeError::Connect { addr, source })?;
+    let _ = stream.set_nodelay(true);
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(io)
+        .await
+        .map_err(|e| http(e.to_string()))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|e| http(e.to_string()))?;
+    let result = async {
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| http(e.to_string()))?
+            .to_bytes();
+        Ok(ProbeResponse {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+    .await;
+    driver.abort();
+    result
+}
