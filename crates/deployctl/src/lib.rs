@@ -6,6 +6,17 @@
 //! - [`quote`]: POSIX shell quoting of remote command arguments.
 //! - [`transport`]: the `Transport` trait and its `ssh` (OpenSSH), `native` (russh) and `local`
 //!   implementations; retries with backoff.
+pub mod audit;
+pub mod backup;
+pub mod detect;
 pub mod inventory;
+pub mod lock;
+pub mod netcheck;
+pub mod outcome;
+pub mod probe;
 pub mod quote;
+pub mod remote;
+pub mod service;
 pub mod transport;
+pub mod upload;
+pub mod verify;

@@ -1,0 +1,161 @@
+//! Evidence of every run: one JSON object per line (JSONL) per step and host, with timestamp,
+//! duration, checksums, result and the final outcome. Written locally to
+//! `STATE/audit/RUN_ID.jsonl` as it happens and appended to each host's
+//! `INSTALL_DIR/.deploy/audit.jsonl` when that host's part of the run ends.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub ts: String,
+    pub run_id: String,
+    pub env: String,
+    pub command: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub step: String,
+    /// ok | fail | warn | skip | info
+    pub result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u128>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// The audit log of one run.
+#[derive(Debug)]
+pub struct Audit {
+    pub run_id: String,
+    pub env: String,
+    pub command: String,
+    pub path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+    events: Mutex<Vec<Event>>,
+}
+
+/// A new run id: UTC time plus this process id (sortable, unique per machine).
+pub fn new_run_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    )
+}
+
+impl Audit {
+    /// Open `STATE/audit/RUN_ID.jsonl`.
+    pub fn open(
+        state_dir: &Path,
+        run_id: &str,
+        env: &str,
+        command: &str,
+    ) -> std::io::Result<Audit> {
+        let dir = state_dir.join("audit");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{run_id}.jsonl"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        Ok(Audit {
+            run_id: run_id.into(),
+            env: env.into(),
+            command: command.into(),
+            path,
+            file: Mutex::new(Some(file)),
+            events: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A blank event of this run for `host` and `step`.
+    pub fn event(&self, host: Option<&str>, step: &str, result: &str) -> Event {
+        Event {
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            run_id: self.run_id.clone(),
+            env: self.env.clone(),
+            command: self.command.clone(),
+            host: host.map(str::to_string),
+            step: step.into(),
+            result: result.into(),
+            duration_ms: None,
+            sha256: None,
+            build_id: None,
+            detail: None,
+            outcome: None,
+        }
+    }
+
+    /// Append `e` to the local log.
+    pub fn record(&self, e: Event) {
+        let line = serde_json::to_string(&e).expect("event json");
+        if let Some(f) = self.file.lock().expect("audit file").as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+        self.events.lock().expect("audit events").push(e);
+    }
+
+    /// JSONL of every event recorded so far for `host`.
+    pub fn host_lines(&self, host: &str) -> String {
+        self.events
+            .lock()
+            .expect("audit events")
+            .iter()
+            .filter(|e| e.host.as_deref() == Some(host))
+            .map(|e| serde_json::to_string(e).expect("event json") + "\n")
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().expect("audit events").clone()
+    }
+}
+
+/// Read every event of every run under `STATE/audit`, oldest run first.
+pub fn read_all(state_dir: &Path) -> Vec<Vec<Event>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(state_dir.join("audit"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "jsonl"));
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_jsonl_and_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let a = Audit::open(d.path(), "r1", "uat", "rollout").unwrap();
+        let mut e = a.event(Some("h1"), "upload", "ok");
+        e.sha256 = Some("ab".into());
+        a.record(e);
+        a.record(a.event(None, "outcome", "ok"));
+        let text = std::fs::read_to_string(&a.path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(a.host_lines("h1").contains("\"sha256\":\"ab\""));
+        let runs = read_all(d.path());
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0][0].step, "upload");
+    }
+}

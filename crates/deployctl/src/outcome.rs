@@ -1,0 +1,84 @@
+//! Run outcome from per-host results: SUCCESS (all verified), PARTIAL_SUCCESS (failures among
+//! non-DR hosts within the tolerance), ROLLBACK (tolerance exceeded). DR hosts never count
+//! toward the tolerance. Each outcome has its own exit code.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    Success,
+    PartialSuccess,
+    Rollback,
+    /// Stopped before touching any host (network past thresholds, lock held, connect failed).
+    Aborted,
+}
+
+impl Outcome {
+    /// Process exit code: 0 SUCCESS, 3 PARTIAL_SUCCESS, 4 ROLLBACK, 5 ABORTED
+    /// (1 is left for internal errors, 2 for usage and inventory errors).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::PartialSuccess => 3,
+            Outcome::Rollback => 4,
+            Outcome::Aborted => 5,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "SUCCESS",
+            Outcome::PartialSuccess => "PARTIAL_SUCCESS",
+            Outcome::Rollback => "ROLLBACK",
+            Outcome::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// Failures that count toward the tolerance: failed hosts that are not DR.
+pub fn counted_failures<'a>(failed: impl IntoIterator<Item = (&'a str, bool)>) -> usize {
+    failed.into_iter().filter(|(_, dr)| !dr).count()
+}
+
+/// True once counted failures exceed the tolerance (stop starting new batches).
+pub fn exceeded(counted: usize, tolerance: usize) -> bool {
+    counted > tolerance
+}
+
+/// Outcome of a completed rollout.
+pub fn classify(counted: usize, any_failed: bool, tolerance: usize) -> Outcome {
+    if exceeded(counted, tolerance) {
+        Outcome::Rollback
+    } else if any_failed {
+        Outcome::PartialSuccess
+    } else {
+        Outcome::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_and_exit_codes() {
+        assert_eq!(classify(0, false, 0), Outcome::Success);
+        assert_eq!(classify(1, true, 1), Outcome::PartialSuccess);
+        assert_eq!(classify(2, true, 1), Outcome::Rollback);
+        // Only a DR host failed: does not count, but the run is not a full success.
+        assert_eq!(
+            classify(counted_failures([("dr", true)]), true, 0),
+            Outcome::PartialSuccess
+        );
+        let codes: std::collections::HashSet<i32> = [
+            Outcome::Success,
+            Outcome::PartialSuccess,
+            Outcome::Rollback,
+            Outcome::Aborted,
+        ]
+        .iter()
+        .map(|o| o.exit_code())
+        .collect();
+        assert_eq!(codes.len(), 4);
+    }
+}

@@ -1,0 +1,127 @@
+//! A host as the pipeline sees it: its transport plus the environment's remote layout, with
+//! helpers that turn a non-zero exit into a typed error carrying the command's stderr.
+
+use crate::inventory::{Environment, Host};
+use crate::transport::{exec_retry, ExecOutput, Transport, TransportError};
+
+/// Why a step on a host failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("{what} failed (exit {status}): {stderr}")]
+    Command {
+        what: String,
+        status: i32,
+        stderr: String,
+    },
+    #[error("{0}")]
+    Check(String),
+}
+
+/// One connected host of the run.
+pub struct RemoteHost {
+    pub host: Host,
+    pub t: Box<dyn Transport>,
+}
+
+impl RemoteHost {
+    pub fn new(host: Host, t: Box<dyn Transport>) -> Self {
+        RemoteHost { host, t }
+    }
+
+    /// Run an idempotent command (retried across reconnects); non-zero exit is an error.
+    pub async fn run(&self, what: &str, argv: &[String]) -> Result<String, HostError> {
+        let out = exec_retry(self.t.as_ref(), argv, None).await?;
+        check(what, out)
+    }
+
+    /// Run a shell script (`sh -c SCRIPT ARGS...`): the script refers to `$1`, `$2`... so
+    /// that every value reaches the remote side quoted.
+    pub async fn script(
+        &self,
+        what: &str,
+        script: &str,
+        args: &[&str],
+    ) -> Result<String, HostError> {
+        let mut argv = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            script.to_string(),
+            "sh".to_string(),
+        ];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        self.run(what, &argv).await
+    }
+
+    /// Like [`script`](Self::script) but feeding `stdin`, not retried (the caller decides).
+    pub async fn script_stdin(
+        &self,
+        what: &str,
+        script: &str,
+        args: &[&str],
+        stdin: &[u8],
+    ) -> Result<ExecOutput, TransportError> {
+        let mut argv = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            script.to_string(),
+            "sh".to_string(),
+        ];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let _ = what;
+        self.t.exec(&argv, Some(stdin)).await
+    }
+}
+
+fn check(what: &str, out: ExecOutput) -> Result<String, HostError> {
+    if out.ok() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(HostError::Command {
+            what: what.to_string(),
+            status: out.status,
+            stderr: out.stderr_str(),
+        })
+    }
+}
+
+/// Paths of the deployed files on a host.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub install_dir: String,
+    pub backup_dir: String,
+    pub binary: String,
+    pub binary_name: String,
+    pub keep: usize,
+    /// (remote path, sudo) of every config file.
+    pub configs: Vec<(String, bool)>,
+    pub audit_file: String,
+}
+
+impl Layout {
+    pub fn of(env: &Environment) -> Self {
+        let dir = env.remote.install_dir.trim_end_matches('/').to_string();
+        let abs = |p: &str| {
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("{dir}/{p}")
+            }
+        };
+        Layout {
+            binary: abs(&env.artifact.name),
+            binary_name: env.artifact.name.clone(),
+            backup_dir: env.remote.backup_dir.trim_end_matches('/').to_string(),
+            keep: env.remote.keep_backups,
+            configs: env
+                .artifact
+                .config
+                .iter()
+                .map(|c| (abs(&c.dest), c.sudo))
+                .collect(),
+            audit_file: format!("{dir}/.deploy/audit.jsonl"),
+            install_dir: dir,
+        }
+    }
+}
