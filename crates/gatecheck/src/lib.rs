@@ -1,1 +1,19 @@
-//! gatecheck (being built)
+//! gatecheck: the release gates that run against a live environment.
+//!
+//! Module map:
+//! - [`suite`]: E2E suites (`e2e/*.hurl`), discovered and run one at a time against one host
+//!   through the `hurl` library (blocking; kept off async tasks).
+//! - [`e2e`]: the blocking E2E gate: every suite x every base URL of an environment from
+//!   `deploy.toml` (read with [`deployctl::inventory`]), with `admin_url` tunnelled per host.
+//! - [`admin_tunnel`]: local forwarder to a master's loopback admin endpoint through the
+//!   deployctl transport.
+//! - [`report`]: console table, JUnit XML and JSON for the E2E gate.
+//! - [`version`]: `/version` of a host and `version --json` of an artifact; commit matching.
+//! - [`parity`]: UAT version parity with a commit, and `--sync` through `deployctl rollout`.
+
+pub mod admin_tunnel;
+pub mod e2e;
+pub mod parity;
+pub mod report;
+pub mod suite;
+pub mod version;

@@ -1,0 +1,136 @@
+//! The blocking E2E gate: every suite against every base URL of an environment.
+//!
+//! Per host the suites get `base_url` and, when the environment has `service.admin`,
+//! `admin_url` (a local forwarder through the deployctl transport, see [`crate::admin_tunnel`]).
+//! Suites run one after another on the calling thread (hurl is blocking); the forwarders run
+//! on a small tokio runtime beside them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use deployctl::inventory::Environment;
+use deployctl::transport::{self, ConnectOptions, Transport};
+
+use crate::admin_tunnel::{self, Forwarder};
+use crate::report::{E2eReport, HostRun};
+use crate::suite::{self, Limits, Suite, SuiteRun, Verdict};
+
+/// Extra settings of an E2E run.
+#[derive(Debug, Clone, Default)]
+pub struct E2eOptions {
+    /// Variables for every suite (`--var k=v`); `base_url`/`admin_url` are set per host.
+    pub variables: BTreeMap<String, String>,
+    pub limits: Limits,
+    /// Stop a host's remaining suites after its first non-passing one (they are reported as
+    /// errors "not run"), so a dead host costs one timeout, not one per suite.
+    pub skip_after_host_error: bool,
+}
+
+/// Runs `suites` against `env` and returns the report (the caller writes it).
+pub fn run(env: &Environment, suites: &[Suite], opts: &E2eOptions) -> std::io::Result<E2eReport> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let admin_port = env
+        .service
+        .admin
+        .as_deref()
+        .and_then(admin_tunnel::admin_port);
+    if env.service.admin.is_none() {
+        println!(
+            "note: env {} has no service.admin in the inventory: suites using {{{{admin_url}}}} will error",
+            env.name
+        );
+    }
+    let mut hosts = Vec::new();
+    for host in &env.hosts {
+        // The forwarder (if any) lives until this host's suites are done.
+        let mut notes = Vec::new();
+        let forwarder: Option<Forwarder> = admin_port.and_then(|port| {
+            runtime
+                .block_on(open_admin(env, host, port))
+                .map_err(|e| notes.push(e))
+                .ok()
+        });
+        for base_url in host.base_urls() {
+            let mut vars = opts.variables.clone();
+            vars.insert(
+                "base_url".into(),
+                base_url.trim_end_matches('/').to_string(),
+            );
+            if let Some(f) = &forwarder {
+                vars.insert("admin_url".into(), f.url());
+            }
+            let runs = run_host(&host.name, suites, &vars, opts, &notes);
+            hosts.push(HostRun {
+                host: host.name.clone(),
+                base_url,
+                runs,
+            });
+        }
+        drop(forwarder);
+    }
+    drop(runtime);
+    Ok(E2eReport::new(&env.name, suites.len(), hosts))
+}
+
+async fn open_admin(
+    env: &Environment,
+    host: &deployctl::inventory::Host,
+    port: u16,
+) -> Result<Forwarder, String> {
+    let opts = ConnectOptions::for_env(env);
+    let t: Arc<dyn Transport> = Arc::from(
+        transport::connect(&opts, host)
+            .await
+            .map_err(|e| format!("admin tunnel: {e}"))?,
+    );
+    admin_tunnel::start(t, port)
+        .await
+        .map_err(|e| format!("admin tunnel listener: {e}"))
+}
+
+fn run_host(
+    host: &str,
+    suites: &[Suite],
+    vars: &BTreeMap<String, String>,
+    opts: &E2eOptions,
+    notes: &[String],
+) -> Vec<SuiteRun> {
+    let mut runs: Vec<SuiteRun> = Vec::new();
+    for s in suites {
+        let host_dead = runs
+            .iter()
+            .any(|r| r.verdict == Verdict::Error && is_connection_error(r));
+        if opts.skip_after_host_error && host_dead {
+            runs.push(SuiteRun {
+                suite: s.name.clone(),
+                verdict: Verdict::Error,
+                duration_ms: 0,
+                requests: 0,
+                failures: vec![],
+                errors: vec![format!(
+                    "not run: {host} did not accept connections in an earlier suite"
+                )],
+            });
+            continue;
+        }
+        println!("e2e: {} on {} ({})", s.name, host, vars["base_url"]);
+        let mut run = suite::run(s, vars, opts.limits);
+        if run.verdict == Verdict::Error && s.content.contains("{{admin_url}}") {
+            run.errors.extend(notes.iter().cloned());
+        }
+        runs.push(run);
+    }
+    runs
+}
+
+fn is_connection_error(run: &SuiteRun) -> bool {
+    run.errors.iter().any(|e| {
+        let e = e.to_ascii_lowercase();
+        e.contains("couldn't connect")
+            || e.contains("connection refused")
+            || e.contains("failed to connect")
+    })
+}

@@ -1,0 +1,166 @@
+//! `gatecheck e2e` against real hotel-api processes on loopback.
+
+mod common;
+
+use common::{free_port, gatecheck, hotel_api_bin, inventory, repo_root, Service};
+use serde_json::Value;
+
+fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The repository's suites pass against a healthy service, including the booking that must
+/// survive a graceful restart through the admin endpoint.
+#[test]
+fn repository_suites_pass_against_a_real_hotel_api() {
+    let svc = Service::start(&hotel_api_bin());
+    let generation_before = svc.version()["generation"].as_u64().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(
+        tmp.path(),
+        "t",
+        &hotel_api_bin(),
+        Some(svc.admin_port),
+        &[("h1", svc.url())],
+    );
+    let reports = tmp.path().join("reports");
+    let suites = repo_root().join("e2e");
+    let out = gatecheck(&[
+        "--inventory",
+        inv.to_str().unwrap(),
+        "e2e",
+        "--env",
+        "t",
+        "--suites",
+        suites.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "gate must pass");
+    let json = read_json(&reports.join("e2e.json"));
+    assert_eq!(json["passed"], true);
+    let runs = json["hosts"][0]["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|r| r["suite"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "01-health",
+            "02-version",
+            "03-search",
+            "04-booking",
+            "05-booking-survives-restart"
+        ]
+    );
+    assert!(runs.iter().all(|r| r["verdict"] == "passed"), "{json}");
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("tests=\"5\" failures=\"0\" errors=\"0\""),
+        "{junit}"
+    );
+    // The restart suite really restarted the service.
+    assert!(svc.version()["generation"].as_u64().unwrap() > generation_before);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PASS  03-search"),
+        "per-suite/per-host lines: {stdout}"
+    );
+}
+
+/// A failing assertion fails the gate on the live host; a host that is down errors (its
+/// remaining suites are not run); the exit status is 1 and both reports say why.
+#[test]
+fn failing_assertion_and_down_host_fail_the_gate() {
+    let svc = Service::start(&hotel_api_bin());
+    let tmp = tempfile::tempdir().unwrap();
+    let suites = tmp.path().join("suites");
+    std::fs::create_dir_all(&suites).unwrap();
+    std::fs::write(
+        suites.join("01-ping.hurl"),
+        "GET {{base_url}}/ping\nHTTP 200\n",
+    )
+    .unwrap();
+    std::fs::write(
+        suites.join("02-wrong-service.hurl"),
+        "GET {{base_url}}/version\nHTTP 200\n[Asserts]\njsonpath \"$.service\" == \"not-hotel-api\"\n",
+    )
+    .unwrap();
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let inv = inventory(
+        tmp.path(),
+        "t",
+        &hotel_api_bin(),
+        None,
+        &[("up", svc.url()), ("down", down)],
+    );
+    let reports = tmp.path().join("reports");
+    let out = gatecheck(&[
+        "--inventory",
+        inv.to_str().unwrap(),
+        "e2e",
+        "--env",
+        "t",
+        "--suites",
+        suites.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "gate must block");
+    let json = read_json(&reports.join("e2e.json"));
+    assert_eq!(json["passed"], false);
+    let up = &json["hosts"][0];
+    assert_eq!(up["host"], "up");
+    assert_eq!(up["runs"][0]["verdict"], "passed");
+    assert_eq!(up["runs"][1]["verdict"], "failed");
+    let failure = up["runs"][1]["failures"][0].as_str().unwrap();
+    assert!(
+        failure.contains("not-hotel-api") && failure.contains("hotel-api"),
+        "{failure}"
+    );
+    let down = &json["hosts"][1];
+    assert_eq!(down["runs"][0]["verdict"], "error");
+    assert_eq!(down["runs"][1]["verdict"], "error");
+    assert!(down["runs"][1]["errors"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("not run"));
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("tests=\"4\" failures=\"1\" errors=\"2\""),
+        "{junit}"
+    );
+    assert!(junit.contains("<testsuite name=\"t.down\""), "{junit}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAIL  02-wrong-service") && stdout.contains("ERROR 01-ping"),
+        "{stdout}"
+    );
+}
+
+/// An unknown environment or an empty suite directory cannot run: exit status 2.
+#[test]
+fn unusable_inputs_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(
+        tmp.path(),
+        "t",
+        &hotel_api_bin(),
+        None,
+        &[("h", "http://127.0.0.1:9".into())],
+    );
+    let out = gatecheck(&["--inventory", inv.to_str().unwrap(), "e2e", "--env", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown environment"));
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = gatecheck(&[
+        "--inventory",
+        inv.to_str().unwrap(),
+        "e2e",
+        "--env",
+        "t",
+        "--suites",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no *.hurl suites"));
+}
