@@ -8,15 +8,21 @@
 //!   implementations; retries with backoff.
 pub mod audit;
 pub mod backup;
+pub mod cli;
 pub mod detect;
+pub mod fleet;
+pub mod hostrun;
 pub mod inventory;
 pub mod lock;
 pub mod netcheck;
+pub mod ops;
 pub mod outcome;
 pub mod probe;
 pub mod quote;
 pub mod remote;
+pub mod rollout;
 pub mod service;
 pub mod transport;
+pub mod ui;
 pub mod upload;
 pub mod verify;

@@ -26,7 +26,7 @@ pub enum LockError {
     #[error("environment `{env}` is locked by run {} (pid {} on {}, since {}); lock file {}", .holder.run_id, .holder.pid, .holder.hostname, fmt_time(.holder.started), .path.display())]
     Held {
         env: String,
-        holder: LockInfo,
+        holder: Box<LockInfo>,
         path: PathBuf,
     },
     #[error("lock file {}: {source}", .path.display())]
@@ -141,7 +141,7 @@ pub fn acquire(
                 }
                 return Err(LockError::Held {
                     env: env.to_string(),
-                    holder,
+                    holder: Box::new(holder),
                     path,
                 });
             }

@@ -1,0 +1,320 @@
+//! Command line: argument definitions (clap) and dispatch to the library operations.
+
+use crate::inventory::Inventory;
+use crate::ops;
+use crate::rollout::{self, RunOptions};
+use crate::ui::Ui;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Roll a service binary out to a fleet over SSH, prove it serves, roll back when it does not.
+///
+/// Every command reads the inventory (deploy.toml: environments, hosts, artifact, layout,
+/// thresholds) and fails before touching any host when it is invalid, naming file and line.
+///
+/// Exit codes: 0 SUCCESS, 3 PARTIAL_SUCCESS (failures within tolerance; failed hosts restored
+/// to their backup), 4 ROLLBACK (tolerance exceeded; every touched host restored and verified),
+/// 5 ABORTED (nothing touched: network past thresholds, host unreachable or key refused,
+/// environment locked), 2 usage or inventory error, 1 other error, 130 interrupted.
+///
+/// Examples:
+///   deployctl rollout --env local                     # this machine, no SSH
+///   deployctl rollout --env prod --dry-run            # print the plan per host
+///   deployctl rollout --env prod --artifact ./hotel-api-v2
+///   deployctl rollback --env prod                     # newest backup on every app host
+///   deployctl status --env prod --json
+#[derive(Debug, Parser)]
+#[command(name = "deployctl", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Inventory file.
+    #[arg(
+        long,
+        short = 'i',
+        global = true,
+        env = "DEPLOYCTL_INVENTORY",
+        default_value = "deploy.toml"
+    )]
+    pub inventory: PathBuf,
+    /// Where locks and audit logs live [default: $XDG_STATE_HOME/deployctl or ~/.local/state/deployctl].
+    #[arg(long, global = true, env = "DEPLOYCTL_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy the artifact: netcheck, lock, canary, batches, verify, auto-rollback.
+    Rollout {
+        #[arg(long, short)]
+        env: String,
+        /// Binary to deploy (default: the inventory's artifact.binary).
+        #[arg(long)]
+        artifact: Option<PathBuf>,
+        /// Print the plan per host and touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restore every app host from a backup (default: its newest) and verify it serves.
+    Rollback {
+        #[arg(long, short)]
+        env: String,
+        /// Backup id (see `status`).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Per host: roles, build served, master pid and generation, backups.
+    Status {
+        #[arg(long, short)]
+        env: String,
+    },
+    /// TCP connect probes to every host: loss and latency against the thresholds.
+    Netcheck {
+        #[arg(long, short)]
+        env: String,
+    },
+    /// Roles of every host (inventory, or detected from what runs there).
+    Detect {
+        #[arg(long, short)]
+        env: String,
+    },
+    /// Past runs from the local audit logs.
+    History {
+        #[arg(long, short)]
+        env: Option<String>,
+    },
+}
+
+fn default_state_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(x).join("deployctl");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/tmp".into());
+    home.join(".local/state/deployctl")
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Run the parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let state_dir = cli.state_dir.clone().unwrap_or_else(default_state_dir);
+    if let Command::History { env } = &cli.command {
+        let runs = ops::history(&state_dir, env.as_deref());
+        if cli.json {
+            print_json(&runs)?;
+        } else {
+            for r in &runs {
+                println!(
+                    "{}  {:<8} {:<16} {:<16} build {}  hosts {}",
+                    r.run_id,
+                    r.env,
+                    r.command,
+                    r.outcome.as_deref().unwrap_or("(unfinished)"),
+                    r.build_id.as_deref().unwrap_or("-"),
+                    r.hosts.join(",")
+                );
+            }
+        }
+        return Ok(0);
+    }
+    let inv = match Inventory::load(&cli.inventory) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("deployctl: invalid inventory: {e}");
+            return Ok(2);
+        }
+    };
+    let env_name = match &cli.command {
+        Command::Rollout { env, .. }
+        | Command::Rollback { env, .. }
+        | Command::Status { env }
+        | Command::Netcheck { env }
+        | Command::Detect { env } => env,
+        Command::History { .. } => unreachable!("handled above"),
+    };
+    let env = match inv.env(env_name) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("deployctl: {e}");
+            return Ok(2);
+        }
+    };
+    let ui = Ui::new(cli.json);
+    let opts = |artifact: Option<PathBuf>, dry_run: bool| RunOptions {
+        state_dir: state_dir.clone(),
+        artifact,
+        dry_run,
+        lock_max_age: Duration::from_secs(4 * 3600),
+    };
+    match cli.command {
+        Command::Rollout {
+            artifact, dry_run, ..
+        } => {
+            let o = opts(artifact, dry_run);
+            let fut = rollout::rollout(env, &o, &ui);
+            let report = tokio::select! {
+                r = fut => r,
+                _ = tokio::signal::ctrl_c() => return Ok(interrupted()),
+            };
+            let report = match report {
+                Ok(r) => r,
+                Err(rollout::RunError::Lock(e)) => {
+                    eprintln!("deployctl: {e}");
+                    return Ok(crate::outcome::Outcome::Aborted.exit_code());
+                }
+                Err(e) => return Err(e).context("rollout"),
+            };
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                for h in &report.hosts {
+                    ui.info(&format!(
+                        "{:<14} {:<16} {:?}{} served {}{}",
+                        h.host,
+                        format!("{:?}", h.state),
+                        h.roles,
+                        if h.dr { " DR" } else { "" },
+                        h.served_build.as_deref().unwrap_or("-"),
+                        h.error
+                            .as_deref()
+                            .map(|e| format!(" error: {e}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                ui.info(&format!("audit log: {}", report.audit_log.display()));
+                let what = if report.dry_run {
+                    "(dry run, nothing touched) "
+                } else {
+                    ""
+                };
+                ui.outcome(
+                    report.outcome.as_str(),
+                    &format!(
+                        "{what}{} in {:.1}s",
+                        report.reason.clone().unwrap_or_default(),
+                        report.elapsed_ms as f64 / 1000.0
+                    ),
+                );
+            }
+            Ok(if report.dry_run {
+                0
+            } else {
+                report.outcome.exit_code()
+            })
+        }
+        Command::Rollback { to, .. } => {
+            let o = opts(None, false);
+            let fut = ops::rollback(env, &o, to.as_deref(), &ui);
+            let report = tokio::select! {
+                r = fut => r,
+                _ = tokio::signal::ctrl_c() => return Ok(interrupted()),
+            };
+            let report = match report {
+                Ok(r) => r,
+                Err(rollout::RunError::Lock(e)) => {
+                    eprintln!("deployctl: {e}");
+                    return Ok(crate::outcome::Outcome::Aborted.exit_code());
+                }
+                Err(e) => return Err(e).context("rollback"),
+            };
+            if cli.json {
+                print_json(&report)?;
+            } else {
+                ui.outcome(report.outcome.as_str(), &report.reason);
+            }
+            Ok(report.outcome.exit_code())
+        }
+        Command::Status { .. } => {
+            let st = ops::status(env).await;
+            if cli.json {
+                print_json(&st)?;
+            } else {
+                for s in &st {
+                    println!(
+                        "{:<14} {:<15} roles {:?} master {} build {} label {} generation {} backups {}{}",
+                        s.host, s.address, s.roles,
+                        s.master_pid.map(|p| p.to_string()).unwrap_or("-".into()),
+                        s.build_id.as_deref().unwrap_or("-"), s.label.as_deref().unwrap_or("-"),
+                        s.generation.map(|g| g.to_string()).unwrap_or("-".into()),
+                        s.backups.len(),
+                        s.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(if st.iter().all(|s| s.reachable) { 0 } else { 1 })
+        }
+        Command::Netcheck { .. } => {
+            let n = ops::netcheck(env).await;
+            if cli.json {
+                print_json(&n)?;
+            } else {
+                for h in &n {
+                    let s = h.stats.as_ref();
+                    println!(
+                        "{:<14} {} loss {} latency p50 {} max {} {}",
+                        h.host,
+                        if h.verdict.ok { "ok  " } else { "BAD " },
+                        s.map(|s| format!("{:.0}%", s.loss_pct))
+                            .unwrap_or("-".into()),
+                        s.and_then(|s| s.latency_p50_ms)
+                            .map(|l| format!("{l:.2}ms"))
+                            .unwrap_or("-".into()),
+                        s.and_then(|s| s.latency_max_ms)
+                            .map(|l| format!("{l:.2}ms"))
+                            .unwrap_or("-".into()),
+                        h.verdict.reasons.join("; ")
+                    );
+                }
+            }
+            Ok(if n.iter().all(|h| h.verdict.ok) {
+                0
+            } else {
+                crate::outcome::Outcome::Aborted.exit_code()
+            })
+        }
+        Command::Detect { .. } => {
+            let d = ops::detect(env).await;
+            if cli.json {
+                print_json(&d)?;
+            } else {
+                for h in &d {
+                    println!(
+                        "{:<14} {:?}{}{}",
+                        h.host,
+                        h.roles,
+                        if h.detected {
+                            " (detected)"
+                        } else {
+                            " (inventory)"
+                        },
+                        h.error
+                            .as_deref()
+                            .map(|e| format!(" error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(if d.iter().all(|h| h.error.is_none()) {
+                0
+            } else {
+                1
+            })
+        }
+        Command::History { .. } => unreachable!("handled above"),
+    }
+}
+
+fn interrupted() -> i32 {
+    eprintln!("deployctl: interrupted: the environment lock is released; hosts may run mixed builds: check with `deployctl status` and use `deployctl rollback` if needed");
+    130
+}

@@ -1,0 +1,156 @@
+//! Before anything changes: connect to every host (bounded parallelism), detect roles and
+//! measure the network. Shared by `rollout`, `rollback`, `status`, `detect` and `netcheck`.
+
+use crate::inventory::{Environment, Role, TransportKind};
+use crate::netcheck::{self, NetStats, NetVerdict};
+use crate::remote::RemoteHost;
+use crate::transport::{self, ConnectOptions, TransportError};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Connect to every host of `env`; the first error per host is returned in place.
+pub async fn connect_all(env: &Environment) -> Vec<Result<RemoteHost, TransportError>> {
+    let opts = ConnectOptions::for_env(env);
+    let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism.max(8)));
+    let futs = env.hosts.iter().map(|h| {
+        let opts = opts.clone();
+        let sem = sem.clone();
+        async move {
+            let _permit = sem.acquire().await.expect("semaphore");
+            let t = transport::connect(&opts, h).await?;
+            Ok(RemoteHost::new(h.clone(), t))
+        }
+    });
+    futures_join_all(futs).await
+}
+
+/// Await all futures concurrently, keeping order.
+pub async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out = Vec::with_capacity(futs.len());
+    // Poll them together: a JoinSet would need 'static futures.
+    let mut pending: Vec<_> = futs
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (i, Some(f)))
+        .collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (i, slot) in pending.iter_mut() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[*i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().map(|r| r.expect("future completed")));
+    out
+}
+
+/// Network figures and verdict of one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostNet {
+    pub host: String,
+    pub stats: Option<NetStats>,
+    pub verdict: NetVerdict,
+}
+
+/// Probe every host's SSH port (20 TCP connects each, 800 ms bound). Local hosts are skipped.
+pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
+    let futs = env.hosts.iter().map(|h| async move {
+        if env.transport == TransportKind::Local {
+            return HostNet {
+                host: h.name.clone(),
+                stats: None,
+                verdict: NetVerdict {
+                    ok: true,
+                    reasons: vec!["local transport: no network".into()],
+                },
+            };
+        }
+        let s = netcheck::probe(
+            &h.address,
+            h.port,
+            20,
+            Duration::from_millis(15),
+            Duration::from_millis(800),
+        )
+        .await;
+        let verdict = netcheck::judge(&s, &env.thresholds);
+        HostNet {
+            host: h.name.clone(),
+            stats: Some(s),
+            verdict,
+        }
+    });
+    futures_join_all(futs).await
+}
+
+/// Roles of every connected host (inventory roles or detected).
+pub async fn detect_all(
+    env: &Environment,
+    hosts: &[RemoteHost],
+) -> Vec<Result<(Vec<Role>, bool), String>> {
+    futures_join_all(hosts.iter().map(|r| async move {
+        crate::detect::roles(r, env)
+            .await
+            .map_err(|e| e.to_string())
+    }))
+    .await
+}
+
+/// Canary alone first (when enabled), then batches of `batch_size`: indices into `hosts`.
+pub fn plan_batches(n: usize, batch_size: usize, canary: bool) -> Vec<Vec<usize>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    if canary && n > 0 {
+        batches.push(vec![0]);
+        start = 1;
+    }
+    let idx: Vec<usize> = (start..n).collect();
+    for chunk in idx.chunks(batch_size.max(1)) {
+        batches.push(chunk.to_vec());
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canary_then_batches() {
+        assert_eq!(
+            plan_batches(5, 2, true),
+            vec![vec![0], vec![1, 2], vec![3, 4]]
+        );
+        assert_eq!(plan_batches(3, 5, false), vec![vec![0, 1, 2]]);
+        assert_eq!(plan_batches(1, 2, true), vec![vec![0]]);
+        assert!(plan_batches(0, 2, true).is_empty());
+    }
+
+    #[tokio::test]
+    async fn join_all_keeps_order() {
+        let v = futures_join_all((0..4u64).map(|i| async move {
+            tokio::time::sleep(Duration::from_millis(40 - i * 10)).await;
+            i
+        }))
+        .await;
+        assert_eq!(v, vec![0, 1, 2, 3]);
+    }
+}

@@ -1,0 +1,267 @@
+//! One host's part of a rollout: backup -> upload (temp name, sha256 on host, atomic rename)
+//! -> graceful restart (or first start) -> verify the new build -> rotate backups; and the
+//! reverse, restore from a backup and verify the old build serves again.
+
+use crate::audit::Audit;
+use crate::backup::{self, Backup};
+use crate::inventory::{Environment, Role};
+use crate::remote::{HostError, Layout, RemoteHost};
+use crate::service;
+use crate::ui::Ui;
+use crate::upload;
+use crate::verify;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A file to ship: bytes, checksum, destination, mode.
+#[derive(Debug)]
+pub struct Payload {
+    pub data: Vec<u8>,
+    pub sha256: String,
+    pub dest: String,
+    pub mode: u32,
+}
+
+/// Where a host ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    Pending,
+    Verified,
+    Failed,
+    RolledBack,
+    RollbackFailed,
+    Skipped,
+}
+
+/// Everything known about one host in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResult {
+    pub host: String,
+    pub address: String,
+    pub dr: bool,
+    pub roles: Vec<Role>,
+    pub state: HostState,
+    pub error: Option<String>,
+    /// A backup exists or the host was changed: a rollback must restore it.
+    pub touched: bool,
+    pub backup: Option<Backup>,
+    pub previous_build: Option<String>,
+    pub served_build: Option<String>,
+    pub generation: Option<u64>,
+    pub upload_attempts: u32,
+    pub phases_ms: BTreeMap<String, u128>,
+}
+
+impl HostResult {
+    pub fn new(r: &RemoteHost, roles: Vec<Role>) -> Self {
+        HostResult {
+            host: r.host.name.clone(),
+            address: r.host.address.clone(),
+            dr: r.host.dr,
+            roles,
+            state: HostState::Pending,
+            error: None,
+            touched: false,
+            backup: None,
+            previous_build: None,
+            served_build: None,
+            generation: None,
+            upload_attempts: 0,
+            phases_ms: BTreeMap::new(),
+        }
+    }
+}
+
+/// Shared inputs of every host's rollout.
+pub struct Job<'a> {
+    pub env: &'a Environment,
+    pub layout: Layout,
+    pub payloads: Vec<Payload>,
+    pub expected_build: String,
+    pub audit: &'a Audit,
+    pub ui: &'a Ui,
+}
+
+impl Job<'_> {
+    async fn timed<T>(
+        &self,
+        res: &mut HostResult,
+        step: &str,
+        fut: impl std::future::Future<Output = Result<T, HostError>>,
+    ) -> Result<T, HostError> {
+        self.ui.step(&res.host, step);
+        let t0 = Instant::now();
+        let out = fut.await;
+        let ms = t0.elapsed().as_millis();
+        *res.phases_ms.entry(step.to_string()).or_default() += ms;
+        let mut e = self.audit.event(
+            Some(&res.host),
+            step,
+            if out.is_ok() { "ok" } else { "fail" },
+        );
+        e.duration_ms = Some(ms);
+        if let Err(err) = &out {
+            e.detail = Some(err.to_string());
+        }
+        self.audit.record(e);
+        self.ui.advance(&res.host);
+        out
+    }
+}
+
+/// Deploy the job to one host; fills `res` (state, error, backup, phases).
+pub async fn deploy(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
+    match deploy_inner(job, r, res).await {
+        Ok(()) => {
+            res.state = HostState::Verified;
+            job.ui
+                .done(&res.host, true, &format!("serving {}", job.expected_build));
+        }
+        Err(e) => {
+            res.state = HostState::Failed;
+            res.error = Some(e.to_string());
+            job.ui.done(&res.host, false, &e.to_string());
+        }
+    }
+}
+
+async fn deploy_inner(
+    job: &Job<'_>,
+    r: &RemoteHost,
+    res: &mut HostResult,
+) -> Result<(), HostError> {
+    let env = job.env;
+    let l = &job.layout;
+    let master = job
+        .timed(res, "check master", service::master(r, &env.service, l))
+        .await?;
+    if master.is_some() {
+        res.previous_build = verify::served(Some(r), &r.host, env)
+            .await
+            .map(|b| b.build_id);
+    }
+    let prev = res.previous_build.clone().unwrap_or_default();
+    let b = job
+        .timed(
+            res,
+            "backup",
+            backup::create(r, l, &job.audit.run_id, &prev),
+        )
+        .await?;
+    res.backup = b;
+    res.touched = true;
+    for p in &job.payloads {
+        let rep = job
+            .timed(
+                res,
+                "upload",
+                upload::upload(r, &p.data, &p.sha256, &p.dest, p.mode, &job.audit.run_id),
+            )
+            .await?;
+        res.upload_attempts += rep.attempts;
+        let mut e = job.audit.event(Some(&res.host), "checksum", "ok");
+        e.sha256 = Some(rep.sha256.clone());
+        e.detail = Some(format!(
+            "{} bytes to {} verified on host; attempts {}, resumed at {:?}",
+            rep.bytes, rep.dest, rep.attempts, rep.resumed_at
+        ));
+        job.audit.record(e);
+    }
+    let method = job
+        .timed(res, "restart", async {
+            match &master {
+                Some(m) => service::restart(r, &env.service, m).await,
+                None => {
+                    service::start(r, &env.service, l).await?;
+                    service::wait_master(r, &env.service, l, std::time::Duration::from_secs(30))
+                        .await?;
+                    Ok(service::RestartMethod::Started)
+                }
+            }
+        })
+        .await?;
+    let v = job
+        .timed(res, "verify", verify::verify(r, env, &job.expected_build))
+        .await?;
+    let mut e = job.audit.event(Some(&res.host), "serving", "ok");
+    e.build_id = Some(v.build.build_id.clone());
+    e.detail = Some(format!(
+        "restart via {method:?}; verified after {} attempts",
+        v.attempts
+    ));
+    job.audit.record(e);
+    res.served_build = Some(v.build.build_id);
+    res.generation = v.build.generation;
+    job.timed(res, "rotate backups", backup::rotate(r, l))
+        .await?;
+    Ok(())
+}
+
+/// Restore `res`'s backup on its host, restart, and verify the backed-up build serves again.
+pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
+    let out = async {
+        let b = res.backup.clone().ok_or_else(|| {
+            HostError::Check("no backup (first install on this host): nothing to restore".into())
+        })?;
+        let env = job.env;
+        let l = &job.layout;
+        job.timed(
+            res,
+            "restore",
+            backup::restore(r, l, &b.id, &job.audit.run_id),
+        )
+        .await?;
+        job.timed(res, "restart old", async {
+            match service::master(r, &env.service, l).await? {
+                Some(m) => service::restart(r, &env.service, &m).await.map(|_| ()),
+                None => service::start(r, &env.service, l).await,
+            }
+        })
+        .await?;
+        let expected = if b.build_id.is_empty() {
+            res.previous_build.clone().unwrap_or_default()
+        } else {
+            b.build_id.clone()
+        };
+        let v = job
+            .timed(res, "verify old", verify::verify(r, env, &expected))
+            .await?;
+        Ok::<_, HostError>(v.build.build_id)
+    }
+    .await;
+    match out {
+        Ok(build) => {
+            res.state = HostState::RolledBack;
+            res.served_build = Some(build.clone());
+            job.ui
+                .done(&res.host, true, &format!("rolled back, serving {build}"));
+        }
+        Err(e) => {
+            res.state = HostState::RollbackFailed;
+            res.error = Some(format!(
+                "{}; rollback: {e}",
+                res.error.clone().unwrap_or_default()
+            ));
+            job.ui
+                .done(&res.host, false, &format!("rollback failed: {e}"));
+        }
+    }
+}
+
+/// Append this run's audit records for the host to its own audit log.
+pub async fn append_host_audit(job: &Job<'_>, r: &RemoteHost) {
+    let lines = job.audit.host_lines(&r.host.name);
+    if lines.is_empty() {
+        return;
+    }
+    let _ = r
+        .script_stdin(
+            "host audit",
+            r#"mkdir -p "$(dirname "$1")" && cat >> "$1""#,
+            &[&job.layout.audit_file],
+            lines.as_bytes(),
+        )
+        .await;
+}

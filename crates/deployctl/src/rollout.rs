@@ -1,0 +1,428 @@
+//! `deployctl rollout`: connect, detect, netcheck, lock, then a canary and batches of app
+//! hosts with bounded parallelism; stop starting batches once failures among non-DR hosts
+//! exceed the tolerance; classify the outcome; roll back (and verify) what must be restored.
+
+use crate::audit::{self, Audit};
+use crate::fleet::{self, HostNet};
+use crate::hostrun::{self, HostResult, HostState, Job, Payload};
+use crate::inventory::{Environment, Role};
+use crate::lock;
+use crate::outcome::{self, Outcome};
+use crate::probe;
+use crate::remote::{Layout, RemoteHost};
+use crate::ui::Ui;
+use crate::upload::sha256_hex;
+use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub state_dir: PathBuf,
+    pub artifact: Option<PathBuf>,
+    pub dry_run: bool,
+    pub lock_max_age: Duration,
+}
+
+/// Errors that stop a run before it starts (nothing touched).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("artifact {path}: {reason}")]
+    Artifact { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error("audit log: {0}")]
+    Audit(#[from] std::io::Error),
+}
+
+/// The artifact being deployed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub build_id: String,
+    pub label: String,
+    pub bytes: usize,
+}
+
+/// Result of a rollout (also the `--json` document).
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutReport {
+    pub run_id: String,
+    pub env: String,
+    pub outcome: Outcome,
+    pub dry_run: bool,
+    pub reason: Option<String>,
+    pub artifact: ArtifactInfo,
+    pub netcheck: Vec<HostNet>,
+    pub batches: Vec<Vec<String>>,
+    pub hosts: Vec<HostResult>,
+    pub elapsed_ms: u128,
+    pub audit_log: PathBuf,
+}
+
+/// Read the artifact and its build id (`ARTIFACT version --json`) plus config payloads.
+pub async fn prepare(
+    env: &Environment,
+    opts: &RunOptions,
+) -> Result<(ArtifactInfo, Vec<Payload>), RunError> {
+    let path = opts
+        .artifact
+        .clone()
+        .unwrap_or_else(|| env.artifact.binary.clone());
+    let err = |reason: String| RunError::Artifact {
+        path: path.clone(),
+        reason,
+    };
+    let data = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let mode = std::fs::metadata(&path)
+        .map_err(|e| err(e.to_string()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    let build = probe::artifact_build(&path).await.map_err(err)?;
+    let l = Layout::of(env);
+    let sha = sha256_hex(&data);
+    let info = ArtifactInfo {
+        path: path.clone(),
+        sha256: sha.clone(),
+        build_id: build.build_id,
+        label: build.label,
+        bytes: data.len(),
+    };
+    let mut payloads = vec![Payload {
+        data,
+        sha256: sha,
+        dest: l.binary.clone(),
+        mode,
+    }];
+    for (c, (dest, _)) in env.artifact.config.iter().zip(&l.configs) {
+        let data = std::fs::read(&c.src).map_err(|e| RunError::Artifact {
+            path: c.src.clone(),
+            reason: e.to_string(),
+        })?;
+        let mode = match &c.mode {
+            Some(m) => u32::from_str_radix(m, 8).unwrap_or(0o640),
+            None => std::fs::metadata(&c.src)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o640),
+        };
+        payloads.push(Payload {
+            sha256: sha256_hex(&data),
+            data,
+            dest: dest.clone(),
+            mode,
+        });
+    }
+    Ok((info, payloads))
+}
+
+/// Run a rollout of `env`.
+pub async fn rollout(
+    env: &Environment,
+    opts: &RunOptions,
+    ui: &Ui,
+) -> Result<RolloutReport, RunError> {
+    let t0 = Instant::now();
+    let (artifact, payloads) = prepare(env, opts).await?;
+    let run_id = audit::new_run_id();
+    let audit = Audit::open(
+        &opts.state_dir,
+        &run_id,
+        &env.name,
+        if opts.dry_run {
+            "rollout-dry-run"
+        } else {
+            "rollout"
+        },
+    )?;
+    let mut start = audit.event(None, "start", "info");
+    start.sha256 = Some(artifact.sha256.clone());
+    start.build_id = Some(artifact.build_id.clone());
+    start.detail = Some(format!(
+        "artifact {} ({} bytes)",
+        artifact.path.display(),
+        artifact.bytes
+    ));
+    audit.record(start);
+    ui.info(&format!(
+        "run {run_id}: {} build {} (label `{}`, sha256 {}) to env {}",
+        artifact.path.display(),
+        artifact.build_id,
+        artifact.label,
+        &artifact.sha256[..12],
+        env.name
+    ));
+    let mut report = RolloutReport {
+        run_id: run_id.clone(),
+        env: env.name.clone(),
+        outcome: Outcome::Aborted,
+        dry_run: opts.dry_run,
+        reason: None,
+        artifact,
+        netcheck: vec![],
+        batches: vec![],
+        hosts: vec![],
+        elapsed_ms: 0,
+        audit_log: audit.path.clone(),
+    };
+    let abort = |mut report: RolloutReport, reason: String, audit: &Audit| {
+        let mut e = audit.event(None, "outcome", "fail");
+        e.outcome = Some("ABORTED".into());
+        e.detail = Some(reason.clone());
+        audit.record(e);
+        report.reason = Some(reason);
+        report.elapsed_ms = t0.elapsed().as_millis();
+        Ok(report)
+    };
+
+    // 1. Network quality (before any SSH traffic), 2. connect, 3. detect roles.
+    report.netcheck = fleet::netcheck_all(env).await;
+    let mut net_bad = vec![];
+    for n in &report.netcheck {
+        let mut e = audit.event(
+            Some(&n.host),
+            "netcheck",
+            if n.verdict.ok { "ok" } else { "warn" },
+        );
+        e.detail = Some(
+            serde_json::to_string(&n.stats).unwrap_or_default()
+                + " "
+                + &n.verdict.reasons.join("; "),
+        );
+        audit.record(e);
+        if !n.verdict.ok {
+            ui.info(&format!(
+                "{}: network past thresholds: {}",
+                n.host,
+                n.verdict.reasons.join("; ")
+            ));
+            net_bad.push(format!("{} ({})", n.host, n.verdict.reasons.join("; ")));
+        }
+    }
+    if !net_bad.is_empty() && env.thresholds.on_network == crate::inventory::NetworkPolicy::Stop {
+        return abort(
+            report,
+            format!(
+                "network past thresholds on {}; nothing touched",
+                net_bad.join(", ")
+            ),
+            &audit,
+        );
+    }
+    let mut hosts = Vec::new();
+    let mut failures = Vec::new();
+    for c in fleet::connect_all(env).await {
+        match c {
+            Ok(r) => hosts.push(r),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if !failures.is_empty() {
+        return abort(
+            report,
+            format!(
+                "cannot use every host; nothing touched: {}",
+                failures.join(" | ")
+            ),
+            &audit,
+        );
+    }
+    let roles = fleet::detect_all(env, &hosts).await;
+    let mut results = Vec::new();
+    let mut app = Vec::new();
+    for (r, roles) in hosts.iter().zip(roles) {
+        match roles {
+            Ok((roles, detected)) => {
+                let mut e = audit.event(Some(&r.host.name), "detect", "ok");
+                e.detail = Some(format!(
+                    "{roles:?}{}",
+                    if detected { " (detected)" } else { "" }
+                ));
+                audit.record(e);
+                if roles.contains(&Role::App) {
+                    app.push(results.len());
+                }
+                results.push(HostResult::new(r, roles));
+            }
+            Err(e) => return abort(report, format!("{}: detect: {e}", r.host.name), &audit),
+        }
+    }
+    let batches = fleet::plan_batches(app.len(), env.rollout.batch_size, env.rollout.canary);
+    let batches: Vec<Vec<usize>> = batches
+        .into_iter()
+        .map(|b| b.into_iter().map(|i| app[i]).collect())
+        .collect();
+    report.batches = batches
+        .iter()
+        .map(|b| b.iter().map(|&i| results[i].host.clone()).collect())
+        .collect();
+
+    let job = Job {
+        env,
+        layout: Layout::of(env),
+        payloads,
+        expected_build: report.artifact.build_id.clone(),
+        audit: &audit,
+        ui,
+    };
+    if opts.dry_run {
+        for (n, b) in report.batches.iter().enumerate() {
+            for h in b {
+                let res = results.iter().find(|x| &x.host == h).expect("host");
+                ui.info(&format!(
+                    "plan: batch {} {h} (roles {:?}{}): backup to {}, upload {} -> {}, restart, verify {}",
+                    n + 1, res.roles, if res.dr { ", DR" } else { "" }, job.layout.backup_dir,
+                    report.artifact.sha256, job.layout.binary, report.artifact.build_id
+                ));
+            }
+        }
+        report.outcome = Outcome::Success;
+        report.reason = Some("dry run: nothing touched".into());
+        report.hosts = results;
+        report.elapsed_ms = t0.elapsed().as_millis();
+        close_all(&hosts).await;
+        return Ok(report);
+    }
+    let _lock = lock::acquire(&opts.state_dir, &env.name, &run_id, opts.lock_max_age)?;
+    if let Some(stale) = &_lock.replaced_stale {
+        ui.info(&format!(
+            "replaced a stale lock of run {} (pid {} on {})",
+            stale.run_id, stale.pid, stale.hostname
+        ));
+        let mut e = audit.event(None, "lock", "warn");
+        e.detail = Some(format!("stale lock of run {} replaced", stale.run_id));
+        audit.record(e);
+    }
+
+    // 4. Canary and batches.
+    let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
+    let tolerance = env.thresholds.failure_tolerance;
+    for (n, batch) in batches.iter().enumerate() {
+        ui.info(&format!(
+            "batch {}/{}: {}",
+            n + 1,
+            batches.len(),
+            report.batches[n].join(", ")
+        ));
+        let mut slots: Vec<(usize, HostResult)> =
+            batch.iter().map(|&i| (i, results[i].clone())).collect();
+        let job = &job;
+        let hosts = &hosts;
+        let futs = slots.iter_mut().map(|(i, res)| {
+            let sem = sem.clone();
+            let r = &hosts[*i];
+            async move {
+                let _permit = sem.acquire().await.expect("semaphore");
+                hostrun::deploy(job, r, res).await;
+            }
+        });
+        fleet::futures_join_all(futs).await;
+        for (i, res) in slots {
+            results[i] = res;
+        }
+        if outcome::exceeded(counted(&results), tolerance) {
+            ui.info(&format!(
+                "failures among non-DR hosts exceed the tolerance ({tolerance}): no new batches"
+            ));
+            break;
+        }
+    }
+    for r in results
+        .iter_mut()
+        .filter(|r| r.state == HostState::Pending && r.roles.contains(&Role::App))
+    {
+        r.state = HostState::Skipped;
+    }
+    let any_failed = results.iter().any(|r| r.state == HostState::Failed);
+    let out = outcome::classify(counted(&results), any_failed, tolerance);
+    // 5. Restore: every touched host on ROLLBACK, the failed ones on PARTIAL_SUCCESS.
+    let restore: Vec<usize> = (0..results.len())
+        .filter(|&i| {
+            results[i].touched
+                && (out == Outcome::Rollback || results[i].state == HostState::Failed)
+        })
+        .collect();
+    if !restore.is_empty() {
+        ui.info(&format!("restoring {} host(s) from backup", restore.len()));
+        let mut slots: Vec<(usize, HostResult)> =
+            restore.iter().map(|&i| (i, results[i].clone())).collect();
+        let futs = slots.iter_mut().map(|(i, res)| {
+            let sem = sem.clone();
+            let r = &hosts[*i];
+            let job = &job;
+            async move {
+                let _permit = sem.acquire().await.expect("semaphore");
+                hostrun::restore(job, r, res).await;
+            }
+        });
+        fleet::futures_join_all(futs).await;
+        for (i, res) in slots {
+            results[i] = res;
+        }
+    }
+    let mut e = audit.event(
+        None,
+        "outcome",
+        if out == Outcome::Success {
+            "ok"
+        } else {
+            "fail"
+        },
+    );
+    e.outcome = Some(out.as_str().into());
+    e.detail = Some(summary(&results));
+    audit.record(e.clone());
+    for r in &hosts {
+        let mut he = e.clone();
+        he.host = Some(r.host.name.clone());
+        audit.record(he);
+        hostrun::append_host_audit(&job, r).await;
+    }
+    close_all(&hosts).await;
+    report.outcome = out;
+    report.reason = Some(summary(&results));
+    report.hosts = results;
+    report.elapsed_ms = t0.elapsed().as_millis();
+    Ok(report)
+}
+
+fn counted(results: &[HostResult]) -> usize {
+    outcome::counted_failures(
+        results
+            .iter()
+            .filter(|r| r.state == HostState::Failed)
+            .map(|r| (r.host.as_str(), r.dr)),
+    )
+}
+
+/// One-line summary: verified / failed (named) / rolled back.
+pub fn summary(results: &[HostResult]) -> String {
+    let names = |s: HostState| -> Vec<String> {
+        results
+            .iter()
+            .filter(|r| r.state == s)
+            .map(|r| r.host.clone())
+            .collect()
+    };
+    let mut parts = vec![format!("{} verified", names(HostState::Verified).len())];
+    for (label, s) in [
+        ("failed", HostState::Failed),
+        ("rolled back", HostState::RolledBack),
+        ("rollback FAILED", HostState::RollbackFailed),
+        ("skipped", HostState::Skipped),
+    ] {
+        let n = names(s);
+        if !n.is_empty() {
+            parts.push(format!("{label}: {}", n.join(", ")));
+        }
+    }
+    parts.join("; ")
+}
+
+pub async fn close_all(hosts: &[RemoteHost]) {
+    fleet::futures_join_all(hosts.iter().map(|r| r.t.close())).await;
+}
