@@ -42,12 +42,14 @@ pub fn router(state: AppState) -> Router {
         .route("/bookings/{id}", get(get_booking))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            fault_layer,
+            identity_layer,
         ))
         .with_state(state)
 }
 
-async fn fault_layer(
+/// Tags every response with the build and worker generation that served it (what load tests
+/// and deploy verification count), and applies the `hang` fault.
+async fn identity_layer(
     State(s): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -55,7 +57,16 @@ async fn fault_layer(
     if s.config.fault == Fault::Hang && s.lifecycle.phase() != Phase::Starting {
         std::future::pending::<()>().await;
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&s.build.build_id) {
+        h.insert("x-build-id", v);
+    }
+    h.insert(
+        "x-worker-generation",
+        axum::http::HeaderValue::from(s.generation),
+    );
+    resp
 }
 
 async fn ready(State(s): State<AppState>) -> (StatusCode, &'static str) {

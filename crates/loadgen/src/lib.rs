@@ -1,1 +1,385 @@
-//! placeholder
+//! A bounded HTTP/1.1 load generator that classifies every failure, used by the tests, the demo
+//! and the benchmarks to prove "zero failed requests".
+//!
+//! - [`LoadConfig`]: target, path, client mode (keep-alive or one connection per request),
+//!   concurrency and the bounds (request count and duration; both always apply).
+//! - [`run`]: drives the load until a bound is reached or `stop` is raised.
+//! - [`Report`]: counts by outcome ([`FailureKind`]), latency samples with their start offsets
+//!   (so a caller can compare steady state and restart windows), and the values of a
+//!   response header (e.g. which build served each request).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// How a client uses connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientMode {
+    /// Reuse one connection; reconnect only when the server says `Connection: close`.
+    KeepAlive,
+    /// A new connection for every request.
+    NewConnection,
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// TCP connect refused or failed.
+    Connect,
+    /// The request could not be written.
+    Write,
+    /// The connection broke before a complete response.
+    Read,
+    /// No complete response within the request timeout.
+    Timeout,
+    /// A response with a status outside 2xx.
+    Non2xx,
+}
+
+impl FailureKind {
+    /// All kinds, in report order.
+    pub const ALL: [FailureKind; 5] = [
+        FailureKind::Connect,
+        FailureKind::Write,
+        FailureKind::Read,
+        FailureKind::Timeout,
+        FailureKind::Non2xx,
+    ];
+
+    /// Snake-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Write => "write",
+            FailureKind::Read => "read",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Non2xx => "non_2xx",
+        }
+    }
+}
+
+/// What to send and within which bounds.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Server address.
+    pub target: SocketAddr,
+    /// Request path (GET).
+    pub path: String,
+    /// Connection behaviour.
+    pub mode: ClientMode,
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Stop after this many requests in total.
+    pub max_requests: u64,
+    /// Stop after this long, whatever happens.
+    pub max_duration: Duration,
+    /// Per-request bound.
+    pub request_timeout: Duration,
+    /// Response header whose values are counted (e.g. `x-build-id`).
+    pub track_header: Option<String>,
+}
+
+impl LoadConfig {
+    /// Sensible defaults: 4 clients, at most 1,000,000 requests, 60 s, 5 s per request.
+    pub fn new(target: SocketAddr, path: &str, mode: ClientMode) -> Self {
+        LoadConfig {
+            target,
+            path: path.to_string(),
+            mode,
+            concurrency: 4,
+            max_requests: 1_000_000,
+            max_duration: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(5),
+            track_header: Some("x-build-id".into()),
+        }
+    }
+}
+
+/// Live counters, readable while the load runs (for progress displays).
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Requests finished.
+    pub requests: AtomicU64,
+    /// Requests failed.
+    pub failed: AtomicU64,
+}
+
+/// One finished request.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Start, relative to the start of the run.
+    pub at: Duration,
+    /// Duration of the request.
+    pub latency: Duration,
+    /// `None` on success.
+    pub failure: Option<FailureKind>,
+}
+
+/// Result of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Every request, in completion order per client.
+    pub samples: Vec<Sample>,
+    /// Counted values of the tracked header.
+    pub header_values: BTreeMap<String, u64>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// First error message seen per failure kind (for diagnostics).
+    pub first_errors: BTreeMap<FailureKind, String>,
+}
+
+impl Report {
+    /// Requests sent.
+    pub fn requests(&self) -> u64 {
+        self.samples.len() as u64
+    }
+
+    /// Failed requests, all kinds.
+    pub fn failed(&self) -> u64 {
+        self.samples.iter().filter(|s| s.failure.is_some()).count() as u64
+    }
+
+    /// Failures by kind (every kind present, zero included).
+    pub fn failed_by_kind(&self) -> BTreeMap<&'static str, u64> {
+        let mut m: BTreeMap<&'static str, u64> =
+            FailureKind::ALL.iter().map(|k| (k.name(), 0)).collect();
+        for s in &self.samples {
+            if let Some(k) = s.failure {
+                *m.entry(k.name()).or_default() += 1;
+            }
+        }
+        m
+    }
+
+    /// Successful requests per second.
+    pub fn throughput(&self) -> f64 {
+        let ok = self.requests() - self.failed();
+        ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Latency percentile (0..=100) of the samples accepted by `filter`, in milliseconds.
+    pub fn percentile_ms(&self, p: f64, filter: impl Fn(&Sample) -> bool) -> Option<f64> {
+        let mut v: Vec<Duration> = self
+            .samples
+            .iter()
+            .filter(|s| filter(s))
+            .map(|s| s.latency)
+            .collect();
+        percentile(&mut v, p).map(|d| d.as_secs_f64() * 1000.0)
+    }
+
+    /// Merges another report (e.g. the other client mode).
+    pub fn merge(&mut self, other: Report) {
+        self.samples.extend(other.samples);
+        for (k, v) in other.header_values {
+            *self.header_values.entry(k).or_default() += v;
+        }
+        for (k, v) in other.first_errors {
+            self.first_errors.entry(k).or_insert(v);
+        }
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
+}
+
+/// The `p`th percentile (nearest rank) of `v`; sorts `v`.
+pub fn percentile(v: &mut [Duration], p: f64) -> Option<Duration> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
+/// Runs the load until `max_requests`, `max_duration`, or `stop` becomes true.
+pub async fn run(cfg: LoadConfig, stop: watch::Receiver<bool>, live: Arc<Live>) -> Report {
+    let started = Instant::now();
+    let budget = Arc::new(AtomicU64::new(cfg.max_requests));
+    let deadline = started + cfg.max_duration;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..cfg.concurrency.max(1) {
+        let cfg = cfg.clone();
+        let (stop, live, budget) = (stop.clone(), live.clone(), budget.clone());
+        set.spawn(async move { client(cfg, started, deadline, stop, live, budget).await });
+    }
+    let mut report = Report::default();
+    while let Some(r) = set.join_next().await {
+        if let Ok(r) = r {
+            report.merge(r);
+        }
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+async fn client(
+    cfg: LoadConfig,
+    started: Instant,
+    deadline: Instant,
+    stop: watch::Receiver<bool>,
+    live: Arc<Live>,
+    budget: Arc<AtomicU64>,
+) -> Report {
+    let mut report = Report::default();
+    let mut conn: Option<SendRequest<Empty<Bytes>>> = None;
+    loop {
+        if *stop.borrow() || Instant::now() >= deadline {
+            break;
+        }
+        if budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+            .is_err()
+        {
+            break;
+        }
+        let t0 = Instant::now();
+        let outcome = tokio::time::timeout(cfg.request_timeout, one_request(&cfg, &mut conn)).await;
+        let (failure, header) = match outcome {
+            Ok(Ok(header)) => (None, header),
+            Ok(Err((kind, msg))) => {
+                report.first_errors.entry(kind).or_insert(msg);
+                (Some(kind), None)
+            }
+            Err(_) => {
+                conn = None;
+                (Some(FailureKind::Timeout), None)
+            }
+        };
+        if failure.is_some() {
+            conn = None;
+            live.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        live.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(h) = header {
+            *report.header_values.entry(h).or_default() += 1;
+        }
+        report.samples.push(Sample {
+            at: t0 - started,
+            latency: t0.elapsed(),
+            failure,
+        });
+    }
+    report
+}
+
+type Failure = (FailureKind, String);
+
+async fn one_request(
+    cfg: &LoadConfig,
+    conn: &mut Option<SendRequest<Empty<Bytes>>>,
+) -> Result<Option<String>, Failure> {
+    if conn.as_ref().is_none_or(|c| c.is_closed()) {
+        *conn = Some(connect(cfg.target).await?);
+    }
+    let Some(sender) = conn.as_mut() else {
+        return Err((FailureKind::Connect, "no connection".into()));
+    };
+    sender
+        .ready()
+        .await
+        .map_err(|e| (FailureKind::Write, format!("connection not ready: {e}")))?;
+    let mut req =
+        hyper::Request::get(cfg.path.as_str()).header(hyper::header::HOST, cfg.target.to_string());
+    if cfg.mode == ClientMode::NewConnection {
+        req = req.header(hyper::header::CONNECTION, "close");
+    }
+    let req = req
+        .body(Empty::new())
+        .map_err(|e| (FailureKind::Write, e.to_string()))?;
+    let resp = sender.send_request(req).await.map_err(classify)?;
+    let status = resp.status();
+    let close = cfg.mode == ClientMode::NewConnection
+        || resp
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let header = cfg
+        .track_header
+        .as_ref()
+        .and_then(|h| resp.headers().get(h.as_str()))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    resp.into_body()
+        .collect()
+        .await
+        .map_err(|e| (FailureKind::Read, format!("body: {e}")))?;
+    if close {
+        *conn = None;
+    }
+    if !status.is_success() {
+        return Err((FailureKind::Non2xx, format!("status {status}")));
+    }
+    Ok(header)
+}
+
+async fn connect(target: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, Failure> {
+    let stream = tokio::net::TcpStream::connect(target)
+        .await
+        .map_err(|e| (FailureKind::Connect, e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, driver) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| (FailureKind::Connect, e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = driver.await;
+    });
+    Ok(sender)
+}
+
+fn classify(e: hyper::Error) -> Failure {
+    let io_kind = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(|io| io.kind());
+    let kind = match io_kind {
+        Some(std::io::ErrorKind::BrokenPipe) => FailureKind::Write,
+        _ if e.is_timeout() => FailureKind::Timeout,
+        _ => FailureKind::Read,
+    };
+    (kind, e.to_string())
+}
+
+/// Counter snapshot for progress lines.
+pub fn snapshot(live: &Live) -> (u64, u64) {
+    (
+        live.requests.load(Ordering::Relaxed),
+        live.failed.load(Ordering::Relaxed),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&mut v, 50.0), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&mut v, 99.0), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&mut v, 100.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_counted_as_connect_failures() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let mut cfg = LoadConfig::new(addr, "/", ClientMode::NewConnection);
+        cfg.max_requests = 5;
+        cfg.concurrency = 1;
+        let r = run(cfg, watch::channel(false).1, Arc::default()).await;
+        assert_eq!(r.requests(), 5);
+        assert_eq!(r.failed_by_kind()["connect"], 5);
+    }
+}

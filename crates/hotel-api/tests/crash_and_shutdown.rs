@@ -1,0 +1,148 @@
+//! Crash recovery, master death and shutdown with real processes and signals.
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use loadgen::{ClientMode, LoadConfig};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::*;
+
+const CONFIG: &str = "linger_ms = 300\n";
+
+#[test]
+fn sigkilled_worker_is_replaced_and_gap_connections_are_served() {
+    let svc = Service::start(CONFIG, &[]);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut cfg = LoadConfig::new(svc.addr, "/ping", ClientMode::NewConnection);
+    cfg.concurrency = 2;
+    cfg.max_duration = Duration::from_secs(60);
+    let load = std::thread::spawn(move || block_on(loadgen::run(cfg, stop_rx, Arc::default())));
+    std::thread::sleep(Duration::from_millis(300));
+    let (pid, _) = svc.current();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    wait_until("replacement serving", || {
+        let s = svc.status();
+        s["current"]["generation"] == 2 && s["current"]["ready"] == true
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    stop_tx.send(true).unwrap();
+    let r = load.join().unwrap();
+    let by_kind = r.failed_by_kind();
+    assert_eq!(
+        by_kind["connect"], 0,
+        "connections during the gap must wait in the backlog, not be refused: {:?}",
+        r.first_errors
+    );
+    // Only requests that were inside the killed process can fail, never more than the clients.
+    assert!(r.failed() <= 2, "failures {by_kind:?} {:?}", r.first_errors);
+    assert!(svc
+        .metrics()
+        .contains("hotel_be_worker_exit_total{reason=\"signal\"} 1"));
+    svc.wait_event("restart_outcome", |e| e["action"] == "crash_recovered");
+}
+
+#[test]
+fn crash_loop_backs_off_and_is_capped() {
+    let svc = Service::spawn(
+        &format!("{CONFIG}fault = \"crash-on-start\"\n"),
+        &["--backoff-max", "400ms"],
+    );
+    wait_until("several crashes", || {
+        svc.events("respawn_scheduled").len() >= 6
+    });
+    let delays: Vec<u64> = svc
+        .events("respawn_scheduled")
+        .iter()
+        .map(|e| e["delay_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        &delays[..6],
+        &[0, 100, 200, 400, 400, 400],
+        "backoff must grow then cap: {delays:?}"
+    );
+    // Repair: once the fault is gone the next replacement serves.
+    svc.set_config(CONFIG);
+    svc.wait_serving();
+}
+
+#[test]
+fn master_sigkilled_takes_its_workers_down() {
+    let mut svc = Service::start(CONFIG, &[]);
+    let (worker, _) = svc.current();
+    svc.signal(Signal::SIGKILL);
+    svc.wait_exit();
+    wait_until("worker exit after master death", || !alive(worker));
+}
+
+#[test]
+fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
+    let mut svc = Service::start(CONFIG, &[]);
+    let addr = svc.addr;
+    let slow = std::thread::spawn(move || {
+        block_on(runtime::probe::get(
+            addr,
+            "/search?city=Oslo&latency_ms=1500&deadline_ms=5000",
+            Duration::from_secs(20),
+        ))
+    });
+    // Wait until the request is inside the worker (its supplier calls are sleeping).
+    std::thread::sleep(Duration::from_millis(400));
+    svc.signal(Signal::SIGTERM);
+    let resp = slow
+        .join()
+        .unwrap()
+        .expect("in-flight request must complete");
+    assert_eq!(resp.status, 200);
+    let body: serde_json::Value = serde_json::from_str(&resp.body).unwrap();
+    assert_eq!(body["suppliers"]["answered"], 3, "{body}");
+    let st = svc.wait_exit();
+    assert_eq!(st.code(), Some(0), "clean exit expected: {st:?}");
+    assert!(
+        !svc.dir.path().join("master.pid").exists(),
+        "pid file must be removed"
+    );
+}
+
+#[test]
+fn busy_address_fails_with_a_clear_message() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotel-api"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--bind-timeout",
+            "600ms",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_config_exits_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "warmup_ms = \"soon\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotel-api"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("warmup_ms"),
+        "{err}"
+    );
+}

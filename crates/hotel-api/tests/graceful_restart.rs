@@ -1,0 +1,186 @@
+//! Graceful restarts with real processes, real signals and real load.
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use loadgen::{ClientMode, LoadConfig, Report};
+use nix::sys::signal::Signal;
+use support::*;
+
+const CONFIG: &str = "warmup_ms = 100\nlinger_ms = 300\n";
+
+fn start_load(
+    svc: &Service,
+    mode: ClientMode,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    std::thread::JoinHandle<Report>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut cfg = LoadConfig::new(svc.addr, "/search?city=Lisbon&latency_ms=2", mode);
+    cfg.concurrency = 2;
+    cfg.max_duration = Duration::from_secs(60);
+    let handle = std::thread::spawn(move || block_on(loadgen::run(cfg, stop_rx, Arc::default())));
+    (stop_tx, handle)
+}
+
+#[test]
+fn restarts_under_load_lose_nothing_in_both_client_modes() {
+    let svc = Service::start(CONFIG, &[]);
+    let v1 = build_id_of(&svc.bin);
+    let (stop_ka, ka) = start_load(&svc, ClientMode::KeepAlive);
+    let (stop_nc, nc) = start_load(&svc, ClientMode::NewConnection);
+    let mut expected = vec![v1];
+    for (i, label) in ["v2", "v3", "v4"].iter().enumerate() {
+        expected.push(svc.install_build(label));
+        let outcome = svc.restart();
+        assert_eq!(outcome["outcome"], "ok", "restart {i}: {outcome}");
+        assert_eq!(outcome["generation"], i as u64 + 2);
+        std::thread::sleep(Duration::from_millis(300)); // let load run on the new worker
+    }
+    stop_ka.send(true).unwrap();
+    stop_nc.send(true).unwrap();
+    let (ka, nc) = (ka.join().unwrap(), nc.join().unwrap());
+    for (name, r) in [("keep-alive", &ka), ("new-connection", &nc)] {
+        assert!(
+            r.requests() > 100,
+            "{name}: too little load to mean anything: {}",
+            r.requests()
+        );
+        assert_eq!(
+            r.failed(),
+            0,
+            "{name}: failed requests {:?}, first errors {:?}",
+            r.failed_by_kind(),
+            r.first_errors
+        );
+    }
+    let mut all = ka;
+    all.merge(nc);
+    for id in &expected {
+        assert!(
+            all.header_values.contains_key(id),
+            "build {id} never served; seen {:?}",
+            all.header_values
+        );
+    }
+    assert_eq!(svc.current().1, 4);
+    wait_until("old workers drained: exactly one worker left", || {
+        svc.children().len() == 1
+    });
+}
+
+#[test]
+fn sigusr1_burst_is_coalesced_without_leaks() {
+    let svc = Service::start(CONFIG, &[]);
+    let fds_before = std::fs::read_dir(format!("/proc/{}/fd", svc.master_pid()))
+        .unwrap()
+        .count();
+    for _ in 0..10 {
+        svc.signal(Signal::SIGUSR1);
+    }
+    // The burst yields one restart plus at most one follow-up: generation 2 or 3, then quiet.
+    wait_until("restarts to settle", || {
+        let s = svc.status();
+        !s["restart_in_progress"].as_bool().unwrap_or(true)
+            && s["current"]["generation"].as_u64().unwrap_or(0) >= 2
+            && s["current"]["ready"] == true
+            && svc.children().len() == 1
+    });
+    let gen = svc.current().1;
+    assert!(
+        (2..=3).contains(&gen),
+        "10 signals must coalesce into at most 2 restarts, got generation {gen}"
+    );
+    let ok = svc
+        .events("restart_outcome")
+        .iter()
+        .filter(|e| e["action"] == "graceful_ok")
+        .count();
+    assert_eq!(ok as u64, gen - 1);
+    // Admin connections of this test close asynchronously; a leak never returns to the baseline.
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", svc.master_pid()))
+            .unwrap()
+            .count()
+    };
+    wait_until("master descriptors back to the baseline (no leak)", || {
+        fds() == fds_before
+    });
+    assert_eq!(svc.get("/ping").status, 200);
+}
+
+#[test]
+fn new_worker_never_ready_is_killed_and_old_keeps_serving() {
+    let svc = Service::start(CONFIG, &["--ready-timeout", "1500ms"]);
+    let (old_pid, _) = svc.current();
+    svc.set_config(&format!("{CONFIG}fault = \"never-ready\"\n"));
+    let outcome = svc.restart();
+    assert_eq!(outcome["outcome"], "aborted", "{outcome}");
+    assert!(
+        outcome["reason"].as_str().unwrap().contains("not ready"),
+        "{outcome}"
+    );
+    assert_eq!(svc.current(), (old_pid, 1));
+    assert_eq!(svc.get("/ping").status, 200);
+    svc.wait_event("restart_outcome", |e| e["action"] == "graceful_aborted");
+    wait_until("aborted worker reaped", || svc.children() == vec![old_pid]);
+    assert!(svc
+        .metrics()
+        .contains("hotel_be_worker_restart_total{action=\"graceful_aborted\"} 1"));
+}
+
+#[test]
+fn new_worker_crashing_at_start_keeps_old_serving() {
+    let svc = Service::start(CONFIG, &[]);
+    let (old_pid, _) = svc.current();
+    svc.set_config(&format!("{CONFIG}fault = \"crash-on-start\"\n"));
+    let outcome = svc.restart();
+    assert_eq!(outcome["outcome"], "aborted", "{outcome}");
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited during start-up"),
+        "{outcome}"
+    );
+    assert_eq!(svc.current(), (old_pid, 1));
+    assert_eq!(svc.get("/ping").status, 200);
+    assert!(svc
+        .metrics()
+        .contains("hotel_be_worker_exit_total{reason=\"exit_code\"} 1"));
+}
+
+#[test]
+fn old_worker_ignoring_sigterm_is_killed_after_grace() {
+    let svc = Service::start(
+        &format!("{CONFIG}fault = \"ignore-sigterm\"\n"),
+        &["--grace", "1s"],
+    );
+    let (old_pid, _) = svc.current();
+    svc.set_config(CONFIG);
+    assert_eq!(svc.restart()["outcome"], "ok");
+    let kill = svc.wait_event("force_kill", |e| e["pid"] == old_pid);
+    assert_eq!(kill["generation"], 1);
+    wait_until("old worker gone", || !alive(old_pid));
+    svc.wait_event("worker_exited", |e| {
+        e["pid"] == old_pid && e["reason"] == "signal"
+    });
+    assert_eq!(svc.get("/ping").status, 200);
+}
+
+#[test]
+fn binary_missing_at_restart_keeps_old_serving() {
+    let svc = Service::start(CONFIG, &[]);
+    let (old_pid, _) = svc.current();
+    std::fs::remove_file(&svc.bin).unwrap();
+    let outcome = svc.restart();
+    assert_eq!(outcome["outcome"], "aborted", "{outcome}");
+    assert!(
+        outcome["reason"].as_str().unwrap().contains("not found"),
+        "{outcome}"
+    );
+    assert_eq!(svc.current(), (old_pid, 1));
+    assert_eq!(svc.get("/ping").status, 200);
+}
