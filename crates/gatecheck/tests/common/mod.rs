@@ -41,6 +41,22 @@ pub fn hotel_api_bin() -> PathBuf {
     bin
 }
 
+/// A binary of this workspace next to hotel-api (e.g. `deployctl`), built when missing.
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let dir = hotel_api_bin().parent().unwrap().to_path_buf();
+    let bin = dir.join(name);
+    if !bin.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", name, "--bin", name])
+            .env("CARGO_TARGET_DIR", dir.parent().unwrap())
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building {name} failed");
+    }
+    bin
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -125,12 +141,14 @@ impl Drop for Service {
 
 /// Minimal HTTP/1.0 GET on loopback: (status, body), `None` if nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_at(&format!("127.0.0.1:{port}"), path)
+}
+
+/// Minimal HTTP/1.0 GET to `addr` (loopback or a test-bed host): (status, body).
+pub fn http_get_at(addr: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(
-        &format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .ok()?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut text = String::new();

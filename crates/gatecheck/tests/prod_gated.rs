@@ -1,0 +1,233 @@
+//! `make deploy-prod-gated` end to end on the test bed: a UAT host set and a prod host set,
+//! each a set of network namespaces with their own OpenSSH server (scripts/testbed.sh), real
+//! deployctl rollouts over SSH, the E2E suites through an SSH tunnel to the admin endpoint.
+//! Needs root (network namespaces), like the rest of the deployment tests.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{gatecheck, hotel_api_bin, http_get_at, repo_root, sibling_bin};
+
+/// A test bed, torn down (by its own script, which stops its processes by pid) on drop.
+struct Bed {
+    name: String,
+    root: PathBuf,
+}
+
+impl Bed {
+    fn up(root: &Path, name: &str, hosts: usize) -> Bed {
+        let out = Command::new("bash")
+            .arg(repo_root().join("scripts/testbed.sh"))
+            .args(["up", &hosts.to_string(), "--name", name])
+            .env("DEPLOYCTL_TESTBED_ROOT", root)
+            .output()
+            .expect("run testbed.sh");
+        let bed = Bed {
+            name: name.to_string(),
+            root: root.to_path_buf(),
+        };
+        assert!(
+            out.status.success(),
+            "testbed up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bed
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.join(&self.name)
+    }
+
+    /// Host addresses in bed order.
+    fn addresses(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir().join("hosts"))
+            .unwrap()
+            .lines()
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .collect()
+    }
+
+    fn env_toml(&self, env: &str, prefix: &str) -> String {
+        let hosts: Vec<String> = self
+            .addresses()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                format!(
+                    "{{ name = \"{prefix}-{}\", address = \"{a}\", roles = [\"app\"] }}",
+                    i + 1
+                )
+            })
+            .collect();
+        format!(
+            "[env.{env}]\ntransport = \"ssh\"\nknown_hosts = \"{d}/known_hosts\"\nidentity = \"{d}/id_ed25519\"\nhosts = [{}]\n",
+            hosts.join(", "),
+            d = self.dir().display()
+        )
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_root().join("scripts/testbed.sh"))
+            .args(["down", "--name", &self.name])
+            .env("DEPLOYCTL_TESTBED_ROOT", &self.root)
+            .status();
+    }
+}
+
+fn build_id_at(addr: &str) -> String {
+    let (status, body) = http_get_at(&format!("{addr}:8080"), "/version").expect("GET /version");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["build_id"].as_str().unwrap().to_string()
+}
+
+fn artifact_version(bin: &Path) -> serde_json::Value {
+    let out = Command::new(bin)
+        .args(["version", "--json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn make(tmp: &Path, inventory: &Path, extra: &[String]) -> Output {
+    let mut cmd = Command::new("make");
+    cmd.current_dir(repo_root())
+        .args(["-f", "mk/gates.mk", "deploy-prod-gated", "GATE_BUILD=0"])
+        .arg(format!("INVENTORY={}", inventory.display()))
+        .arg(format!("GATECHECK={}", env!("CARGO_BIN_EXE_gatecheck")))
+        .arg(format!("DEPLOYCTL={}", sibling_bin("deployctl").display()))
+        .arg(format!("GATE_REPORTS={}", tmp.join("reports").display()))
+        .args(extra)
+        .env("DEPLOYCTL_STATE_DIR", tmp.join("state"));
+    let out = cmd.output().expect("run make");
+    eprintln!(
+        "make deploy-prod-gated {extra:?} -> {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn deploy_prod_gated_promotes_through_every_gate_and_stops_on_a_uat_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let beds = tmp.path().join("beds");
+    let id = std::process::id();
+    let uat = Bed::up(&beds, &format!("gu{id}"), 1);
+    let prod = Bed::up(&beds, &format!("gp{id}"), 2);
+    let v1 = hotel_api_bin();
+    let v1_info = artifact_version(&v1);
+    let commit = v1_info["commit"].as_str().unwrap().to_string();
+    let inventory = tmp.path().join("deploy.toml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "[artifact]\nbinary = \"{}\"\nname = \"hotel-api\"\n\
+             [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\n\
+             [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\nadmin = \"127.0.0.1:9180\"\n\
+             args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--admin\", \"127.0.0.1:9180\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\"]\n\
+             [thresholds]\nfailure_tolerance = 0\n{}{}",
+            v1.display(),
+            uat.env_toml("uat", "uat"),
+            prod.env_toml("prod", "prod"),
+        ),
+    )
+    .unwrap();
+
+    // 1. Nothing runs anywhere yet: parity syncs UAT, the suites pass there, prod is rolled out.
+    let out = make(tmp.path(), &inventory, &[format!("COMMIT={commit}")]);
+    assert!(out.status.success(), "the gated promotion must pass");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for step in [
+        "gate 1/3",
+        "gate 2/3",
+        "step 3/3",
+        "PASS  05-booking-survives-restart",
+        "promoted commit",
+    ] {
+        assert!(text.contains(step), "missing {step:?}");
+    }
+    let v1_build = v1_info["build_id"].as_str().unwrap();
+    for addr in uat.addresses().iter().chain(prod.addresses().iter()) {
+        assert_eq!(build_id_at(addr), v1_build, "{addr} serves v1");
+    }
+
+    // 2. A new build whose UAT suites fail: UAT is synced to it, the E2E gate stops the
+    //    promotion, prod keeps serving v1.
+    let v2 = tmp.path().join("hotel-api-v2");
+    assert!(Command::new(&v1)
+        .args(["stamp", "--label", "v2", "--out"])
+        .arg(&v2)
+        .status()
+        .unwrap()
+        .success());
+    let suites = tmp.path().join("suites");
+    std::fs::create_dir_all(&suites).unwrap();
+    std::fs::copy(
+        repo_root().join("e2e/02-version.hurl"),
+        suites.join("01-version.hurl"),
+    )
+    .unwrap();
+    std::fs::write(
+        suites.join("02-label.hurl"),
+        "GET {{base_url}}/version\nHTTP 200\n[Asserts]\njsonpath \"$.label\" == \"release\"\n",
+    )
+    .unwrap();
+    let out = make(
+        tmp.path(),
+        &inventory,
+        &[
+            format!("COMMIT={commit}"),
+            format!("ARTIFACT={}", v2.display()),
+            format!("E2E_SUITES={}", suites.display()),
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "a UAT suite failure must stop the promotion"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("STOPPED at gate 2/3 (E2E on uat): prod untouched"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("step 3/3"));
+    let v2_build = artifact_version(&v2)["build_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        build_id_at(&uat.addresses()[0]),
+        v2_build,
+        "UAT was synced to v2"
+    );
+    for addr in prod.addresses() {
+        assert_eq!(build_id_at(&addr), v1_build, "prod host {addr} untouched");
+    }
+    let junit = std::fs::read_to_string(tmp.path().join("reports/e2e-uat/junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"1\""), "{junit}");
+
+    // 3. Parity alone (no sync) now reports UAT running v2's build, not v1's.
+    let out = gatecheck(&[
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "parity",
+        "--env",
+        "uat",
+        "--commit",
+        &commit,
+        "--artifact",
+        v1.to_str().unwrap(),
+        "--report",
+        tmp.path().join("p.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    drop(prod);
+    drop(uat);
+}
