@@ -164,3 +164,67 @@ fn unusable_inputs_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no *.hurl suites"));
 }
+
+fn make_gate_check(args: &[String]) -> std::process::Output {
+    let out = std::process::Command::new("make")
+        .current_dir(repo_root())
+        .args(["-f", "mk/gates.mk", "deploy-gate-check", "GATE_BUILD=0"])
+        .arg(format!("GATECHECK={}", env!("CARGO_BIN_EXE_gatecheck")))
+        .args(args)
+        .output()
+        .expect("run make");
+    eprintln!(
+        "make {args:?} -> {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `make deploy-gate-check ENV=...` runs the blocking gate; a failing suite blocks it and
+/// says so; without ENV it explains its usage.
+#[test]
+fn make_deploy_gate_check_passes_blocks_and_teaches() {
+    let svc = Service::start(&hotel_api_bin());
+    let tmp = tempfile::tempdir().unwrap();
+    let inv = inventory(
+        tmp.path(),
+        "t",
+        &hotel_api_bin(),
+        Some(svc.admin_port),
+        &[("h1", svc.url())],
+    );
+    let common = [
+        format!("INVENTORY={}", inv.display()),
+        format!("GATE_REPORTS={}", tmp.path().join("reports").display()),
+    ];
+    let out = make_gate_check(&[&common[..], &["ENV=t".to_string()]].concat());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("e2e gate for env t: PASSED"));
+    assert!(tmp.path().join("reports/e2e-t/junit.xml").is_file());
+
+    let suites = tmp.path().join("suites");
+    std::fs::create_dir_all(&suites).unwrap();
+    std::fs::write(
+        suites.join("01-teapot.hurl"),
+        "GET {{base_url}}/ping\nHTTP 418\n",
+    )
+    .unwrap();
+    let out = make_gate_check(
+        &[
+            &common[..],
+            &[
+                "ENV=t".to_string(),
+                format!("E2E_SUITES={}", suites.display()),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BLOCKED by the E2E gate on env t"));
+
+    let out = make_gate_check(&common);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: make deploy-gate-check ENV="));
+}
