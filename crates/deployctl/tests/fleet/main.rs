@@ -1,0 +1,9 @@
+//! Integration tests of deployctl against the real test bed: network namespaces as hosts,
+//! real OpenSSH servers, real hotel-api masters, real signals. Run as root
+//! (`cargo nextest run -p deployctl`); scripts/testbed.sh installs openssh-server and nftables.
+
+mod bed;
+mod failures;
+mod network;
+mod rollout;
+mod safety;

@@ -1,0 +1,204 @@
+//! Network faults: packet loss injected with nftables `numgen random` inside a host's
+//! namespace, and the SSH connection killed in the middle of an upload.
+
+use crate::bed::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
+    let bed = Bed::up(2);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
+    bed.loss(1, 40);
+    let n = deployctl(&inv, &state, &["netcheck", "--env", "bed"]);
+    assert_eq!(n.code, 5, "{} {}", n.stderr, n.json);
+    let hosts = n.json.as_array().unwrap();
+    assert_eq!(hosts[0]["stats"]["loss_pct"], 0.0, "{}", n.json);
+    assert_eq!(hosts[0]["verdict"]["ok"], true);
+    let lossy = hosts[1]["stats"]["loss_pct"].as_f64().unwrap();
+    assert!(lossy > 5.0, "40% injected, {lossy}% measured");
+    assert_eq!(hosts[1]["verdict"]["ok"], false);
+    // on_network = "stop": refused before anything is touched.
+    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    assert_eq!(r.code, 5, "{} {}", r.stderr, r.json);
+    assert_eq!(r.json["outcome"], "ABORTED");
+    assert!(r.json["reason"]
+        .as_str()
+        .unwrap()
+        .contains(&bed.hosts[1].name));
+    assert!(
+        ls(&bed.srv(0)).is_empty() && ls(&bed.srv(1)).is_empty(),
+        "nothing touched"
+    );
+    bed.loss(1, 0);
+    // on_network = "warn": a host past a threshold (latency bound below any real RTT) is
+    // reported and the rollout goes on.
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            on_network: "warn",
+            max_latency_ms: 0.0001,
+            ..Inv::default()
+        },
+    );
+    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let warns = audit
+        .lines()
+        .filter(|l| l.contains("\"step\":\"netcheck\"") && l.contains("\"result\":\"warn\""))
+        .count();
+    assert_eq!(warns, 2, "{audit}");
+}
+
+/// Children of `pid` (from /proc/*/stat).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split_whitespace().nth(1).unwrap().parse().unwrap();
+        if ppid == pid {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn upload_killed_midway(transport: &'static str) {
+    let bed = Bed::up(1);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            transport,
+            ..Inv::default()
+        },
+    );
+    assert_eq!(
+        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    // Slow the host's inbound SSH traffic so the upload is observable mid-way.
+    bed.nft(0, &["add", "table", "inet", "dctl_rate"]);
+    bed.nft(
+        0,
+        &[
+            "add",
+            "chain",
+            "inet",
+            "dctl_rate",
+            "input",
+            "{ type filter hook input priority 0; policy accept; }",
+        ],
+    );
+    bed.nft(
+        0,
+        &[
+            "add",
+            "rule",
+            "inet",
+            "dctl_rate",
+            "input",
+            "tcp",
+            "dport",
+            "22",
+            "limit",
+            "rate",
+            "over",
+            "4",
+            "mbytes/second",
+            "drop",
+        ],
+    );
+    let logins = bed.logins(0);
+    let child = spawn(
+        &inv,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            builds.v2.to_str().unwrap(),
+        ],
+    );
+    let dir = bed.srv(0).join("hotel");
+    let total = std::fs::metadata(&builds.v2).unwrap().len();
+    let t0 = Instant::now();
+    let mut killed = vec![];
+    while killed.is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "upload never started"
+        );
+        for f in ls(&dir)
+            .iter()
+            .filter(|f| f.starts_with(".hotel-api.upload-"))
+        {
+            let size = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+            if size > 1 << 20 && size < total / 2 {
+                // Kill the per-connection sshd processes (children of the listener) by pid.
+                for c in children(bed.sshd_pid(0)) {
+                    kill9(c);
+                    killed.push(c);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bed.nft(0, &["delete", "table", "inet", "dctl_rate"]);
+    let r = finish(child, Duration::from_secs(180));
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    let h = &r.json["hosts"][0];
+    assert!(h["upload_attempts"].as_u64().unwrap() >= 2, "{h}");
+    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let cs = audit
+        .lines()
+        .find(|l| l.contains("\"step\":\"checksum\""))
+        .unwrap();
+    assert!(
+        cs.contains("resumed at [") && !cs.contains("resumed at []"),
+        "resumed, not restarted: {cs}"
+    );
+    assert_eq!(sha256_file(&dir.join("hotel-api")), sha256_file(&builds.v2));
+    assert!(
+        ls(&dir).iter().all(|f| !f.contains(".upload-")),
+        "no partial file left: {:?}",
+        ls(&dir)
+    );
+    assert!(bed.logins(0) - logins >= 2, "reconnected after the kill");
+    assert_eq!(
+        served_build(&bed.hosts[0].address),
+        Some(build_id(&builds.v2))
+    );
+}
+
+fn kill9(pid: u32) {
+    let st = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn ssh_connection_killed_during_upload_is_resumed_over_openssh() {
+    upload_killed_midway("ssh");
+}
+
+#[test]
+fn ssh_connection_killed_during_upload_is_resumed_over_native_russh() {
+    upload_killed_midway("native");
+}

@@ -1,0 +1,157 @@
+//! Full rollouts over both SSH transports, connection count, backups and their rotation.
+
+use crate::bed::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn full_rollout(transport: &'static str) {
+    let bed = Bed::up(3);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = Inv {
+        transport,
+        ..Inv::default()
+    };
+    let inv_v1 = bed.inventory(work.path(), &builds.v1, &inv);
+    let r = deployctl(&inv_v1, &state, &["rollout", "--env", "bed"]);
+    assert_eq!(r.code, 0, "install v1: {} {}", r.stderr, r.json);
+    let v1 = build_id(&builds.v1);
+    for h in &bed.hosts {
+        assert_eq!(served_build(&h.address).as_deref(), Some(v1.as_str()));
+    }
+    let before: Vec<usize> = (0..3).map(|k| bed.logins(k)).collect();
+    let v2 = build_id(&builds.v2);
+    let r = deployctl(
+        &inv_v1,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            builds.v2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "rollout v2: {} {}", r.stderr, r.json);
+    assert_eq!(r.json["outcome"], "SUCCESS");
+    assert_eq!(
+        r.json["batches"].as_array().unwrap().len(),
+        2,
+        "canary then one batch of 2"
+    );
+    let sha = sha256_file(&builds.v2);
+    for (k, h) in bed.hosts.iter().enumerate() {
+        // The new build is what every host serves, through the external address.
+        assert_eq!(
+            served_build(&h.address).as_deref(),
+            Some(v2.as_str()),
+            "{}",
+            h.name
+        );
+        // One SSH connection per host for the whole run, counted by sshd.
+        assert_eq!(
+            bed.logins(k) - before[k],
+            1,
+            "{}: SSH logins during the run",
+            h.name
+        );
+        // Backup of v1 present, mode preserved; installed file is v2.
+        let backups = ls(&bed.srv(k).join("hotel/backups"));
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        let b = bed.srv(k).join("hotel/backups").join(&backups[0]);
+        assert_eq!(sha256_file(&b.join("hotel-api")), sha256_file(&builds.v1));
+        let mode = std::fs::metadata(b.join("hotel-api"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(
+            mode,
+            std::fs::metadata(&builds.v1).unwrap().permissions().mode() & 0o777
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(b.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["build_id"], v1.as_str());
+        assert_eq!(sha256_file(&bed.srv(k).join("hotel/hotel-api")), sha);
+        // The host's own audit log got this run's records.
+        let host_audit =
+            std::fs::read_to_string(bed.srv(k).join("hotel/.deploy/audit.jsonl")).unwrap();
+        assert!(host_audit.contains(r.json["run_id"].as_str().unwrap()));
+        assert!(host_audit.contains(&sha));
+    }
+    // Checksums of every host in the local audit log.
+    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let checksums: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["step"] == "checksum")
+        .collect();
+    assert_eq!(checksums.len(), 3);
+    assert!(checksums.iter().all(|e| e["sha256"] == sha.as_str()));
+    assert!(audit
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"outcome\":\"SUCCESS\""));
+    // status and history see it.
+    let st = deployctl(&inv_v1, &state, &["status", "--env", "bed"]);
+    assert_eq!(st.code, 0);
+    for h in st.json.as_array().unwrap() {
+        assert_eq!(h["build_id"], v2.as_str());
+        assert_eq!(h["backups"].as_array().unwrap().len(), 1);
+    }
+    let hist = deployctl(&inv_v1, &state, &["history"]);
+    let runs = hist.json.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["outcome"], "SUCCESS");
+}
+
+#[test]
+fn full_rollout_over_openssh_serves_the_new_build_everywhere() {
+    full_rollout("ssh");
+}
+
+#[test]
+fn full_rollout_over_native_russh_serves_the_new_build_everywhere() {
+    full_rollout("native");
+}
+
+#[test]
+fn backup_rotation_keeps_exactly_the_configured_count() {
+    let bed = Bed::up(1);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            keep: 2,
+            admin: false,
+            ..Inv::default()
+        },
+    );
+    let mut ids = vec![];
+    for art in [&builds.v1, &builds.v2, &builds.v1, &builds.v2] {
+        let r = deployctl(
+            &inv,
+            &state,
+            &[
+                "rollout",
+                "--env",
+                "bed",
+                "--artifact",
+                art.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+        if let Some(id) = r.json["hosts"][0]["backup"]["id"].as_str() {
+            ids.push(id.to_string());
+        }
+        assert_eq!(served_build(&bed.hosts[0].address), Some(build_id(art)));
+    }
+    assert_eq!(ids.len(), 3, "first install has nothing to back up");
+    let left = ls(&bed.srv(0).join("hotel/backups"));
+    assert_eq!(left, ids[1..].to_vec(), "the two newest backups remain");
+}
