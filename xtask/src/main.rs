@@ -2,7 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod demo;
 mod gate;
+mod load;
+mod service;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Project automation")]
@@ -15,10 +19,17 @@ struct Cli {
 enum Command {
     /// Pre-merge gates: fmt, clippy, file size, change size (<= 400 lines), diff coverage (>= 50%).
     Gate(gate::GateArgs),
+    /// Live zero-downtime demo: hotel-api under load through several graceful restarts.
+    Demo(demo::DemoArgs),
+    /// Benchmarks (figures and a final JSON line).
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Gate(args) => gate::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(b) => bench::run(b),
     }
 }

@@ -146,7 +146,7 @@ async fn status_json(h: &Handles) -> serde_json::Value {
     let mut v = serde_json::to_value(&status).unwrap_or_default();
     if let Some(cur) = &status.current {
         // The running image, even if the file on disk was replaced since.
-        let sha = file_sha256(format!("/proc/{}/exe", cur.pid)).await;
+        let sha = exe_sha256(cur.pid).await;
         let version = match cur.private_addr.as_ref().and_then(|a| a.parse().ok()) {
             Some(addr) => crate::probe::get(addr, "/version", Duration::from_secs(2))
                 .await
@@ -165,10 +165,28 @@ async fn status_json(h: &Handles) -> serde_json::Value {
     v
 }
 
-async fn file_sha256(path: String) -> Option<String> {
-    tokio::task::spawn_blocking(move || {
-        let bytes = std::fs::read(path).ok()?;
-        let digest = Sha256::digest(&bytes);
+/// sha256 of the running image of `pid` (via /proc, so a binary replaced on disk since does
+/// not matter). Hashed once per worker: the last result is cached by pid.
+async fn exe_sha256(pid: u32) -> Option<String> {
+    static CACHE: std::sync::Mutex<Option<(u32, String)>> = std::sync::Mutex::new(None);
+    if let Some((p, sha)) = CACHE.lock().ok()?.as_ref() {
+        if *p == pid {
+            return Some(sha.clone());
+        }
+    }
+    let sha = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(format!("/proc/{pid}/exe")).ok()?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let digest = hasher.finalize();
         Some(
             digest
                 .iter()
@@ -178,7 +196,9 @@ async fn file_sha256(path: String) -> Option<String> {
     })
     .await
     .ok()
-    .flatten()
+    .flatten()?;
+    *CACHE.lock().ok()? = Some((pid, sha.clone()));
+    Some(sha)
 }
 
 fn text(code: StatusCode, ctype: &str, body: String) -> Response<Full<Bytes>> {

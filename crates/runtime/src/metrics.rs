@@ -73,6 +73,8 @@ pub struct Metrics {
     pub uptime: Gauge<f64, AtomicU64>,
     /// 1 while a graceful restart is in progress.
     pub restart_in_progress: Gauge,
+    /// 1 when the current worker's readiness is confirmed.
+    pub worker_ready: Gauge,
 }
 
 impl Default for Metrics {
@@ -101,6 +103,7 @@ impl Metrics {
         let worker_pid = Gauge::default();
         let uptime = Gauge::<f64, AtomicU64>::default();
         let restart_in_progress = Gauge::default();
+        let worker_ready = Gauge::default();
         registry.register(
             "hotel_be_worker_exit",
             "Worker exits by reason",
@@ -131,7 +134,13 @@ impl Metrics {
             "1 while a graceful restart is in progress",
             restart_in_progress.clone(),
         );
+        registry.register(
+            "hotel_be_worker_ready",
+            "1 when the current worker is confirmed ready",
+            worker_ready.clone(),
+        );
         Metrics {
+            worker_ready,
             registry,
             exits,
             restarts,

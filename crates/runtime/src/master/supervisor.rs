@@ -629,6 +629,9 @@ impl Supervisor {
     fn publish(&self) {
         let cur = self.current.as_ref();
         self.metrics
+            .worker_ready
+            .set(i64::from(cur.is_some_and(|w| w.ready)));
+        self.metrics
             .generation
             .set(cur.map(|w| w.generation as i64).unwrap_or(0));
         self.metrics

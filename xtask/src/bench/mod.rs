@@ -1,0 +1,36 @@
+//! `cargo xtask bench ...`: benchmarks that print a table and, as their last line, one JSON
+//! object. Figures, not pass/fail: targets are compared in the table.
+
+pub mod crash;
+pub mod restart;
+pub mod rollout;
+
+/// Which benchmark.
+#[derive(Debug, clap::Subcommand)]
+pub enum Bench {
+    /// Graceful restarts under load in both client modes, against the same load run bare.
+    Restart(restart::RestartArgs),
+    /// SIGKILL the worker under load: crash-to-serving time and refused connections.
+    Crash(crash::CrashArgs),
+    /// deployctl rollouts to 5, 10 and 20 test-bed hosts over SSH: time per rollout and phase.
+    Rollout(rollout::RolloutArgs),
+}
+
+/// Runs one benchmark.
+pub fn run(b: Bench) -> anyhow::Result<()> {
+    match b {
+        Bench::Restart(a) => restart::run(a),
+        Bench::Crash(a) => crash::run(a),
+        Bench::Rollout(a) => rollout::run(a),
+    }
+}
+
+/// Median and maximum of millisecond figures.
+pub fn p50_max(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    (s[(s.len() - 1) / 2], s[s.len() - 1])
+}

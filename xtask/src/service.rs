@@ -1,0 +1,268 @@
+//! A local hotel-api under its master, for the demo and the benchmarks: started from a copy of
+//! the binary in a temporary directory (so it can be replaced), stopped by pid.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Builds hotel-api with cargo (`release` or debug) and returns the binary path.
+pub fn build_hotel_api(release: bool, label_env: Option<&str>) -> Result<PathBuf> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["build", "-p", "hotel-api"]);
+    if release {
+        cmd.arg("--release");
+    }
+    match label_env {
+        Some(l) => cmd.env("HOTEL_API_RELEASE", l),
+        None => cmd.env_remove("HOTEL_API_RELEASE"),
+    };
+    let st = cmd.status().context("running cargo build")?;
+    if !st.success() {
+        bail!("cargo build -p hotel-api failed");
+    }
+    let root = workspace_root();
+    Ok(root
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("hotel-api"))
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A free loopback port.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A running hotel-api (master mode unless `bare`).
+pub struct LocalService {
+    pub dir: tempfile::TempDir,
+    pub bin: PathBuf,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl LocalService {
+    /// Copies `source` into a temporary directory and starts it.
+    pub fn start(source: &Path, bare: bool, extra: &[&str]) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("hotel-api-").tempdir()?;
+        let bin = dir.path().join("hotel-api");
+        std::fs::copy(source, &bin).with_context(|| format!("copying {}", source.display()))?;
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let log = dir.path().join("service.log");
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(dir.path().join("data"));
+        if bare {
+            cmd.args(["--mode", "worker"]);
+        } else {
+            cmd.arg("--admin")
+                .arg(admin.to_string())
+                .args(["--ready-interval", "100ms"]);
+        }
+        cmd.args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?);
+        let child = cmd.spawn().context("starting hotel-api")?;
+        let svc = LocalService {
+            dir,
+            bin,
+            addr,
+            admin,
+            log,
+            child: Some(child),
+        };
+        svc.wait_until("hotel-api ready", Duration::from_secs(60), || {
+            svc.http_status("/ready") == Some(200)
+        })?;
+        Ok(svc)
+    }
+
+    /// Pid of the process started (the master unless bare).
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        kill(Pid::from_raw(self.pid()), sig).context("signalling hotel-api")
+    }
+
+    /// Status code of GET `path` on the public address.
+    pub fn http_status(&self, path: &str) -> Option<u16> {
+        block_on(runtime::probe::get(self.addr, path, Duration::from_secs(5)))
+            .ok()
+            .map(|r| r.status)
+    }
+
+    /// The master's `/status`.
+    pub fn status(&self) -> Result<serde_json::Value> {
+        let r = block_on(runtime::probe::get(
+            self.admin,
+            "/status",
+            Duration::from_secs(10),
+        ))?;
+        Ok(serde_json::from_str(&r.body)?)
+    }
+
+    /// Current generation and whether it is ready (from the cheap `/metrics` gauges).
+    pub fn generation(&self) -> Result<(u64, bool)> {
+        let r = block_on(runtime::probe::get(
+            self.admin,
+            "/metrics",
+            Duration::from_secs(10),
+        ))?;
+        let gauge = |name: &str| {
+            r.body
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)?
+                        .strip_prefix(' ')?
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+                .unwrap_or(0.0)
+        };
+        Ok((
+            gauge("hotel_be_worker_generation") as u64,
+            gauge("hotel_be_worker_ready") == 1.0,
+        ))
+    }
+
+    /// Live children of the master.
+    pub fn workers(&self) -> usize {
+        let me = self.pid().to_string();
+        std::fs::read_dir("/proc")
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        std::fs::read_to_string(e.path().join("stat"))
+                            .ok()
+                            .is_some_and(|s| {
+                                s.rsplit_once(')').is_some_and(|(_, r)| {
+                                    let f: Vec<&str> = r.split_whitespace().collect();
+                                    f.len() > 1 && f[1] == me && f[0] != "Z"
+                                })
+                            })
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Resident memory of the started process in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        s.lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    /// Replaces the binary on disk atomically with `new`.
+    pub fn install(&self, new: &Path) -> Result<()> {
+        let staged = self.dir.path().join(".staged");
+        std::fs::copy(new, &staged)?;
+        std::fs::rename(&staged, &self.bin)?;
+        Ok(())
+    }
+
+    /// Writes a copy of the current binary with another label and installs it; returns its build id.
+    pub fn install_stamped(&self, label: &str) -> Result<String> {
+        let staged = self.dir.path().join(".stamped");
+        let st = Command::new(&self.bin)
+            .args(["stamp", "--label", label, "--out"])
+            .arg(&staged)
+            .stdout(Stdio::null())
+            .status()?;
+        if !st.success() {
+            bail!("stamp failed");
+        }
+        self.install(&staged)?;
+        build_id(&self.bin)
+    }
+
+    /// Polls `cond` every 10 ms until true or `limit` passes.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut cond: impl FnMut() -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        while !cond() {
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out after {limit:?} waiting for {what} (log: {})",
+                    self.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit; SIGKILL if it does not come.
+    pub fn stop(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("hotel-api did not exit within 40 s of SIGTERM; killed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalService {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `build_id` reported by `BIN version --json`.
+pub fn build_id(bin: &Path) -> Result<String> {
+    let out = Command::new(bin).args(["version", "--json"]).output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v["build_id"].as_str().unwrap_or_default().to_string())
+}
+
+/// Runs a future to completion on a small current-thread runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
