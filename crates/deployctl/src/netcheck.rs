@@ -25,7 +25,9 @@ pub struct NetVerdict {
     pub reasons: Vec<String>,
 }
 
-/// Send `count` TCP connect probes to `addr:port`, spaced `gap` apart, each bounded by `timeout`.
+/// Send `count` TCP connect probes to `addr:port`, one after the other `gap` apart, each
+/// bounded by `timeout`. Runs on its own OS thread (blocking connects) so that the async
+/// runtime's scheduling does not inflate the measured handshake time.
 pub async fn probe(
     addr: &str,
     port: u16,
@@ -38,24 +40,26 @@ pub async fn probe(
     } else {
         format!("{addr}:{port}")
     };
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..count {
-        let target = target.clone();
-        tasks.spawn(async move {
-            tokio::time::sleep(gap * i).await;
-            let t0 = Instant::now();
-            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&target)).await {
-                Ok(Ok(_)) => Some(t0.elapsed().as_secs_f64() * 1000.0),
-                _ => None,
+    let t = target.clone();
+    let lat = tokio::task::spawn_blocking(move || {
+        let Ok(sa) = t.parse::<std::net::SocketAddr>() else {
+            return Vec::new();
+        };
+        let mut lat = Vec::new();
+        for i in 0..count {
+            if i > 0 {
+                std::thread::sleep(gap);
             }
-        });
-    }
-    let mut lat = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        if let Ok(Some(ms)) = r {
-            lat.push(ms);
+            let t0 = Instant::now();
+            if std::net::TcpStream::connect_timeout(&sa, timeout).is_ok() {
+                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
         }
-    }
+        lat
+    })
+    .await
+    .unwrap_or_default();
+    let mut lat = lat;
     lat.sort_by(|a, b| a.total_cmp(b));
     let answered = lat.len() as u32;
     NetStats {

@@ -187,6 +187,11 @@ mod tests {
         std::fs::write(&dest, b"old").unwrap();
         let data = b"new contents".to_vec();
         std::fs::write(dir.path().join(".app.upload-r2"), b"XXX").unwrap();
+        std::fs::write(
+            dir.path().join(".app.upload-old-run"),
+            b"left by a killed run",
+        )
+        .unwrap();
         let rep = upload(
             &local(),
             &data,

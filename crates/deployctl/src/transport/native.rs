@@ -92,12 +92,34 @@ impl NativeTransport {
         }
     }
 
+    /// [`Self::run_inner`], watched: russh channel operations can wait forever on a window
+    /// update from a connection that died, so the connection state is checked twice a second.
     async fn run(
         &self,
         argv: &[String],
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, TransportError> {
         let handle = self.handle.read().await.clone();
+        let op = self.run_inner(handle.clone(), argv, stdin);
+        tokio::pin!(op);
+        loop {
+            tokio::select! {
+                r = &mut op => return r,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {
+                    if handle.is_closed() {
+                        return Err(self.lost("connection closed during the command"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn run_inner(
+        &self,
+        handle: Arc<Handle<Checker>>,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, TransportError> {
         let mut ch = handle
             .channel_open_session()
             .await

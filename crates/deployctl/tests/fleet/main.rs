@@ -4,6 +4,7 @@
 
 mod bed;
 mod failures;
+mod local;
 mod network;
 mod rollout;
 mod safety;

@@ -160,6 +160,35 @@ fn concurrent_rollout_is_refused_and_a_killed_runs_lock_is_stale() {
         served_build(&bed.hosts[0].address),
         Some(build_id(&builds.v2))
     );
+    // Ctrl-C (SIGINT) in the middle of a run: exit 130 and the lock is released.
+    let d = spawn(
+        &inv,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            broken.to_str().unwrap(),
+        ],
+    );
+    let t0 = Instant::now();
+    while !lock.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "run D never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = Command::new("kill")
+        .args(["-INT", &d.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let d = finish(d, Duration::from_secs(20));
+    assert_eq!(d.code, 130, "{}", d.stderr);
+    assert!(d.stderr.contains("interrupted"), "{}", d.stderr);
+    assert!(!lock.exists(), "Ctrl-C released the lock");
 }
 
 #[test]
