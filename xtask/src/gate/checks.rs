@@ -223,9 +223,12 @@ pub fn diff_coverage_in(repo: &Path, base: &str, lcov_text: &str) -> Result<(Bas
 /// Produces `lcov.info` in the output directory, or copies the one given.
 fn produce_lcov(ctx: &Workspace, given: Option<&Path>) -> Result<PathBuf> {
     let target = ctx.out_dir.join("lcov.info");
+    std::fs::create_dir_all(&ctx.out_dir)
+        .with_context(|| format!("creating {}", ctx.out_dir.display()))?;
     if let Some(src) = given {
         if src != target {
-            std::fs::copy(src, &target).with_context(|| format!("copying {}", src.display()))?;
+            std::fs::copy(src, &target)
+                .with_context(|| format!("copying {} to {}", src.display(), target.display()))?;
         }
         return Ok(target);
     }

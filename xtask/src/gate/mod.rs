@@ -78,29 +78,12 @@ pub struct GateArgs {
     pub max_file_lines: usize,
 }
 
-/// Runs the selected gates in the workspace that contains this xtask.
+/// Runs the selected gates in the workspace that contains this xtask; exits with status 1
+/// when a gate blocks.
 pub fn run(args: GateArgs) -> Result<()> {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let repo = git::toplevel(manifest_dir.parent().unwrap_or(manifest_dir))?;
-    let base = args
-        .base
-        .clone()
-        .unwrap_or_else(|| git::default_base(&repo));
-    let out_dir = if args.out_dir.is_absolute() {
-        args.out_dir.clone()
-    } else {
-        repo.join(&args.out_dir)
-    };
-    let ws = Workspace {
-        repo,
-        out_dir,
-        base,
-    };
-    let outcomes = run_gates(&ws, &args);
-    print_summary(&outcomes);
-    let report = serde_json::json!({"base": ws.base, "gates": outcomes});
-    checks::write_json(&ws.out_dir.join("gate-report.json"), &report)?;
-    println!("reports in {}", ws.out_dir.display());
+    let outcomes = run_in(&repo, &args)?;
     let blocked: Vec<&str> = outcomes
         .iter()
         .filter(|o| o.status != Status::Pass)
@@ -112,6 +95,28 @@ pub fn run(args: GateArgs) -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// Runs the selected gates in `repo`, prints each verdict and a summary, and writes
+/// `gate-report.json` next to the other evidence.
+pub fn run_in(repo: &Path, args: &GateArgs) -> Result<Vec<Outcome>> {
+    let base = args.base.clone().unwrap_or_else(|| git::default_base(repo));
+    let out_dir = if args.out_dir.is_absolute() {
+        args.out_dir.clone()
+    } else {
+        repo.join(&args.out_dir)
+    };
+    let ws = Workspace {
+        repo: repo.to_path_buf(),
+        out_dir,
+        base,
+    };
+    let outcomes = run_gates(&ws, args);
+    print_summary(&outcomes);
+    let report = serde_json::json!({"base": ws.base, "gates": outcomes});
+    checks::write_json(&ws.out_dir.join("gate-report.json"), &report)?;
+    println!("reports in {}", ws.out_dir.display());
+    Ok(outcomes)
 }
 
 fn run_gates(ws: &Workspace, args: &GateArgs) -> Vec<Outcome> {

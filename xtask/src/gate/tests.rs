@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::checks::{change_size_in, diff_coverage_in, file_size_in};
+use super::checks::{change_size_in, diff_coverage_in, file_size_in, Status};
+use super::{run_in, GateArgs, GateName};
 
 struct Repo {
     dir: tempfile::TempDir,
@@ -227,35 +228,38 @@ fn file_size_reads_tracked_sources_only() {
     assert_eq!(report.over_limit[0].path, "src/big.rs");
 }
 
-/// Real cargo-llvm-cov output on a tiny crate: absolute SF paths become repo-relative and
-/// the covered/uncovered split matches what the test exercises.
-#[test]
-fn real_llvm_cov_tracefile_on_a_tiny_crate() {
+const TINY_LIB: &str = "pub fn one() -> u32 {\n    1\n}\n\npub fn used(x: u32) -> u32 {\n    x + 1\n}\n\npub fn unused(x: u32) -> u32 {\n    x * 2\n}\n\n#[test]\nfn t() {\n    assert_eq!(used(1), 2);\n}\n";
+
+/// A tiny crate: `main` has `one()`, the checked-out `feature` branch adds two functions
+/// (one exercised by a test, one not).
+fn tiny_crate() -> Repo {
     let repo = Repo::new();
     repo.write(
         "Cargo.toml",
         "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
     );
     repo.write("src/lib.rs", "pub fn one() -> u32 {\n    1\n}\n");
-    repo.write(".gitignore", "target/\n");
+    repo.write(".gitignore", "target/\nlcov.info\n");
     repo.branch();
-    let lib = "pub fn one() -> u32 {\n    1\n}\n\npub fn used(x: u32) -> u32 {\n    x + 1\n}\n\npub fn unused(x: u32) -> u32 {\n    x * 2\n}\n\n#[test]\nfn t() {\n    assert_eq!(used(1), 2);\n}\n";
-    repo.write("src/lib.rs", lib);
+    repo.write("src/lib.rs", TINY_LIB);
     repo.commit("add functions");
-    let target = repo.abs("target");
+    repo
+}
+
+/// Runs the real cargo-llvm-cov on `repo` (without an outer coverage run's settings).
+fn llvm_cov(repo: &Repo) -> PathBuf {
     let lcov_path = repo.abs("lcov.info");
     let mut cmd = Command::new("cargo");
     cmd.args(["llvm-cov", "--lcov", "--output-path"])
         .arg(&lcov_path)
         .current_dir(repo.path())
-        .env("CARGO_TARGET_DIR", &target);
-    // Do not inherit the instrumentation settings of an outer coverage run.
+        .env("CARGO_TARGET_DIR", repo.abs("target"));
     for (key, _) in std::env::vars() {
-        if key.starts_with("CARGO_LLVM_COV")
+        let inherited_instrumentation = key.starts_with("CARGO_LLVM_COV")
             || key.starts_with("LLVM_PROFILE")
             || key.contains("RUSTFLAGS")
-            || key == "RUSTC_WRAPPER"
-        {
+            || key == "RUSTC_WRAPPER";
+        if inherited_instrumentation {
             cmd.env_remove(key);
         }
     }
@@ -267,7 +271,15 @@ fn real_llvm_cov_tracefile_on_a_tiny_crate() {
         "cargo llvm-cov: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&lcov_path).unwrap();
+    lcov_path
+}
+
+/// Real cargo-llvm-cov output on a tiny crate: absolute SF paths become repo-relative and
+/// the covered/uncovered split matches what the test exercises.
+#[test]
+fn real_llvm_cov_tracefile_on_a_tiny_crate() {
+    let repo = tiny_crate();
+    let text = std::fs::read_to_string(llvm_cov(&repo)).unwrap();
     let (_, cov) = diff_coverage_in(repo.path(), "main", &text).unwrap();
     let file = cov
         .files
@@ -280,4 +292,70 @@ fn real_llvm_cov_tracefile_on_a_tiny_crate() {
         "x * 2 never ran: {file:?}"
     );
     assert!(cov.percent.is_some_and(|p| p > 0.0 && p < 100.0), "{cov:?}");
+}
+
+fn args(out_dir: &Path, lcov: Option<PathBuf>) -> GateArgs {
+    GateArgs {
+        base: Some("main".into()),
+        only: None,
+        out_dir: out_dir.to_path_buf(),
+        lcov,
+        max_changed_lines: 400,
+        min_diff_coverage: 50.0,
+        max_file_lines: 500,
+    }
+}
+
+/// The whole command on a tiny crate: real rustfmt, clippy, file size, change size and
+/// coverage; every verdict and the evidence files; then failing and erroring gates.
+#[test]
+fn gate_command_on_a_tiny_crate() {
+    let repo = tiny_crate();
+    let lcov = llvm_cov(&repo);
+    let out = repo.abs("target/gate-out");
+    let outcomes = run_in(repo.path(), &args(&out, Some(lcov))).unwrap();
+    let verdicts: Vec<(&str, Status)> = outcomes.iter().map(|o| (o.gate, o.status)).collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("fmt", Status::Pass),
+            ("clippy", Status::Pass),
+            ("file-size", Status::Pass),
+            ("change-size", Status::Pass),
+            ("diff-coverage", Status::Pass),
+        ],
+        "{outcomes:#?}"
+    );
+    for f in [
+        "gate-report.json",
+        "lcov.info",
+        "diff-coverage.json",
+        "change-size.json",
+        "file-size.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    let cov: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("diff-coverage.json")).unwrap())
+            .unwrap();
+    assert_eq!(cov["passed"], true);
+    assert!(cov["result"]["executable"].as_u64().unwrap() > 0);
+
+    // Badly formatted code fails fmt; a tight change limit fails change-size.
+    repo.write("src/lib.rs", &format!("{TINY_LIB}pub fn  f( )->u8{{1}}\n"));
+    repo.commit("unformatted");
+    let mut a = args(&out, None);
+    a.only = Some(GateName::Fmt);
+    assert_eq!(run_in(repo.path(), &a).unwrap()[0].status, Status::Fail);
+    a.only = Some(GateName::ChangeSize);
+    a.max_changed_lines = 5;
+    let o = run_in(repo.path(), &a).unwrap();
+    assert_eq!(o[0].status, Status::Fail);
+    assert!(o[0].detail.contains("over the limit of 5"), "{o:?}");
+    // A missing base errors before any test run.
+    a.only = Some(GateName::DiffCoverage);
+    a.base = Some("origin/absent".into());
+    let o = run_in(repo.path(), &a).unwrap();
+    assert_eq!(o[0].status, Status::Error);
+    assert!(o[0].detail.contains("a missing base is an error"), "{o:?}");
 }
