@@ -220,6 +220,15 @@ pub fn diff_coverage_in(repo: &Path, base: &str, lcov_text: &str) -> Result<(Bas
     Ok((base, coverage::intersect(&changes, &rel)))
 }
 
+/// Whether a change adds lines to a Rust source (the only files LCOV can list).
+fn adds_rust_lines(change: &super::diff::FileChange) -> bool {
+    !change.added.is_empty()
+        && change
+            .new_path
+            .as_deref()
+            .is_some_and(|p| p.ends_with(".rs"))
+}
+
 /// Produces `lcov.info` in the output directory, or copies the one given.
 fn produce_lcov(ctx: &Workspace, given: Option<&Path>) -> Result<PathBuf> {
     let target = ctx.out_dir.join("lcov.info");
@@ -261,14 +270,32 @@ pub fn diff_coverage(ctx: &Workspace, threshold: f64, lcov_file: Option<&Path>) 
         ctx.base
     );
     // Resolve the base first: a missing base must fail before an expensive test run.
-    if let Err(e) = git::resolve_base(&ctx.repo, &ctx.base) {
-        return Outcome::error("diff-coverage", checked, &e);
+    let adds_rust = git::resolve_base(&ctx.repo, &ctx.base)
+        .and_then(|base| git::changes(&ctx.repo, &base))
+        .map(|changes| changes.iter().any(adds_rust_lines));
+    let adds_rust = match adds_rust {
+        Ok(a) => a,
+        Err(e) => return Outcome::error("diff-coverage", checked, &e),
+    };
+    match git::modified_tracked(&ctx.repo) {
+        Ok(m) if !m.is_empty() => println!(
+            "  note: {} tracked files differ from HEAD: coverage measures the work tree, the diff is of HEAD",
+            m.len()
+        ),
+        _ => {}
     }
-    let result = produce_lcov(ctx, lcov_file).and_then(|p| {
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        diff_coverage_in(&ctx.repo, &ctx.base, &text)
-    });
+    let result = if !adds_rust && lcov_file.is_none() {
+        println!(
+            "gate diff-coverage: no added lines in Rust sources: nothing to measure, tests not run"
+        );
+        diff_coverage_in(&ctx.repo, &ctx.base, "")
+    } else {
+        produce_lcov(ctx, lcov_file).and_then(|p| {
+            let text =
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+            diff_coverage_in(&ctx.repo, &ctx.base, &text)
+        })
+    };
     let (base, cov) = match result {
         Ok(r) => r,
         Err(e) => return Outcome::error("diff-coverage", checked, &e),

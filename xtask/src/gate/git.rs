@@ -121,6 +121,17 @@ pub fn head_of_file(repo: &Path, commit: &str, path: &str) -> Option<String> {
     Some(text.chars().take(2048).collect())
 }
 
+/// Tracked files whose work-tree content differs from HEAD.
+pub fn modified_tracked(repo: &Path) -> Result<Vec<String>> {
+    Ok(
+        git(repo, &["status", "--porcelain", "--untracked-files=no"])?
+            .lines()
+            .filter_map(|l| l.get(3..))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 /// Tracked files at HEAD of the work tree.
 pub fn tracked_files(repo: &Path) -> Result<Vec<String>> {
     Ok(git(repo, &["ls-files", "-z"])?

@@ -359,3 +359,25 @@ fn gate_command_on_a_tiny_crate() {
     assert_eq!(o[0].status, Status::Error);
     assert!(o[0].detail.contains("a missing base is an error"), "{o:?}");
 }
+
+/// A change without added Rust lines passes diff coverage without running the tests.
+#[test]
+fn docs_only_change_passes_coverage_without_a_test_run() {
+    let repo = Repo::new();
+    repo.write("src/lib.rs", "pub fn a() {}\n");
+    repo.branch();
+    repo.write("README.md", "# docs\n");
+    repo.write("src/lib.rs", "");
+    repo.commit("docs, and a deletion");
+    let out = repo.abs("gate-out");
+    let mut a = args(&out, None);
+    a.only = Some(GateName::DiffCoverage);
+    let o = run_in(repo.path(), &a).unwrap();
+    assert_eq!(o[0].status, Status::Pass, "{o:?}");
+    assert!(o[0].detail.contains("no executable lines"), "{o:?}");
+    assert!(
+        !out.join("lcov.info").exists(),
+        "cargo llvm-cov was not run"
+    );
+    assert!(out.join("diff-coverage.json").is_file());
+}
