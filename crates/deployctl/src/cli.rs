@@ -1,10 +1,10 @@
 //! Command line: argument definitions (clap) and dispatch to the library operations.
 
+use crate::commands;
 use crate::inventory::Inventory;
 use crate::ops;
-use crate::rollout::{self, RunOptions};
+use crate::rollout::{Mode, RunOptions};
 use crate::ui::Ui;
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,6 +67,29 @@ pub enum Command {
         /// Backup id (see `status`).
         #[arg(long)]
         to: Option<String>,
+    },
+    /// Gray (canary) deployment: deploy to the hosts marked `gray`, then route the gray header
+    /// and P% of the other clients (sticky per `[lb] split_key`) to them. Run again with
+    /// another --percent to change the share; --abort restores the gray hosts and routes
+    /// everything to the stable pool.
+    Gray {
+        #[arg(long, short)]
+        env: String,
+        /// Share of clients (without the header) sent to the gray pool, 0..=100.
+        #[arg(long, required_unless_present = "abort")]
+        percent: Option<f64>,
+        #[arg(long)]
+        artifact: Option<PathBuf>,
+        /// Restore the gray hosts from backup and route everything to the stable pool.
+        #[arg(long, conflicts_with = "percent")]
+        abort: bool,
+    },
+    /// Roll the build out to the stable pool too and return all traffic to one pool.
+    Promote {
+        #[arg(long, short)]
+        env: String,
+        #[arg(long)]
+        artifact: Option<PathBuf>,
     },
     /// Per host: roles, build served, master pid and generation, backups.
     Status {
@@ -136,6 +159,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     let env_name = match &cli.command {
         Command::Rollout { env, .. }
+        | Command::Gray { env, .. }
+        | Command::Promote { env, .. }
         | Command::Rollback { env, .. }
         | Command::Status { env }
         | Command::Netcheck { env }
@@ -150,89 +175,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
     };
     let ui = Ui::new(cli.json);
-    let opts = |artifact: Option<PathBuf>, dry_run: bool| RunOptions {
+    let opts = |artifact: Option<PathBuf>, dry_run: bool, mode: Mode| RunOptions {
         state_dir: state_dir.clone(),
         artifact,
         dry_run,
         lock_max_age: Duration::from_secs(4 * 3600),
+        mode,
     };
     match cli.command {
         Command::Rollout {
             artifact, dry_run, ..
-        } => {
-            let o = opts(artifact, dry_run);
-            let fut = rollout::rollout(env, &o, &ui);
-            let report = tokio::select! {
-                r = fut => r,
-                _ = tokio::signal::ctrl_c() => return Ok(interrupted()),
-            };
-            let report = match report {
-                Ok(r) => r,
-                Err(rollout::RunError::Lock(e)) => {
-                    eprintln!("deployctl: {e}");
-                    return Ok(crate::outcome::Outcome::Aborted.exit_code());
-                }
-                Err(e) => return Err(e).context("rollout"),
-            };
-            if cli.json {
-                print_json(&report)?;
-            } else {
-                for h in &report.hosts {
-                    ui.info(&format!(
-                        "{:<14} {:<16} {:?}{} served {}{}",
-                        h.host,
-                        format!("{:?}", h.state),
-                        h.roles,
-                        if h.dr { " DR" } else { "" },
-                        h.served_build.as_deref().unwrap_or("-"),
-                        h.error
-                            .as_deref()
-                            .map(|e| format!(" error: {e}"))
-                            .unwrap_or_default()
-                    ));
-                }
-                ui.info(&format!("audit log: {}", report.audit_log.display()));
-                let what = if report.dry_run {
-                    "(dry run, nothing touched) "
-                } else {
-                    ""
-                };
-                ui.outcome(
-                    report.outcome.as_str(),
-                    &format!(
-                        "{what}{} in {:.1}s",
-                        report.reason.clone().unwrap_or_default(),
-                        report.elapsed_ms as f64 / 1000.0
-                    ),
-                );
+        } => commands::rollout(env, &opts(artifact, dry_run, Mode::Rollout), &ui, cli.json).await,
+        Command::Gray {
+            percent,
+            artifact,
+            abort,
+            ..
+        } => match (abort, percent) {
+            (true, _) => {
+                commands::rollback(
+                    env,
+                    &opts(None, false, Mode::Rollout),
+                    None,
+                    true,
+                    &ui,
+                    cli.json,
+                )
+                .await
             }
-            Ok(if report.dry_run {
-                0
-            } else {
-                report.outcome.exit_code()
-            })
+            (false, Some(p)) if (0.0..=100.0).contains(&p) => {
+                commands::rollout(env, &opts(artifact, false, Mode::Gray(p)), &ui, cli.json).await
+            }
+            _ => {
+                eprintln!("deployctl: --percent must be within 0..=100");
+                Ok(2)
+            }
+        },
+        Command::Promote { artifact, .. } => {
+            commands::rollout(env, &opts(artifact, false, Mode::Promote), &ui, cli.json).await
         }
         Command::Rollback { to, .. } => {
-            let o = opts(None, false);
-            let fut = ops::rollback(env, &o, to.as_deref(), &ui);
-            let report = tokio::select! {
-                r = fut => r,
-                _ = tokio::signal::ctrl_c() => return Ok(interrupted()),
-            };
-            let report = match report {
-                Ok(r) => r,
-                Err(rollout::RunError::Lock(e)) => {
-                    eprintln!("deployctl: {e}");
-                    return Ok(crate::outcome::Outcome::Aborted.exit_code());
-                }
-                Err(e) => return Err(e).context("rollback"),
-            };
-            if cli.json {
-                print_json(&report)?;
-            } else {
-                ui.outcome(report.outcome.as_str(), &report.reason);
-            }
-            Ok(report.outcome.exit_code())
+            commands::rollback(
+                env,
+                &opts(None, false, Mode::Rollout),
+                to.as_deref(),
+                false,
+                &ui,
+                cli.json,
+            )
+            .await
         }
         Command::Status { .. } => {
             let st = ops::status(env).await;
@@ -314,7 +305,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn interrupted() -> i32 {
+pub(crate) fn interrupted() -> i32 {
     eprintln!("deployctl: interrupted: the environment lock is released; hosts may run mixed builds: check with `deployctl status` and use `deployctl rollback` if needed");
     130
 }

@@ -33,6 +33,8 @@ pub enum HostState {
     RolledBack,
     RollbackFailed,
     Skipped,
+    /// Not part of this run's deployment (load balancer, stable host during a gray run).
+    Unchanged,
 }
 
 /// Everything known about one host in a run.
@@ -82,6 +84,8 @@ pub struct Job<'a> {
     pub expected_build: String,
     pub audit: &'a Audit,
     pub ui: &'a Ui,
+    /// Leave hosts alone that already serve the expected build (gray, promote).
+    pub skip_current: bool,
 }
 
 impl Job<'_> {
@@ -141,6 +145,13 @@ async fn deploy_inner(
         res.previous_build = verify::served(Some(r), &r.host, env)
             .await
             .map(|b| b.build_id);
+    }
+    if job.skip_current && res.previous_build.as_deref() == Some(job.expected_build.as_str()) {
+        let mut e = job.audit.event(Some(&res.host), "skip", "ok");
+        e.detail = Some("already serving this build".into());
+        job.audit.record(e);
+        res.served_build = res.previous_build.clone();
+        return Ok(());
     }
     let prev = res.previous_build.clone().unwrap_or_default();
     let b = job

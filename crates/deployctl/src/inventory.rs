@@ -201,6 +201,8 @@ pub struct Environment {
     pub health: Health,
     pub thresholds: Thresholds,
     pub rollout: Rollout,
+    /// nginx load balancers (hosts with role `lb`).
+    pub lb: crate::lb::LbSettings,
 }
 
 impl Environment {
@@ -276,6 +278,7 @@ impl Inventory {
                 .or(raw.thresholds.clone())
                 .unwrap_or_default();
             let rollout: Rollout = renv.rollout.or(raw.rollout.clone()).unwrap_or_default();
+            let lb = renv.lb.or(raw.lb.clone()).unwrap_or_default();
             if rollout.batch_size == 0 || rollout.parallelism == 0 {
                 return Err(invalid(
                     Some(env_span.clone()),
@@ -360,6 +363,7 @@ impl Inventory {
                     health,
                     thresholds,
                     rollout,
+                    lb,
                 },
             );
         }
@@ -424,6 +428,7 @@ struct RawFile {
     health: Option<Health>,
     thresholds: Option<Thresholds>,
     rollout: Option<Rollout>,
+    lb: Option<crate::lb::LbSettings>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<RawEnv>>,
 }
@@ -443,6 +448,7 @@ struct RawEnv {
     health: Option<Health>,
     thresholds: Option<Thresholds>,
     rollout: Option<Rollout>,
+    lb: Option<crate::lb::LbSettings>,
     #[serde(default)]
     hosts: Vec<RawHost>,
 }

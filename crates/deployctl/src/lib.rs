@@ -1,18 +1,38 @@
 //! deployctl: roll a service binary out to a fleet of hosts, prove it serves, roll back when not.
 //!
-//! Module map:
-//! - [`inventory`]: `deploy.toml` (environments, hosts, artifact, layout, thresholds), validated
-//!   with file/line errors before any host is touched.
-//! - [`quote`]: POSIX shell quoting of remote command arguments.
-//! - [`transport`]: the `Transport` trait and its `ssh` (OpenSSH), `native` (russh) and `local`
-//!   implementations; retries with backoff.
+//! Module map (in pipeline order):
+//! - [`inventory`]: `deploy.toml` (environments, hosts, artifact, layout, service, health,
+//!   thresholds, rollout shape, `[lb]`), validated with file:line errors before any host is touched.
+//! - [`transport`]: the `Transport` trait and its `ssh` (OpenSSH via `openssh`, one multiplexed
+//!   master per host), `native` (`russh`) and `local` implementations; strict host keys;
+//!   retries with backoff. [`quote`]: POSIX quoting of every remote argument.
+//! - [`fleet`]: connect to every host, [`detect`] roles, [`netcheck`] loss and latency, plan
+//!   canary + batches. [`remote`]: a connected host plus the remote layout.
+//! - [`lock`]: the environment lock (stale detection, released on every exit path).
+//! - [`hostrun`]: one host's pipeline: [`backup`] (timestamped, modes kept, rotation) ->
+//!   [`upload`] (temp name, resumable, sha256 on host, atomic rename) -> [`service`] (graceful
+//!   restart via admin verb or SIGUSR1 to a verified master, first start) -> [`verify`]
+//!   (`/ready`, `/ping`, `/version` through the SSH tunnel and the external URL; [`probe`] is
+//!   the small HTTP client).
+//! - [`rollout`]: the run: batches with bounded parallelism, [`outcome`] (SUCCESS /
+//!   PARTIAL_SUCCESS / ROLLBACK / ABORTED, exit codes), restore, final routing.
+//! - Load balancers: [`lb`] renders the nginx upstreams (stable and gray pools, header route,
+//!   `split_clients`), [`lbpush`] applies them (`nginx -t`, reload, restore on failure),
+//!   [`balancer`] keeps restarting and failed hosts `down`.
+//! - [`ops`]: rollback, status, detect, netcheck, history. [`audit`]: JSONL evidence, local and
+//!   on each host. [`ui`]: colour, per-host progress bars or plain lines.
+//! - [`cli`] and [`commands`]: argument parsing and output; `main.rs` only calls them.
 pub mod audit;
 pub mod backup;
+pub mod balancer;
 pub mod cli;
+pub mod commands;
 pub mod detect;
 pub mod fleet;
 pub mod hostrun;
 pub mod inventory;
+pub mod lb;
+pub mod lbpush;
 pub mod lock;
 pub mod netcheck;
 pub mod ops;

@@ -3,6 +3,7 @@
 
 use crate::audit::{self, Audit};
 use crate::backup::{self, Backup};
+use crate::balancer::{Balancers, Pools};
 use crate::fleet::{self, HostNet};
 use crate::hostrun::{self, HostResult, HostState, Job};
 use crate::inventory::{Environment, Role};
@@ -31,6 +32,7 @@ pub async fn rollback(
     env: &Environment,
     opts: &RunOptions,
     to: Option<&str>,
+    only_gray: bool,
     ui: &Ui,
 ) -> Result<RollbackReport, RunError> {
     let run_id = audit::new_run_id();
@@ -60,6 +62,7 @@ pub async fn rollback(
         expected_build: String::new(),
         audit: &audit,
         ui,
+        skip_current: false,
     };
     let roles = fleet::detect_all(env, &hosts).await;
     let mut results: Vec<HostResult> = hosts
@@ -71,7 +74,7 @@ pub async fn rollback(
     let futs = results
         .iter_mut()
         .zip(&hosts)
-        .filter(|(res, _)| res.roles.contains(&Role::App))
+        .filter(|(res, r)| res.roles.contains(&Role::App) && (!only_gray || r.host.gray))
         .map(|(res, r)| {
             let (sem, job) = (sem.clone(), &job);
             async move {
@@ -107,6 +110,18 @@ pub async fn rollback(
     let mut e = audit.event(None, "outcome", if failed == 0 { "ok" } else { "fail" });
     e.outcome = Some(report.outcome.as_str().into());
     e.detail = Some(report.reason.clone());
+    // Everything back in one pool, hosts whose restore failed kept out.
+    let roles: Vec<Vec<Role>> = results.iter().map(|r| r.roles.clone()).collect();
+    let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
+    let down = results
+        .iter()
+        .filter(|r| r.state == HostState::RollbackFailed)
+        .map(|r| r.host.clone())
+        .collect();
+    if let Err(lb) = lbs.apply(Pools::One, &down, &audit).await {
+        report.outcome = Outcome::PartialSuccess;
+        report.reason = format!("{}; load balancer: {lb}", report.reason);
+    }
     audit.record(e);
     for r in &hosts {
         hostrun::append_host_audit(&job, r).await;

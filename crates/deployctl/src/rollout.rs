@@ -3,6 +3,7 @@
 //! exceed the tolerance; classify the outcome; roll back (and verify) what must be restored.
 
 use crate::audit::{self, Audit};
+use crate::balancer::{Balancers, Pools};
 use crate::fleet::{self, HostNet};
 use crate::hostrun::{self, HostResult, HostState, Job, Payload};
 use crate::inventory::{Environment, Role};
@@ -13,6 +14,7 @@ use crate::remote::{Layout, RemoteHost};
 use crate::ui::Ui;
 use crate::upload::sha256_hex;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,6 +27,18 @@ pub struct RunOptions {
     pub artifact: Option<PathBuf>,
     pub dry_run: bool,
     pub lock_max_age: Duration,
+    pub mode: Mode,
+}
+
+/// What the run deploys and how the load balancers route afterwards.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Every app host; one pool afterwards.
+    Rollout,
+    /// Only the hosts marked `gray`; then P% of clients (and the gray header) go to them.
+    Gray(f64),
+    /// Every app host not yet serving the build; one pool afterwards.
+    Promote,
 }
 
 /// Errors that stop a run before it starts (nothing touched).
@@ -243,7 +257,8 @@ pub async fn rollout(
                     if detected { " (detected)" } else { "" }
                 ));
                 audit.record(e);
-                if roles.contains(&Role::App) {
+                let gray_only = matches!(opts.mode, Mode::Gray(_));
+                if roles.contains(&Role::App) && (!gray_only || r.host.gray) {
                     app.push(results.len());
                 }
                 results.push(HostResult::new(r, roles));
@@ -268,6 +283,7 @@ pub async fn rollout(
         expected_build: report.artifact.build_id.clone(),
         audit: &audit,
         ui,
+        skip_current: opts.mode != Mode::Rollout,
     };
     if opts.dry_run {
         for (n, b) in report.batches.iter().enumerate() {
@@ -298,10 +314,38 @@ pub async fn rollout(
         audit.record(e);
     }
 
-    // 4. Canary and batches.
+    // 4. Canary and batches; load balancers take each batch out of rotation while it restarts.
+    let roles: Vec<Vec<Role>> = results.iter().map(|r| r.roles.clone()).collect();
+    let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
+    let current = lbs.current_percent().await;
+    let during = match (opts.mode, current) {
+        (Mode::Gray(_), c) => Pools::Gray(c.unwrap_or(0.0)),
+        (Mode::Promote, Some(c)) => Pools::Gray(c),
+        _ => Pools::One,
+    };
+    let after = match opts.mode {
+        Mode::Gray(p) => Pools::Gray(p),
+        _ => Pools::One,
+    };
+    let mut lb_error: Option<String> = None;
+    let failed_set = |results: &[HostResult]| -> BTreeSet<String> {
+        results
+            .iter()
+            .filter(|r| matches!(r.state, HostState::Failed | HostState::RollbackFailed))
+            .map(|r| r.host.clone())
+            .collect()
+    };
     let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
     let tolerance = env.thresholds.failure_tolerance;
     for (n, batch) in batches.iter().enumerate() {
+        if !lbs.is_empty() {
+            let mut down = failed_set(&results);
+            down.extend(batch.iter().map(|&i| results[i].host.clone()));
+            if let Err(e) = lbs.apply(during, &down, &audit).await {
+                lb_error = Some(e);
+                break;
+            }
+        }
         ui.info(&format!(
             "batch {}/{}: {}",
             n + 1,
@@ -324,6 +368,12 @@ pub async fn rollout(
         for (i, res) in slots {
             results[i] = res;
         }
+        if !lbs.is_empty() {
+            if let Err(e) = lbs.apply(during, &failed_set(&results), &audit).await {
+                lb_error = Some(e);
+                break;
+            }
+        }
         if outcome::exceeded(counted(&results), tolerance) {
             ui.info(&format!(
                 "failures among non-DR hosts exceed the tolerance ({tolerance}): no new batches"
@@ -331,14 +381,25 @@ pub async fn rollout(
             break;
         }
     }
-    for r in results
-        .iter_mut()
-        .filter(|r| r.state == HostState::Pending && r.roles.contains(&Role::App))
-    {
-        r.state = HostState::Skipped;
+    for (i, r) in results.iter_mut().enumerate() {
+        if r.state == HostState::Pending {
+            r.state = if app.contains(&i) {
+                HostState::Skipped
+            } else {
+                HostState::Unchanged
+            };
+        }
     }
     let any_failed = results.iter().any(|r| r.state == HostState::Failed);
-    let out = outcome::classify(counted(&results), any_failed, tolerance);
+    let mut out = outcome::classify(counted(&results), any_failed, tolerance);
+    if let Some(e) = &lb_error {
+        ui.info(&format!("load balancer refused the new configuration: {e}"));
+        out = if results.iter().any(|r| r.touched) {
+            Outcome::Rollback
+        } else {
+            Outcome::Aborted
+        };
+    }
     // 5. Restore: every touched host on ROLLBACK, the failed ones on PARTIAL_SUCCESS.
     let restore: Vec<usize> = (0..results.len())
         .filter(|&i| {
@@ -364,6 +425,29 @@ pub async fn rollout(
             results[i] = res;
         }
     }
+    // 6. Final routing: failed hosts stay out of the pools; after ROLLBACK the old routing.
+    if !lbs.is_empty() && lb_error.is_none() {
+        // After ROLLBACK every restored host serves the old build again and may return; else
+        // a host whose deployment failed stays out even when restored (no mixed versions).
+        let (pools, down): (Pools, BTreeSet<String>) = if out == Outcome::Rollback {
+            let down = results
+                .iter()
+                .filter(|r| r.state == HostState::RollbackFailed);
+            (during, down.map(|r| r.host.clone()).collect())
+        } else {
+            (
+                after,
+                results
+                    .iter()
+                    .filter(|r| r.error.is_some())
+                    .map(|r| r.host.clone())
+                    .collect(),
+            )
+        };
+        if let Err(e) = lbs.apply(pools, &down, &audit).await {
+            lb_error = Some(e);
+        }
+    }
     let mut e = audit.event(
         None,
         "outcome",
@@ -384,7 +468,10 @@ pub async fn rollout(
     }
     close_all(&hosts).await;
     report.outcome = out;
-    report.reason = Some(summary(&results));
+    report.reason = Some(match &lb_error {
+        Some(lb) => format!("{}; load balancer: {lb}", summary(&results)),
+        None => summary(&results),
+    });
     report.hosts = results;
     report.elapsed_ms = t0.elapsed().as_millis();
     Ok(report)

@@ -228,6 +228,12 @@ pub struct Inv {
     pub batch_size: usize,
     pub parallelism: usize,
     pub known_hosts: Option<PathBuf>,
+    /// Hosts (indices) that are nginx load balancers instead of app hosts.
+    pub lb_hosts: Vec<usize>,
+    /// App hosts (indices) of the gray pool.
+    pub gray: Vec<usize>,
+    /// Extra lines of `[env.bed.lb]`.
+    pub lb: String,
 }
 
 impl Default for Inv {
@@ -244,6 +250,9 @@ impl Default for Inv {
             batch_size: 2,
             parallelism: 4,
             known_hosts: None,
+            lb_hosts: vec![],
+            gray: vec![],
+            lb: String::new(),
         }
     }
 }
@@ -276,14 +285,23 @@ impl Bed {
             self.dir.join("id_ed25519").display(),
         );
         for (k, h) in self.hosts.iter().enumerate() {
+            let role = if inv.lb_hosts.contains(&k) {
+                "lb"
+            } else {
+                "app"
+            };
             t.push_str(&format!(
-                "  {{ name = \"{}\", address = \"{}\", roles = [\"app\"], dr = {} }},\n",
+                "  {{ name = \"{}\", address = \"{}\", roles = [\"{role}\"], dr = {}, gray = {} }},\n",
                 h.name,
                 h.address,
-                inv.dr.contains(&k)
+                inv.dr.contains(&k),
+                inv.gray.contains(&k)
             ));
         }
         t.push_str("]\n");
+        if !inv.lb.is_empty() {
+            t.push_str(&format!("[env.bed.lb]\n{}\n", inv.lb));
+        }
         let p = dir.join("deploy.toml");
         std::fs::write(&p, t).unwrap();
         p

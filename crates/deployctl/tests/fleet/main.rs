@@ -4,6 +4,7 @@
 
 mod bed;
 mod failures;
+mod gray;
 mod local;
 mod network;
 mod rollout;

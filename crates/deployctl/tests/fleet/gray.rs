@@ -1,0 +1,337 @@
+//! Load balancers (real nginx on a bed host) in front of real app hosts: zero failed requests
+//! through a rollout, gray routing by header and sticky percentage, promote and abort,
+//! a rejected nginx configuration, and a never-ready host kept out of the pool.
+
+use crate::bed::*;
+use loadgen::{ClientMode, LoadConfig};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Run `deployctl args` while loadgen (new connection per request) hits the LB; both bounded.
+fn under_load(
+    lb: &str,
+    inv: &std::path::Path,
+    state: &std::path::Path,
+    args: &[&str],
+) -> (Run, loadgen::Report) {
+    let rt = rt();
+    let target: SocketAddr = format!("{lb}:80").parse().unwrap();
+    let mut cfg = LoadConfig::new(target, "/ping", ClientMode::NewConnection);
+    cfg.concurrency = 4;
+    cfg.max_requests = 400_000;
+    cfg.max_duration = Duration::from_secs(200);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let load = rt.spawn(loadgen::run(cfg, stop_rx, Default::default()));
+    let run = deployctl(inv, state, args);
+    stop_tx.send(true).unwrap();
+    let report = rt.block_on(load).unwrap();
+    (run, report)
+}
+
+/// GET /version through the LB with headers; returns the build id.
+async fn build_via(lb: &str, headers: &[(&str, String)]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(format!("{lb}:80"))
+        .await
+        .unwrap();
+    let mut req = "GET /version HTTP/1.1\r\nHost: lb\r\nConnection: close\r\n".to_string();
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![];
+    s.read_to_end(&mut buf).await.unwrap();
+    let r = deployctl::probe::parse(&buf).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    v["build_id"].as_str().unwrap().to_string()
+}
+
+/// Builds seen for client keys `c{from}..c{to}` (16 requests in flight).
+fn builds_for_keys(lb: &str, keys: std::ops::Range<usize>) -> Vec<String> {
+    rt().block_on(async {
+        let mut out = vec![String::new(); keys.len()];
+        let start = keys.start;
+        let keys: Vec<usize> = keys.collect();
+        for chunk in keys.chunks(16) {
+            let futs: Vec<_> = chunk
+                .iter()
+                .map(|&k| {
+                    let lb = lb.to_string();
+                    tokio::spawn(async move {
+                        (k, build_via(&lb, &[("X-Client", format!("c{k}"))]).await)
+                    })
+                })
+                .collect();
+            for f in futs {
+                let (k, b) = f.await.unwrap();
+                out[k - start] = b;
+            }
+        }
+        out
+    })
+}
+
+fn share(builds: &[String], id: &str) -> f64 {
+    100.0 * builds.iter().filter(|b| b.as_str() == id).count() as f64 / builds.len() as f64
+}
+
+#[test]
+fn rollout_behind_nginx_under_load_drops_no_request() {
+    let bed = Bed::up(4);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            lb_hosts: vec![0],
+            ..Inv::default()
+        },
+    );
+    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    assert_eq!(r.code, 0, "install: {} {}", r.stderr, r.json);
+    let lb = bed.hosts[0].address.clone();
+    let (r, load) = under_load(
+        &lb,
+        &inv,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            builds.v2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    assert!(
+        load.requests() > 200,
+        "load ran: {} requests",
+        load.requests()
+    );
+    assert_eq!(
+        load.failed(),
+        0,
+        "failed requests: {:?} {:?}",
+        load.failed_by_kind(),
+        load.first_errors
+    );
+    let v2 = build_id(&builds.v2);
+    assert!(
+        load.header_values.contains_key(&v2),
+        "{:?}",
+        load.header_values
+    );
+    assert!(builds_for_keys(&lb, 0..30).iter().all(|b| *b == v2));
+}
+
+#[test]
+fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
+    let bed = Bed::up(3);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = Inv {
+        lb_hosts: vec![0],
+        gray: vec![2],
+        lb: "split_key = \"$http_x_client\"".into(),
+        ..Inv::default()
+    };
+    let inv = bed.inventory(work.path(), &builds.v1, &inv);
+    assert_eq!(
+        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    let lb = bed.hosts[0].address.clone();
+    let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
+    let v2_path = builds.v2.to_str().unwrap();
+    // 2000 distinct client keys per share; tolerance +-3.5 points (> 4 standard deviations at 50%).
+    for pct in [10u32, 50, 1] {
+        let r = deployctl(
+            &inv,
+            &state,
+            &[
+                "gray",
+                "--env",
+                "bed",
+                "--percent",
+                &pct.to_string(),
+                "--artifact",
+                v2_path,
+            ],
+        );
+        assert_eq!(r.code, 0, "gray {pct}: {} {}", r.stderr, r.json);
+        let seen = builds_for_keys(&lb, 0..2000);
+        let got = share(&seen, &v2);
+        assert!(
+            (got - pct as f64).abs() <= 3.5,
+            "gray {pct}%: observed {got:.1}%"
+        );
+        assert!(seen.iter().all(|b| *b == v1 || *b == v2));
+        // Sticky: the same keys land on the same side again.
+        assert_eq!(
+            builds_for_keys(&lb, 0..300),
+            seen[..300].to_vec(),
+            "gray {pct}%: not sticky"
+        );
+        // The header always reaches the gray pool.
+        let headed = rt().block_on(async {
+            let mut v = vec![];
+            for k in 0..50 {
+                v.push(
+                    build_via(
+                        &lb,
+                        &[("X-Gray", "1".into()), ("X-Client", format!("c{k}"))],
+                    )
+                    .await,
+                );
+            }
+            v
+        });
+        assert!(
+            headed.iter().all(|b| *b == v2),
+            "gray {pct}%: header not routed to gray"
+        );
+        if pct == 50 {
+            let r = deployctl(&inv, &state, &["gray", "--env", "bed", "--abort"]);
+            assert_eq!(r.code, 0, "abort: {} {}", r.stderr, r.json);
+            assert!(
+                builds_for_keys(&lb, 0..200).iter().all(|b| *b == v1),
+                "abort: old build everywhere"
+            );
+        }
+    }
+    let r = deployctl(
+        &inv,
+        &state,
+        &["promote", "--env", "bed", "--artifact", v2_path],
+    );
+    assert_eq!(r.code, 0, "promote: {} {}", r.stderr, r.json);
+    assert!(
+        builds_for_keys(&lb, 0..200).iter().all(|b| *b == v2),
+        "promote: new build everywhere"
+    );
+}
+
+#[test]
+fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
+    let bed = Bed::up(2);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let good = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            lb_hosts: vec![0],
+            ..Inv::default()
+        },
+    );
+    assert_eq!(
+        deployctl(&good, &state, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    let conf = bed.srv(0).join("nginx/deployctl-upstreams.conf");
+    let before = std::fs::read_to_string(&conf).unwrap();
+    let bad_dir = work.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let bad = bed.inventory(
+        &bad_dir,
+        &builds.v1,
+        &Inv {
+            lb_hosts: vec![0],
+            lb: "upstream_extra = \"bogus_directive on;\"".into(),
+            ..Inv::default()
+        },
+    );
+    let r = deployctl(
+        &bad,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            builds.v2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 5, "{} {}", r.stderr, r.json);
+    let reason = r.json["reason"].as_str().unwrap();
+    assert!(reason.contains("nginx -t rejected"), "{reason}");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        before,
+        "previous file in place"
+    );
+    let lb = bed.hosts[0].address.clone();
+    let v1 = build_id(&builds.v1);
+    assert!(
+        builds_for_keys(&lb, 0..20).iter().all(|b| *b == v1),
+        "nginx still serves, app untouched"
+    );
+}
+
+#[test]
+fn never_ready_host_is_kept_out_of_the_pool_and_clients_see_no_error() {
+    let bed = Bed::up(4);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            lb_hosts: vec![0],
+            tolerance: 1,
+            ..Inv::default()
+        },
+    );
+    assert_eq!(
+        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    let broken = builds.broken_on(&[&bed.hosts[3].name]);
+    let lb = bed.hosts[0].address.clone();
+    let (r, load) = under_load(
+        &lb,
+        &inv,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            broken.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 3, "{} {}", r.stderr, r.json);
+    assert_eq!(
+        load.failed(),
+        0,
+        "failed requests: {:?} {:?}",
+        load.failed_by_kind(),
+        load.first_errors
+    );
+    let conf = std::fs::read_to_string(bed.srv(0).join("nginx/deployctl-upstreams.conf")).unwrap();
+    let line = conf
+        .lines()
+        .find(|l| l.contains(&bed.hosts[3].address))
+        .unwrap();
+    assert!(line.contains(" down;"), "failed host kept out: {line}");
+    let v2 = build_id(&builds.v2);
+    assert!(
+        builds_for_keys(&lb, 0..40).iter().all(|b| *b == v2),
+        "only verified hosts serve"
+    );
+}
