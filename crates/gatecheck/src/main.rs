@@ -34,7 +34,9 @@ enum Cmd {
     /// Run every E2E suite against every base URL of an environment.
     ///
     /// Suites are Hurl files (e2e/*.hurl, run in name order) with the variables base_url and,
-    /// when the environment has service.admin, admin_url. Writes junit.xml and e2e.json.
+    /// when the environment has service.admin, admin_url (a local forwarder to the master's
+    /// admin endpoint; the restart suite gracefully restarts each host through it). Writes
+    /// junit.xml and e2e.json. See e2e/README.md for what each suite checks.
     /// Example: gatecheck e2e --env uat --reports target/gate/e2e-uat
     E2e {
         /// Environment name in the inventory.
