@@ -115,7 +115,7 @@ fn make(tmp: &Path, inventory: &Path, extra: &[String]) -> Output {
 }
 
 #[test]
-fn deploy_prod_gated_promotes_through_every_gate_and_stops_on_a_uat_failure() {
+fn deploy_prod_gated_promotes_through_every_gate_and_stops_at_the_failing_gate() {
     let tmp = tempfile::tempdir().unwrap();
     let beds = tmp.path().join("beds");
     let id = std::process::id();
@@ -213,7 +213,26 @@ fn deploy_prod_gated_promotes_through_every_gate_and_stops_on_a_uat_failure() {
     let junit = std::fs::read_to_string(tmp.path().join("reports/e2e-uat/junit.xml")).unwrap();
     assert!(junit.contains("failures=\"1\""), "{junit}");
 
-    // 3. Parity alone (no sync) now reports UAT running v2's build, not v1's.
+    // 3. A commit that the artifact is not: parity refuses to sync, the promotion stops at
+    //    gate 1 and nothing moves anywhere.
+    let out = make(
+        tmp.path(),
+        &inventory,
+        &["COMMIT=0123456789abcdef0123456789abcdef01234567".to_string()],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to sync") && err.contains("STOPPED at gate 1/3"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("gate 2/3"));
+    assert_eq!(build_id_at(&uat.addresses()[0]), v2_build);
+    for addr in prod.addresses() {
+        assert_eq!(build_id_at(&addr), v1_build, "prod host {addr} untouched");
+    }
+
+    // 4. Parity alone (no sync) now reports UAT running v2's build, not v1's.
     let out = gatecheck(&[
         "--inventory",
         inventory.to_str().unwrap(),
