@@ -7,6 +7,7 @@ mod demo;
 mod gate;
 mod load;
 mod service;
+mod testbed;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Project automation")]
@@ -24,6 +25,8 @@ enum Command {
     /// Benchmarks (figures and a final JSON line).
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// deployctl test bed: `up N [--name NAME]`, `down [--name NAME]`, `loss NAME K PCT`.
+    Testbed(testbed::TestbedArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,5 +34,6 @@ fn main() -> anyhow::Result<()> {
         Command::Gate(args) => gate::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(b) => bench::run(b),
+        Command::Testbed(a) => testbed::run(a),
     }
 }

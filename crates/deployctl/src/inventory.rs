@@ -5,11 +5,13 @@
 //! Top-level `[remote]`, `[service]`, `[health]`, `[thresholds]` and `[rollout]` tables are the
 //! defaults; an environment may replace any of them whole with `[env.NAME.remote]` etc.
 
+use raw::RawFile;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use toml::Spanned;
+
+mod raw;
 
 /// Why an inventory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +90,7 @@ pub struct Artifact {
 pub struct Remote {
     pub install_dir: String,
     pub backup_dir: String,
-    #[serde(default = "default_keep")]
+    #[serde(default = "raw::default_keep")]
     pub keep_backups: usize,
 }
 
@@ -112,16 +114,16 @@ pub struct Service {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
-    #[serde(default = "default_ready")]
+    #[serde(default = "raw::default_ready")]
     pub ready: String,
-    #[serde(default = "default_ping")]
+    #[serde(default = "raw::default_ping")]
     pub ping: String,
-    #[serde(default = "default_version")]
+    #[serde(default = "raw::default_version")]
     pub version: String,
     /// Upper bound for a host to verify after its restart.
-    #[serde(default = "default_verify_timeout")]
+    #[serde(default = "raw::default_verify_timeout")]
     pub timeout_s: u64,
-    #[serde(default = "default_interval")]
+    #[serde(default = "raw::default_interval")]
     pub interval_ms: u64,
 }
 
@@ -132,12 +134,12 @@ pub struct Thresholds {
     /// Failed non-DR hosts tolerated before the run rolls back.
     #[serde(default)]
     pub failure_tolerance: usize,
-    #[serde(default = "default_loss")]
+    #[serde(default = "raw::default_loss")]
     pub max_loss_pct: f64,
-    #[serde(default = "default_latency")]
+    #[serde(default = "raw::default_latency")]
     pub max_latency_ms: f64,
     /// `stop` (refuse the rollout) or `warn` when a host is past the network limits.
-    #[serde(default = "default_on_network")]
+    #[serde(default = "raw::default_on_network")]
     pub on_network: NetworkPolicy,
 }
 
@@ -152,12 +154,12 @@ pub enum NetworkPolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rollout {
-    #[serde(default = "default_batch")]
+    #[serde(default = "raw::default_batch")]
     pub batch_size: usize,
-    #[serde(default = "default_parallelism")]
+    #[serde(default = "raw::default_parallelism")]
     pub parallelism: usize,
     /// Deploy one host alone first.
-    #[serde(default = "default_true")]
+    #[serde(default = "raw::default_true")]
     pub canary: bool,
 }
 
@@ -417,108 +419,6 @@ pub fn valid_address(s: &str) -> bool {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    artifact: Option<Artifact>,
-    remote: Option<Remote>,
-    service: Option<Service>,
-    health: Option<Health>,
-    thresholds: Option<Thresholds>,
-    rollout: Option<Rollout>,
-    lb: Option<crate::lb::LbSettings>,
-    #[serde(default)]
-    env: BTreeMap<String, Spanned<RawEnv>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEnv {
-    transport: Option<TransportKind>,
-    user: Option<String>,
-    port: Option<u16>,
-    known_hosts: Option<PathBuf>,
-    identity: Option<PathBuf>,
-    ssh_config: Option<PathBuf>,
-    artifact: Option<Artifact>,
-    remote: Option<Remote>,
-    service: Option<Service>,
-    health: Option<Health>,
-    thresholds: Option<Thresholds>,
-    rollout: Option<Rollout>,
-    lb: Option<crate::lb::LbSettings>,
-    #[serde(default)]
-    hosts: Vec<RawHost>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHost {
-    name: Spanned<String>,
-    address: Spanned<String>,
-    user: Option<String>,
-    port: Option<u16>,
-    roles: Option<Vec<Role>>,
-    #[serde(default)]
-    dr: bool,
-    #[serde(default)]
-    gray: bool,
-    external_url: Option<String>,
-}
-
-fn default_keep() -> usize {
-    3
-}
-fn default_ready() -> String {
-    "/ready".into()
-}
-fn default_ping() -> String {
-    "/ping".into()
-}
-fn default_version() -> String {
-    "/version".into()
-}
-fn default_verify_timeout() -> u64 {
-    120
-}
-fn default_interval() -> u64 {
-    200
-}
-fn default_loss() -> f64 {
-    5.0
-}
-fn default_latency() -> f64 {
-    250.0
-}
-fn default_on_network() -> NetworkPolicy {
-    NetworkPolicy::Stop
-}
-fn default_batch() -> usize {
-    2
-}
-fn default_parallelism() -> usize {
-    4
-}
-fn default_true() -> bool {
-    true
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        toml::from_str("").expect("health defaults")
-    }
-}
-impl Default for Thresholds {
-    fn default() -> Self {
-        toml::from_str("").expect("threshold defaults")
-    }
-}
-impl Default for Rollout {
-    fn default() -> Self {
-        toml::from_str("").expect("rollout defaults")
-    }
 }
 
 #[cfg(test)]

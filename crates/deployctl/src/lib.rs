@@ -14,6 +14,7 @@
 //!   restart via admin verb or SIGUSR1 to a verified master, first start) -> [`verify`]
 //!   (`/ready`, `/ping`, `/version` through the SSH tunnel and the external URL; [`probe`] is
 //!   the small HTTP client).
+//! - [`artifact`]: the build shipped (bytes, sha256, expected build id).
 //! - [`rollout`]: the run: batches with bounded parallelism, [`outcome`] (SUCCESS /
 //!   PARTIAL_SUCCESS / ROLLBACK / ABORTED, exit codes), restore, final routing.
 //! - Load balancers: [`lb`] renders the nginx upstreams (stable and gray pools, header route,
@@ -22,6 +23,7 @@
 //! - [`ops`]: rollback, status, detect, netcheck, history. [`audit`]: JSONL evidence, local and
 //!   on each host. [`ui`]: colour, per-host progress bars or plain lines.
 //! - [`cli`] and [`commands`]: argument parsing and output; `main.rs` only calls them.
+pub mod artifact;
 pub mod audit;
 pub mod backup;
 pub mod balancer;

@@ -2,20 +2,18 @@
 //! hosts with bounded parallelism; stop starting batches once failures among non-DR hosts
 //! exceed the tolerance; classify the outcome; roll back (and verify) what must be restored.
 
+use crate::artifact::{prepare, ArtifactInfo};
 use crate::audit::{self, Audit};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet::{self, HostNet};
-use crate::hostrun::{self, HostResult, HostState, Job, Payload};
+use crate::hostrun::{self, HostResult, HostState, Job};
 use crate::inventory::{Environment, Role};
 use crate::lock;
 use crate::outcome::{self, Outcome};
-use crate::probe;
 use crate::remote::{Layout, RemoteHost};
 use crate::ui::Ui;
-use crate::upload::sha256_hex;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,16 +50,6 @@ pub enum RunError {
     Audit(#[from] std::io::Error),
 }
 
-/// The artifact being deployed.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArtifactInfo {
-    pub path: PathBuf,
-    pub sha256: String,
-    pub build_id: String,
-    pub label: String,
-    pub bytes: usize,
-}
-
 /// Result of a rollout (also the `--json` document).
 #[derive(Debug, Clone, Serialize)]
 pub struct RolloutReport {
@@ -76,62 +64,6 @@ pub struct RolloutReport {
     pub hosts: Vec<HostResult>,
     pub elapsed_ms: u128,
     pub audit_log: PathBuf,
-}
-
-/// Read the artifact and its build id (`ARTIFACT version --json`) plus config payloads.
-pub async fn prepare(
-    env: &Environment,
-    opts: &RunOptions,
-) -> Result<(ArtifactInfo, Vec<Payload>), RunError> {
-    let path = opts
-        .artifact
-        .clone()
-        .unwrap_or_else(|| env.artifact.binary.clone());
-    let err = |reason: String| RunError::Artifact {
-        path: path.clone(),
-        reason,
-    };
-    let data = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
-    let mode = std::fs::metadata(&path)
-        .map_err(|e| err(e.to_string()))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    let build = probe::artifact_build(&path).await.map_err(err)?;
-    let l = Layout::of(env);
-    let sha = sha256_hex(&data);
-    let info = ArtifactInfo {
-        path: path.clone(),
-        sha256: sha.clone(),
-        build_id: build.build_id,
-        label: build.label,
-        bytes: data.len(),
-    };
-    let mut payloads = vec![Payload {
-        data,
-        sha256: sha,
-        dest: l.binary.clone(),
-        mode,
-    }];
-    for (c, (dest, _)) in env.artifact.config.iter().zip(&l.configs) {
-        let data = std::fs::read(&c.src).map_err(|e| RunError::Artifact {
-            path: c.src.clone(),
-            reason: e.to_string(),
-        })?;
-        let mode = match &c.mode {
-            Some(m) => u32::from_str_radix(m, 8).unwrap_or(0o640),
-            None => std::fs::metadata(&c.src)
-                .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(0o640),
-        };
-        payloads.push(Payload {
-            sha256: sha256_hex(&data),
-            data,
-            dest: dest.clone(),
-            mode,
-        });
-    }
-    Ok((info, payloads))
 }
 
 /// Run a rollout of `env`.

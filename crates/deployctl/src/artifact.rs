@@ -1,0 +1,78 @@
+//! The build being shipped: the binary (and config files) read once, their sha256, and the
+//! build id the hosts must serve afterwards (from `ARTIFACT version --json`, run locally).
+
+use crate::hostrun::Payload;
+use crate::inventory::Environment;
+use crate::probe;
+use crate::remote::Layout;
+use crate::rollout::{RunError, RunOptions};
+use crate::upload::sha256_hex;
+use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// The artifact being deployed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactInfo {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub build_id: String,
+    pub label: String,
+    pub bytes: usize,
+}
+
+/// Read the artifact and its build id (`ARTIFACT version --json`) plus config payloads.
+pub async fn prepare(
+    env: &Environment,
+    opts: &RunOptions,
+) -> Result<(ArtifactInfo, Vec<Payload>), RunError> {
+    let path = opts
+        .artifact
+        .clone()
+        .unwrap_or_else(|| env.artifact.binary.clone());
+    let err = |reason: String| RunError::Artifact {
+        path: path.clone(),
+        reason,
+    };
+    let data = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let mode = std::fs::metadata(&path)
+        .map_err(|e| err(e.to_string()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    let build = probe::artifact_build(&path).await.map_err(err)?;
+    let l = Layout::of(env);
+    let sha = sha256_hex(&data);
+    let info = ArtifactInfo {
+        path: path.clone(),
+        sha256: sha.clone(),
+        build_id: build.build_id,
+        label: build.label,
+        bytes: data.len(),
+    };
+    let mut payloads = vec![Payload {
+        data,
+        sha256: sha,
+        dest: l.binary.clone(),
+        mode,
+    }];
+    for (c, (dest, _)) in env.artifact.config.iter().zip(&l.configs) {
+        let data = std::fs::read(&c.src).map_err(|e| RunError::Artifact {
+            path: c.src.clone(),
+            reason: e.to_string(),
+        })?;
+        let mode = match &c.mode {
+            Some(m) => u32::from_str_radix(m, 8).unwrap_or(0o640),
+            None => std::fs::metadata(&c.src)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o640),
+        };
+        payloads.push(Payload {
+            sha256: sha256_hex(&data),
+            data,
+            dest: dest.clone(),
+            mode,
+        });
+    }
+    Ok((info, payloads))
+}
