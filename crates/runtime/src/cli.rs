@@ -86,6 +86,11 @@ pub struct MasterArgs {
     /// Admin endpoint: loopback `HOST:PORT` or `unix:PATH` (GET /metrics, GET /status, POST /restart).
     #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
     pub admin: Option<ListenAddr>,
+    /// Compatibility mode for workers that must bind the port themselves (SO_REUSEPORT): the
+    /// master holds no public socket. Loses queued connections when a worker's socket closes;
+    /// use only for programs that cannot take inherited sockets.
+    #[arg(long)]
+    pub compat_reuseport: bool,
 }
 
 #[cfg(unix)]
@@ -118,6 +123,7 @@ impl MasterArgs {
             });
         cfg.pid_file = self.pid_file.clone();
         cfg.admin = self.admin.clone();
+        cfg.compat_reuseport = self.compat_reuseport;
         cfg
     }
 }

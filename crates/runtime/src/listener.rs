@@ -143,6 +143,8 @@ pub struct BindPolicy {
     pub probe_interval: Duration,
     /// Listen backlog (the one kernel accept queue every worker shares).
     pub backlog: i32,
+    /// Set `SO_REUSEPORT` (compatibility mode: each worker binds its own socket).
+    pub reuse_port: bool,
 }
 
 impl Default for BindPolicy {
@@ -151,6 +153,7 @@ impl Default for BindPolicy {
             busy_timeout: Duration::from_secs(30),
             probe_interval: Duration::from_millis(250),
             backlog: 4096,
+            reuse_port: false,
         }
     }
 }
@@ -159,7 +162,7 @@ impl Default for BindPolicy {
 pub fn bind(spec: &ListenSpec, policy: &BindPolicy) -> Result<BoundListener, ListenError> {
     let started = Instant::now();
     loop {
-        match try_bind(spec, policy.backlog) {
+        match try_bind(spec, policy) {
             Ok(bound) => return Ok(bound),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                 let waited = started.elapsed();
@@ -182,11 +185,31 @@ pub fn bind(spec: &ListenSpec, policy: &BindPolicy) -> Result<BoundListener, Lis
     }
 }
 
-fn try_bind(spec: &ListenSpec, backlog: i32) -> std::io::Result<BoundListener> {
+/// Whether nobody listens on `spec` any more (port reconciliation of the compatibility mode):
+/// a plain bind, without `SO_REUSEPORT`, succeeds only on a released port.
+pub fn is_free(spec: &ListenSpec) -> bool {
+    let probe = BindPolicy {
+        backlog: 1,
+        ..BindPolicy::default()
+    };
+    match &spec.addr {
+        ListenAddr::Tcp(_) => {
+            !matches!(try_bind(spec, &probe), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+        }
+        ListenAddr::Unix(_) => true,
+    }
+}
+
+fn try_bind(spec: &ListenSpec, policy: &BindPolicy) -> std::io::Result<BoundListener> {
+    let backlog = policy.backlog;
     let (socket, sockaddr) = match &spec.addr {
         ListenAddr::Tcp(a) => {
             let s = Socket::new(Domain::for_address(*a), Type::STREAM, None)?;
             s.set_reuse_address(true)?;
+            #[cfg(unix)]
+            if policy.reuse_port {
+                s.set_reuse_port(true)?;
+            }
             if a.is_ipv6() {
                 s.set_only_v6(true)?;
             }
@@ -285,6 +308,7 @@ mod tests {
             busy_timeout: Duration::from_millis(300),
             probe_interval: Duration::from_millis(50),
             backlog: 16,
+            reuse_port: false,
         };
         let err = bind(&spec, &policy).unwrap_err();
         let msg = err.to_string();

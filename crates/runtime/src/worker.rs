@@ -71,22 +71,37 @@ impl Listeners {
                 .map_err(ActivationError::Env)?
                 .collect();
             if !inherited.is_empty() {
-                return Self::adopt(inherited);
+                let mut adopted = Self::adopt(inherited)?;
+                if adopted.public.is_empty() {
+                    // Compatibility mode: the master passed only the private listener.
+                    adopted.public = Self::bind_public(fallback)?;
+                }
+                return Ok(adopted);
             }
         }
+        Ok(Listeners {
+            public: Self::bind_public(fallback)?,
+            private: None,
+            inherited: false,
+        })
+    }
+
+    /// Binds the public listeners ourselves: bare mode, or the master's compatibility mode
+    /// (`ZDRUN_REUSEPORT=1`, so old and new worker can both listen during a restart).
+    fn bind_public(fallback: &[ListenSpec]) -> Result<Vec<NamedListener>, ActivationError> {
+        let policy = BindPolicy {
+            reuse_port: std::env::var_os("ZDRUN_REUSEPORT").is_some_and(|v| v == "1"),
+            ..BindPolicy::default()
+        };
         let mut public = Vec::new();
         for spec in fallback {
-            let bound = listener::bind(spec, &BindPolicy::default())?;
+            let bound = listener::bind(spec, &policy)?;
             public.push(NamedListener {
                 name: spec.name.clone(),
                 listener: from_socket(bound.socket, &bound.local),
             });
         }
-        Ok(Listeners {
-            public,
-            private: None,
-            inherited: false,
-        })
+        Ok(public)
     }
 
     #[cfg(unix)]

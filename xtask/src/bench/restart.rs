@@ -25,6 +25,9 @@ pub struct RestartArgs {
     /// Use the debug build (faster to build, slower to run).
     #[arg(long)]
     pub debug: bool,
+    /// Run the master in SO_REUSEPORT compatibility mode (to measure what it loses).
+    #[arg(long)]
+    pub compat: bool,
 }
 
 /// Runs the benchmark.
@@ -49,7 +52,11 @@ pub fn run(a: RestartArgs) -> Result<()> {
         "master run: {:?} steady, then {} restarts",
         a.steady, a.restarts
     );
-    let mut svc = LocalService::start(&bin, false, &["--linger-ms", "200"])?;
+    let mut master_args = vec!["--linger-ms", "200"];
+    if a.compat {
+        master_args.push("--compat-reuseport");
+    }
+    let mut svc = LocalService::start(&bin, false, &master_args)?;
     let load = Background::start(svc.addr, path, a.clients, Duration::from_secs(3600));
     std::thread::sleep(a.steady);
     let mut windows = Vec::new();
@@ -147,6 +154,7 @@ pub fn run(a: RestartArgs) -> Result<()> {
         "old_exit_ms_max": round2(emax),
         "master_rss_kib": rss,
         "profile": if a.debug { "debug" } else { "release" },
+        "mode": if a.compat { "compat_reuseport" } else { "shared_socket" },
     });
     println!("{out}");
     Ok(())

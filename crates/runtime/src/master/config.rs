@@ -62,6 +62,10 @@ pub struct MasterConfig {
     pub pid_file: Option<PathBuf>,
     /// Loopback (or Unix socket) address of the admin endpoint.
     pub admin: Option<ListenAddr>,
+    /// Compatibility mode for workers that bind the port themselves with `SO_REUSEPORT`: the
+    /// master holds no public socket, and after an unexpected exit it waits (up to the bind
+    /// timeout) until the port is released before starting the replacement.
+    pub compat_reuseport: bool,
 }
 
 impl MasterConfig {
@@ -86,6 +90,7 @@ impl MasterConfig {
             liveness: None,
             pid_file: None,
             admin: None,
+            compat_reuseport: false,
         }
     }
 }

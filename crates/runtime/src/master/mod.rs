@@ -98,7 +98,12 @@ pub fn run_blocking(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
 pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
     mark_inherited_fds_cloexec();
     let mut bound = Vec::with_capacity(cfg.listeners.len());
-    for spec in &cfg.listeners {
+    let to_bind = if cfg.compat_reuseport {
+        &[][..]
+    } else {
+        &cfg.listeners[..]
+    };
+    for spec in to_bind {
         let l = listener::bind(spec, &cfg.bind)?;
         tracing::info!(event = "listening", name = %spec.name, addr = %l.local, "listener bound");
         bound.push(l);

@@ -66,6 +66,7 @@ pub(crate) struct Supervisor {
     follow_up: Option<Vec<oneshot::Sender<RestartOutcome>>>,
     last_restart: Option<RestartOutcome>,
     respawn_scheduled: bool,
+    reconcile_since: Option<Instant>,
     recovering: Option<RestartAction>,
     stopping: bool,
     forced: bool,
@@ -99,6 +100,7 @@ impl Supervisor {
             follow_up: None,
             last_restart: None,
             respawn_scheduled: false,
+            reconcile_since: None,
             recovering: None,
             stopping: false,
             forced: false,
@@ -188,6 +190,9 @@ impl Supervisor {
             self.cfg.grace.as_millis().to_string().into(),
         ));
         env.push(("NOTIFY_SOCKET".into(), notify.path().as_os_str().to_owned()));
+        if self.cfg.compat_reuseport {
+            env.push(("ZDRUN_REUSEPORT".into(), "1".into()));
+        }
         let (child, program) = spawn::spawn(Launch {
             program: &self.cfg.program,
             args: &self.cfg.args,
@@ -309,6 +314,10 @@ impl Supervisor {
         if self.stopping || self.current.is_some() || self.candidate.is_some() {
             return;
         }
+        if self.cfg.compat_reuseport && !self.ports_released() {
+            return;
+        }
+        self.reconcile_since = None;
         match self.spawn_worker() {
             Ok(w) => self.current = Some(w),
             Err(e) => {
@@ -320,6 +329,40 @@ impl Supervisor {
                 self.schedule_respawn(Duration::ZERO, action);
             }
         }
+    }
+
+    /// Port reconciliation (compatibility mode): the dead worker's own socket may still be held
+    /// (by a child it forked, say). Probe until the port is free, at most the bind timeout,
+    /// re-checking every 100 ms; returns false while the replacement must wait.
+    fn ports_released(&mut self) -> bool {
+        let busy: Vec<String> = self
+            .cfg
+            .listeners
+            .iter()
+            .filter(|l| !crate::listener::is_free(l))
+            .map(|l| l.addr.to_string())
+            .collect();
+        let since = *self.reconcile_since.get_or_insert_with(Instant::now);
+        if busy.is_empty() {
+            tracing::info!(
+                event = "port_reconcile",
+                waited_ms = since.elapsed().as_millis() as u64,
+                "ports released; starting the replacement"
+            );
+            return true;
+        }
+        if since.elapsed() >= self.cfg.bind.busy_timeout {
+            tracing::error!(event = "port_reconcile", busy = ?busy, "ports still held after the bind timeout; starting the replacement anyway");
+            return true;
+        }
+        tracing::info!(event = "port_reconcile_wait", busy = ?busy, "waiting for the port to be released");
+        self.respawn_scheduled = true;
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = events.send(Event::Respawn);
+        });
+        false
     }
 
     fn on_readiness(&mut self, generation: u64, result: Result<(), String>) {

@@ -1,0 +1,269 @@
+//! `zdrun` supervising a worker written in Python: socket activation, readiness, graceful
+//! restart, sd_notify towards our own parent, and faults injected into the worker for real.
+
+use std::net::SocketAddr;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use runtime::probe;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn get(addr: SocketAddr, path: &str) -> Option<probe::ProbeResponse> {
+    block_on(probe::get(addr, path, Duration::from_secs(5))).ok()
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Zdrun {
+    child: Child,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    mode_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Zdrun {
+    fn start(mode: &str, extra: &[&str], notify: Option<&std::path::Path>) -> Zdrun {
+        let dir = tempfile::tempdir().unwrap();
+        let mode_file = dir.path().join("mode");
+        std::fs::write(&mode_file, mode).unwrap();
+        let (addr, admin) = (free_addr(), free_addr());
+        let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/worker.py");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zdrun"));
+        cmd.arg("--listen")
+            .arg(format!("http={addr}"))
+            .arg("--admin")
+            .arg(admin.to_string())
+            .args(["--ready-interval", "100ms"])
+            .args(extra)
+            .args(["--", "python3", worker])
+            .arg(&mode_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("zdrun.log")).unwrap());
+        match notify {
+            Some(p) => cmd.env("NOTIFY_SOCKET", p),
+            None => cmd.env_remove("NOTIFY_SOCKET"),
+        };
+        let child = cmd.spawn().unwrap();
+        Zdrun {
+            child,
+            addr,
+            admin,
+            mode_file,
+            _dir: dir,
+        }
+    }
+
+    fn wait_serving(&self) -> String {
+        let mut body = String::new();
+        wait_until("worker serving", || {
+            get(self.addr, "/").is_some_and(|r| {
+                body = r.body;
+                r.status == 200
+            })
+        });
+        body
+    }
+
+    fn restart(&self) -> serde_json::Value {
+        let r = block_on(probe::request(
+            self.admin,
+            "POST",
+            "/restart",
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    fn term_and_wait(&mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "zdrun did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Zdrun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn python_worker_is_served_and_swapped() {
+    let mut z = Zdrun::start("normal", &[], None);
+    let first = z.wait_serving();
+    assert!(first.starts_with("gen 1 "), "{first}");
+    let outcome = z.restart();
+    assert_eq!(outcome["outcome"], "ok", "{outcome}");
+    let second = get(z.addr, "/").unwrap().body;
+    assert!(second.starts_with("gen 2 "), "{second}");
+    assert_eq!(z.term_and_wait().code(), Some(0));
+}
+
+#[test]
+fn master_reports_to_its_own_service_manager_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let mut z = Zdrun::start("normal", &[], Some(&path));
+    let mut messages = Vec::new();
+    let recv = |messages: &mut Vec<String>| {
+        let mut buf = [0u8; 4096];
+        let n = sock.recv(&mut buf).expect("notification from zdrun");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    };
+    recv(&mut messages);
+    assert!(
+        messages[0].contains("READY=1")
+            && messages[0].contains(&format!("MAINPID={}", z.child.id())),
+        "{messages:?}"
+    );
+    assert_eq!(z.restart()["outcome"], "ok");
+    recv(&mut messages);
+    recv(&mut messages);
+    assert!(
+        messages[1].contains("RELOADING=1") && messages[1].contains("MONOTONIC_USEC="),
+        "{messages:?}"
+    );
+    assert!(messages[2].contains("READY=1"), "{messages:?}");
+    z.term_and_wait();
+    recv(&mut messages);
+    assert!(messages[3].contains("STOPPING=1"), "{messages:?}");
+}
+
+#[test]
+fn worker_that_never_notifies_is_confirmed_by_polling() {
+    let z = Zdrun::start("no-notify", &[], None);
+    assert!(z.wait_serving().starts_with("gen 1 "));
+    assert_eq!(z.restart()["outcome"], "ok");
+}
+
+#[test]
+fn hanging_readiness_endpoint_times_out_and_master_stays_responsive() {
+    let z = Zdrun::start("normal", &["--ready-timeout", "1500ms"], None);
+    z.wait_serving();
+    std::fs::write(&z.mode_file, "hang-ready").unwrap();
+    let t0 = Instant::now();
+    let outcome = z.restart();
+    assert_eq!(outcome["outcome"], "aborted", "{outcome}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "bounded by the readiness timeout"
+    );
+    assert!(get(z.addr, "/").unwrap().body.starts_with("gen 1 "));
+    assert!(get(z.admin, "/metrics")
+        .unwrap()
+        .body
+        .contains("graceful_aborted\"} 1"));
+}
+
+#[test]
+fn worker_exiting_zero_on_its_own_is_counted_graceful_and_replaced() {
+    let z = Zdrun::start("exit0", &[], None);
+    wait_until("graceful exit counted and worker replaced", || {
+        get(z.admin, "/metrics").is_some_and(|m| {
+            m.body
+                .contains("hotel_be_worker_exit_total{reason=\"graceful\"} 1")
+                && m.body
+                    .contains("hotel_be_worker_restart_total{action=\"crash_recovered\"} 1")
+        })
+    });
+}
+
+#[test]
+fn worker_closing_its_listener_loses_no_queued_connection() {
+    // Generation 2 closes its copy of the public socket: the master's copy keeps the queue, so
+    // the new connections made meanwhile wait and are served by the next good worker.
+    let z = Zdrun::start("normal", &[], None);
+    z.wait_serving();
+    std::fs::write(&z.mode_file, "close-listener").unwrap();
+    assert_eq!(z.restart()["outcome"], "ok");
+    let addr = z.addr;
+    let pending =
+        std::thread::spawn(move || block_on(probe::get(addr, "/", Duration::from_secs(20))));
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&z.mode_file, "normal").unwrap();
+    assert_eq!(z.restart()["outcome"], "ok");
+    let r = pending
+        .join()
+        .unwrap()
+        .expect("queued connection must be served, not refused");
+    assert!(r.body.starts_with("gen 3 "), "{}", r.body);
+}
+
+#[test]
+fn admin_flood_leaves_master_responsive_without_fd_leak() {
+    let z = Zdrun::start("normal", &[], None);
+    z.wait_serving();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", z.child.id()))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let admin = z.admin;
+    block_on(async move {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..400 {
+            let path = if i % 2 == 0 { "/metrics" } else { "/status" };
+            set.spawn(probe::get(admin, path, Duration::from_secs(20)));
+        }
+        while let Some(r) = set.join_next().await {
+            assert_eq!(r.unwrap().unwrap().status, 200);
+        }
+    });
+    assert_eq!(
+        z.restart()["outcome"],
+        "ok",
+        "master must still act after the flood"
+    );
+    wait_until("descriptors back to the baseline", || fds() == before);
+}
+
+#[test]
+fn missing_command_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no COMMAND"));
+}
