@@ -20,8 +20,8 @@ lint:
 
 # The runtime must compile for the platforms where it runs in worker mode.
 check-platforms:
-	$(CARGO) check -p runtime --target x86_64-pc-windows-gnu
-	$(CARGO) check -p runtime --target x86_64-apple-darwin
+	$(CARGO) clippy -p runtime --target x86_64-pc-windows-gnu -- -D warnings
+	$(CARGO) clippy -p runtime --target x86_64-apple-darwin -- -D warnings
 
 nextest:
 	$(CARGO) nextest run --workspace --no-fail-fast

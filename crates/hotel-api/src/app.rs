@@ -54,7 +54,11 @@ async fn identity_layer(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if s.config.fault == Fault::Hang && s.lifecycle.phase() != Phase::Starting {
+    // The `hang` fault: a deadlock that leaves the readiness endpoint answering.
+    if s.config.fault == Fault::Hang
+        && s.lifecycle.phase() != Phase::Starting
+        && req.uri().path() != "/ready"
+    {
         std::future::pending::<()>().await;
     }
     let mut resp = next.run(req).await;

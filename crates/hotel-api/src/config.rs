@@ -19,7 +19,7 @@ pub enum Fault {
     CrashOnStart,
     /// The worker ignores SIGTERM (the master must SIGKILL it after the grace period).
     IgnoreSigterm,
-    /// The worker stops answering (every request hangs) once ready: a deadlock.
+    /// Once ready, every request but `/ready` hangs: a deadlock the liveness probe must catch.
     Hang,
 }
 

@@ -1,7 +1,6 @@
 //! Command-line options of the master, shared by `zdrun` and by services that embed the
 //! runtime (flatten [`MasterArgs`] into your own clap parser).
 
-use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::listener::{ListenAddr, ListenSpec};
@@ -98,8 +97,8 @@ impl MasterArgs {
     /// Builds the master configuration for `program args...` on `listeners`.
     pub fn to_config(
         &self,
-        program: OsString,
-        args: Vec<OsString>,
+        program: std::ffi::OsString,
+        args: Vec<std::ffi::OsString>,
         listeners: Vec<ListenSpec>,
     ) -> crate::master::MasterConfig {
         let mut cfg = crate::master::MasterConfig::new(program, args, listeners);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::listener::{self, BindPolicy, ListenAddr, ListenSpec, PRIVATE_NAME};
+use crate::listener::{self, BindPolicy, ListenAddr, ListenSpec};
 
 /// Errors while taking over inherited sockets.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +132,7 @@ impl Listeners {
                 return Err(bad("neither TCP nor Unix".into()));
             };
             let l = from_socket(socket, &addr);
-            if name == PRIVATE_NAME {
+            if name == listener::PRIVATE_NAME {
                 if let AnyListener::Tcp(t) = l {
                     private = Some(t);
                     continue;

@@ -106,12 +106,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.listen.is_empty() {
         anyhow::bail!("at least one --listen NAME=ADDR is required (see --help)");
     }
+    run_master(&cli.master, program.clone(), args.to_vec(), cli.listen)
+}
+
+#[cfg(unix)]
+fn run_master(
+    master: &MasterArgs,
+    program: OsString,
+    args: Vec<OsString>,
+    listen: Vec<ListenSpec>,
+) -> anyhow::Result<ExitCode> {
     let _log = runtime::logging::init("master");
-    let cfg = cli
-        .master
-        .to_config(program.clone(), args.to_vec(), cli.listen);
+    let cfg = master.to_config(program, args, listen);
     match runtime::master::run_blocking(cfg)? {
         runtime::master::Shutdown::Graceful => Ok(ExitCode::SUCCESS),
         runtime::master::Shutdown::Forced => Ok(ExitCode::from(1)),
     }
+}
+
+#[cfg(not(unix))]
+fn run_master(
+    _: &MasterArgs,
+    _: OsString,
+    _: Vec<OsString>,
+    _: Vec<ListenSpec>,
+) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("the zdrun master needs a Unix system; on this platform run the service directly (worker mode)")
 }
