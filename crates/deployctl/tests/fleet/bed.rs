@@ -234,6 +234,8 @@ pub struct Inv {
     pub gray: Vec<usize>,
     /// Extra lines of `[env.bed.lb]`.
     pub lb: String,
+    /// No roles in the inventory: deployctl detects them.
+    pub auto_roles: bool,
 }
 
 impl Default for Inv {
@@ -253,6 +255,7 @@ impl Default for Inv {
             lb_hosts: vec![],
             gray: vec![],
             lb: String::new(),
+            auto_roles: false,
         }
     }
 }
@@ -285,7 +288,9 @@ impl Bed {
             self.dir.join("id_ed25519").display(),
         );
         for (k, h) in self.hosts.iter().enumerate() {
-            let role = if inv.lb_hosts.contains(&k) {
+            let role = if inv.auto_roles {
+                "auto"
+            } else if inv.lb_hosts.contains(&k) {
                 "lb"
             } else {
                 "app"

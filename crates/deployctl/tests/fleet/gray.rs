@@ -203,6 +203,17 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
             headed.iter().all(|b| *b == v2),
             "gray {pct}%: header not routed to gray"
         );
+        if pct == 10 {
+            let st = deployctl(&inv, &state, &["status", "--env", "bed"]);
+            let lbst = &st.json[0]["lb"];
+            assert_eq!(lbst["gray_percent"], 10.0, "{}", st.json);
+            assert_eq!(
+                lbst["gray_pool"][0],
+                bed.hosts[2].name.as_str(),
+                "{}",
+                st.json
+            );
+        }
         if pct == 50 {
             let r = deployctl(&inv, &state, &["gray", "--env", "bed", "--abort"]);
             assert_eq!(r.code, 0, "abort: {} {}", r.stderr, r.json);
@@ -244,6 +255,42 @@ fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
     );
     let conf = bed.srv(0).join("nginx/deployctl-upstreams.conf");
     let before = std::fs::read_to_string(&conf).unwrap();
+    // Roles detected from what runs: nginx on :80 => lb, our master => app.
+    let auto_dir = work.path().join("auto");
+    std::fs::create_dir_all(&auto_dir).unwrap();
+    let auto = bed.inventory(
+        &auto_dir,
+        &builds.v1,
+        &Inv {
+            auto_roles: true,
+            ..Inv::default()
+        },
+    );
+    let d = deployctl(&auto, &state, &["detect", "--env", "bed"]);
+    assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
+    assert_eq!(d.json[0]["roles"], serde_json::json!(["lb"]), "{}", d.json);
+    assert_eq!(d.json[1]["roles"], serde_json::json!(["app"]), "{}", d.json);
+    assert_eq!(d.json[1]["detected"], true);
+    // A dry run prints the plan and touches nothing.
+    let dry = deployctl(
+        &good,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--dry-run",
+            "--artifact",
+            builds.v2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(dry.code, 0, "{} {}", dry.stderr, dry.json);
+    assert_eq!(dry.json["dry_run"], true);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), before);
+    assert_eq!(
+        sha256_file(&bed.srv(1).join("hotel/hotel-api")),
+        sha256_file(&builds.v1)
+    );
     let bad_dir = work.path().join("bad");
     std::fs::create_dir_all(&bad_dir).unwrap();
     let bad = bed.inventory(
