@@ -13,13 +13,14 @@ fn read_json(path: &std::path::Path) -> Value {
 /// survive a graceful restart through the admin endpoint.
 #[test]
 fn repository_suites_pass_against_a_real_hotel_api() {
-    let svc = Service::start(&hotel_api_bin());
-    let generation_before = svc.version()["generation"].as_u64().unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    let bin = hotel_api_bin(tmp.path());
+    let svc = Service::start(&bin);
+    let generation_before = svc.version()["generation"].as_u64().unwrap();
     let inv = inventory(
         tmp.path(),
         "t",
-        &hotel_api_bin(),
+        &bin,
         Some(svc.admin_port),
         &[("h1", svc.url())],
     );
@@ -70,8 +71,9 @@ fn repository_suites_pass_against_a_real_hotel_api() {
 /// remaining suites are not run); the exit status is 1 and both reports say why.
 #[test]
 fn failing_assertion_and_down_host_fail_the_gate() {
-    let svc = Service::start(&hotel_api_bin());
     let tmp = tempfile::tempdir().unwrap();
+    let bin = hotel_api_bin(tmp.path());
+    let svc = Service::start(&bin);
     let suites = tmp.path().join("suites");
     std::fs::create_dir_all(&suites).unwrap();
     std::fs::write(
@@ -88,7 +90,7 @@ fn failing_assertion_and_down_host_fail_the_gate() {
     let inv = inventory(
         tmp.path(),
         "t",
-        &hotel_api_bin(),
+        &bin,
         None,
         &[("up", svc.url()), ("down", down)],
     );
@@ -140,10 +142,11 @@ fn failing_assertion_and_down_host_fail_the_gate() {
 #[test]
 fn unusable_inputs_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
+    let bin = hotel_api_bin(tmp.path());
     let inv = inventory(
         tmp.path(),
         "t",
-        &hotel_api_bin(),
+        &bin,
         None,
         &[("h", "http://127.0.0.1:9".into())],
     );
@@ -169,6 +172,10 @@ fn make_gate_check(args: &[String]) -> std::process::Output {
     let out = std::process::Command::new("make")
         .current_dir(repo_root())
         .args(["-f", "mk/gates.mk", "deploy-gate-check", "GATE_BUILD=0"])
+        // Not a sub-make of an outer `make test`: no inherited jobserver or flags.
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
         .arg(format!("GATECHECK={}", env!("CARGO_BIN_EXE_gatecheck")))
         .args(args)
         .output()
@@ -186,12 +193,13 @@ fn make_gate_check(args: &[String]) -> std::process::Output {
 /// says so; without ENV it explains its usage.
 #[test]
 fn make_deploy_gate_check_passes_blocks_and_teaches() {
-    let svc = Service::start(&hotel_api_bin());
     let tmp = tempfile::tempdir().unwrap();
+    let bin = hotel_api_bin(tmp.path());
+    let svc = Service::start(&bin);
     let inv = inventory(
         tmp.path(),
         "t",
-        &hotel_api_bin(),
+        &bin,
         Some(svc.admin_port),
         &[("h1", svc.url())],
     );

@@ -12,10 +12,10 @@ fn stdout(out: &std::process::Output) -> String {
 
 #[test]
 fn parity_matches_the_served_commit_and_build() {
-    let bin = hotel_api_bin();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = hotel_api_bin(tmp.path());
     let svc = Service::start(&bin);
     let commit = svc.version()["commit"].as_str().unwrap().to_string();
-    let tmp = tempfile::tempdir().unwrap();
     let inv = inventory(tmp.path(), "uat", &bin, None, &[("uat-1", svc.url())]);
     let report = tmp.path().join("parity.json");
     let base = [
@@ -69,10 +69,10 @@ fn parity_matches_the_served_commit_and_build() {
 
 #[test]
 fn parity_mismatch_lists_each_host_and_what_it_runs() {
-    let bin = hotel_api_bin();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = hotel_api_bin(tmp.path());
     let svc = Service::start(&bin);
     let commit = svc.version()["commit"].as_str().unwrap().to_string();
-    let tmp = tempfile::tempdir().unwrap();
     let down = format!("http://127.0.0.1:{}", free_port());
     let inv = inventory(
         tmp.path(),
@@ -127,9 +127,9 @@ fn parity_mismatch_lists_each_host_and_what_it_runs() {
 
 #[test]
 fn sync_refuses_an_artifact_of_another_commit() {
-    let bin = hotel_api_bin();
-    let svc = Service::start(&bin);
     let tmp = tempfile::tempdir().unwrap();
+    let bin = hotel_api_bin(tmp.path());
+    let svc = Service::start(&bin);
     let inv = inventory(tmp.path(), "uat", &bin, None, &[("uat-1", svc.url())]);
     let wanted = "0123456789abcdef0123456789abcdef01234567";
     let out = gatecheck(&[

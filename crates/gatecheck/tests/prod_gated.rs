@@ -98,6 +98,10 @@ fn make(tmp: &Path, inventory: &Path, extra: &[String]) -> Output {
     let mut cmd = Command::new("make");
     cmd.current_dir(repo_root())
         .args(["-f", "mk/gates.mk", "deploy-prod-gated", "GATE_BUILD=0"])
+        // Not a sub-make of an outer `make test`: no inherited jobserver or flags.
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL")
         .arg(format!("INVENTORY={}", inventory.display()))
         .arg(format!("GATECHECK={}", env!("CARGO_BIN_EXE_gatecheck")))
         .arg(format!("DEPLOYCTL={}", sibling_bin("deployctl").display()))
@@ -121,7 +125,7 @@ fn deploy_prod_gated_promotes_through_every_gate_and_stops_at_the_failing_gate()
     let id = std::process::id();
     let uat = Bed::up(&beds, &format!("gu{id}"), 1);
     let prod = Bed::up(&beds, &format!("gp{id}"), 2);
-    let v1 = hotel_api_bin();
+    let v1 = hotel_api_bin(tmp.path());
     let v1_info = artifact_version(&v1);
     let commit = v1_info["commit"].as_str().unwrap().to_string();
     let inventory = tmp.path().join("deploy.toml");

@@ -18,9 +18,17 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
+/// A private copy of this build's hotel-api in `dir`: the shared target directory may be
+/// rebuilt by another build while the test runs, and a test compares builds.
+pub fn hotel_api_bin(dir: &Path) -> PathBuf {
+    let copy = dir.join("hotel-api");
+    std::fs::copy(built_hotel_api(), &copy).expect("copy hotel-api");
+    copy
+}
+
 /// The hotel-api binary of this build: `$HOTEL_API_BIN`, else next to the test's target
 /// directory, built with cargo when missing.
-pub fn hotel_api_bin() -> PathBuf {
+pub fn built_hotel_api() -> PathBuf {
     if let Ok(p) = std::env::var("HOTEL_API_BIN") {
         return PathBuf::from(p);
     }
@@ -43,7 +51,7 @@ pub fn hotel_api_bin() -> PathBuf {
 
 /// A binary of this workspace next to hotel-api (e.g. `deployctl`), built when missing.
 pub fn sibling_bin(name: &str) -> PathBuf {
-    let dir = hotel_api_bin().parent().unwrap().to_path_buf();
+    let dir = built_hotel_api().parent().unwrap().to_path_buf();
     let bin = dir.join(name);
     if !bin.is_file() {
         let status = Command::new(env!("CARGO"))
