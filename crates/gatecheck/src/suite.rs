@@ -169,3 +169,43 @@ pub fn run(suite: &Suite, variables: &BTreeMap<String, String>, limits: Limits) 
     out.duration_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_is_sorted_and_ignores_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("b.hurl", "GET http://x\n"),
+            ("a.hurl", "GET http://y\n"),
+            ("README.md", "#"),
+        ] {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let suites = discover(dir.path()).unwrap();
+        let names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(matches!(
+            discover(&dir.path().join("missing")),
+            Err(SuiteError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn unparsable_suite_and_missing_variable_are_errors_not_failures() {
+        let suite = |content: &str| Suite {
+            name: "s".into(),
+            path: PathBuf::from("s.hurl"),
+            content: content.into(),
+        };
+        let run_one = |content: &str| run(&suite(content), &BTreeMap::new(), Limits::default());
+        let r = run_one("NOT A METHOD\n");
+        assert_eq!(r.verdict, Verdict::Error);
+        assert_eq!(r.requests, 0);
+        let r = run_one("GET {{base_url}}/ping\nHTTP 200\n");
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.errors[0].contains("base_url"), "{:?}", r.errors);
+    }
+}
