@@ -125,6 +125,9 @@ pub struct Health {
     pub timeout_s: u64,
     #[serde(default = "raw::default_interval")]
     pub interval_ms: u64,
+    /// CA bundle for `https://` external URLs (relative to the inventory file); default: the
+    /// system trust store.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// What happens when network quality or host failures pass a limit.
@@ -345,6 +348,8 @@ impl Inventory {
                 });
             }
             let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
+            let mut health = health;
+            health.ca_file = rel(health.ca_file);
             let mut artifact = artifact;
             artifact.binary = base.join(&artifact.binary);
             for c in &mut artifact.config {

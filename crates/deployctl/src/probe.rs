@@ -21,7 +21,7 @@ pub enum ProbeError {
     Io(String, String),
     #[error("{0}: malformed response: {1}")]
     Malformed(String, String),
-    #[error("unsupported URL `{0}` (http://HOST:PORT only)")]
+    #[error("unsupported URL `{0}` (http:// or https:// only)")]
     Url(String),
 }
 
@@ -135,9 +135,23 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// `GET url` for an `http://host:port` base URL plus `path`, bounded by `timeout`.
+/// `GET base+path` for an `http://host:port` base URL, bounded by `timeout`.
 pub async fn get_url(base: &str, path: &str, timeout: Duration) -> Result<Response, ProbeError> {
+    get_url_ca(base, path, timeout, None).await
+}
+
+/// Like [`get_url`]; `https://` URLs go through the system `curl` (TLS verified against
+/// `ca_file`, or the system trust store when `None`).
+pub async fn get_url_ca(
+    base: &str,
+    path: &str,
+    timeout: Duration,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Response, ProbeError> {
     let what = format!("{base}{path}");
+    if base.starts_with("https://") {
+        return https_get(&what, timeout, ca_file).await;
+    }
     let hostport = base
         .strip_prefix("http://")
         .ok_or_else(|| ProbeError::Url(base.to_string()))?
@@ -151,6 +165,32 @@ pub async fn get_url(base: &str, path: &str, timeout: Duration) -> Result<Respon
     tokio::time::timeout(timeout, fut)
         .await
         .map_err(|_| ProbeError::Timeout(what.clone()))?
+}
+
+async fn https_get(
+    url: &str,
+    timeout: Duration,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Response, ProbeError> {
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args(["-sS", "-i", "--http1.1", "--max-time"])
+        .arg(format!("{:.1}", timeout.as_secs_f64()))
+        .kill_on_drop(true);
+    if let Some(ca) = ca_file {
+        cmd.arg("--cacert").arg(ca);
+    }
+    cmd.arg("--").arg(url);
+    let out = tokio::time::timeout(timeout + Duration::from_secs(1), cmd.output())
+        .await
+        .map_err(|_| ProbeError::Timeout(url.to_string()))?
+        .map_err(|e| ProbeError::Io(url.to_string(), format!("curl: {e}")))?;
+    if !out.status.success() {
+        return Err(ProbeError::Io(
+            url.to_string(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    parse(&out.stdout).map_err(|m| ProbeError::Malformed(url.to_string(), m))
 }
 
 /// Run `ARTIFACT version --json` locally: the build this rollout must see served.
@@ -222,7 +262,7 @@ mod tests {
         );
         assert!(server.await.unwrap().starts_with("GET /ping HTTP/1.1\r\n"));
         assert!(matches!(
-            get_url("https://x", "/", Duration::from_secs(1)).await,
+            get_url("ftp://x", "/", Duration::from_secs(1)).await,
             Err(ProbeError::Url(_))
         ));
     }

@@ -41,9 +41,14 @@ pub async fn check_once(
     let mut served = None;
     for path in [&h.ready, &h.ping, &h.version] {
         let t = via_tunnel(r, port, path).await?;
-        let e = probe::get_url(&r.host.external_url, path, PROBE_TIMEOUT)
-            .await
-            .map_err(|e| e.to_string())?;
+        let e = probe::get_url_ca(
+            &r.host.external_url,
+            path,
+            PROBE_TIMEOUT,
+            h.ca_file.as_deref(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         for (how, resp) in [("tunnel", &t), ("external", &e)] {
             if resp.status != 200 {
                 return Err(format!(

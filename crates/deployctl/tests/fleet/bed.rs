@@ -236,6 +236,10 @@ pub struct Inv {
     pub lb: String,
     /// No roles in the inventory: deployctl detects them.
     pub auto_roles: bool,
+    /// External URL of every host, `{addr}` replaced by its address (default http://ADDR:8080).
+    pub external: Option<String>,
+    /// `[health] ca_file` for https external URLs.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Inv {
@@ -256,6 +260,8 @@ impl Default for Inv {
             gray: vec![],
             lb: String::new(),
             auto_roles: false,
+            external: None,
+            ca_file: None,
         }
     }
 }
@@ -278,11 +284,12 @@ impl Bed {
              [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\nkeep_backups = {}\n\
              [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\n{admin}\
              args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\", \"--ready-timeout\", \"3s\", \"--grace\", \"2s\"{admin_args}]\n\
-             [health]\ntimeout_s = {}\ninterval_ms = 100\n\
+             [health]\ntimeout_s = {}\ninterval_ms = 100\n{}\
              [thresholds]\nfailure_tolerance = {}\nmax_loss_pct = 5.0\nmax_latency_ms = {}\non_network = \"{}\"\n\
              [rollout]\nbatch_size = {}\nparallelism = {}\ncanary = true\n\
              [env.bed]\ntransport = \"{}\"\nknown_hosts = \"{}\"\nidentity = \"{}\"\nhosts = [\n",
-            artifact.display(), inv.keep, inv.timeout_s, inv.tolerance, inv.max_latency_ms, inv.on_network,
+            artifact.display(), inv.keep, inv.timeout_s,
+            inv.ca_file.as_ref().map(|c| format!("ca_file = \"{}\"\n", c.display())).unwrap_or_default(), inv.tolerance, inv.max_latency_ms, inv.on_network,
             inv.batch_size, inv.parallelism, inv.transport,
             inv.known_hosts.clone().unwrap_or_else(|| self.dir.join("known_hosts")).display(),
             self.dir.join("id_ed25519").display(),
@@ -296,11 +303,15 @@ impl Bed {
                 "app"
             };
             t.push_str(&format!(
-                "  {{ name = \"{}\", address = \"{}\", roles = [\"{role}\"], dr = {}, gray = {} }},\n",
+                "  {{ name = \"{}\", address = \"{}\", roles = [\"{role}\"], dr = {}, gray = {}{} }},\n",
                 h.name,
                 h.address,
                 inv.dr.contains(&k),
-                inv.gray.contains(&k)
+                inv.gray.contains(&k),
+                inv.external
+                    .as_ref()
+                    .map(|e| format!(", external_url = \"{}\"", e.replace("{addr}", &h.address)))
+                    .unwrap_or_default()
             ));
         }
         t.push_str("]\n");

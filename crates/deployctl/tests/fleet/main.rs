@@ -5,6 +5,7 @@
 mod bed;
 mod failures;
 mod gray;
+mod https;
 mod local;
 mod network;
 mod rollout;
