@@ -39,13 +39,14 @@ ensure_packages() {
   command -v nft >/dev/null || missing+=(nftables)
   command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v sudo >/dev/null || missing+=(sudo)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     exec 9>/run/dctl-testbed-apt.lock; flock 9
     # Re-check under the lock: a parallel bed may have installed them meanwhile.
-    if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null; then
+    if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v sudo >/dev/null; then
       DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client nftables iproute2 >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client nftables iproute2 sudo >&2
     fi
     exec 9>&-
   fi
@@ -120,6 +121,9 @@ CFG
     # Own mount + UTS namespace: /srv is the host's own dir; root's slow ~/.bashrc is masked.
     local mask=""
     [ -e /root/.bashrc ] && mask="mount --bind $DIR/empty /root/.bashrc &&"
+    # Own /etc/hosts naming the host (sudo and others resolve their own hostname; there is no DNS).
+    printf '127.0.0.1 localhost\n::1 localhost\n%s %s\n' "$addr" "$NAME-$k" > "$h/hosts"
+    mask="$mask mount --bind $h/hosts /etc/hosts &&"
     ip netns exec "$ns" unshare --mount --uts --propagation private sh -c \
       "mount --bind $h/srv /srv && $mask hostname $NAME-$k && exec /usr/sbin/sshd -D -e -f $h/sshd_config" \
       >>"$h/sshd.log" 2>&1 < /dev/null &

@@ -240,6 +240,8 @@ pub struct Inv {
     pub external: Option<String>,
     /// `[health] ca_file` for https external URLs.
     pub ca_file: Option<PathBuf>,
+    /// TOML value of `artifact.config` (config files shipped with the binary).
+    pub config: String,
 }
 
 impl Default for Inv {
@@ -262,6 +264,7 @@ impl Default for Inv {
             auto_roles: false,
             external: None,
             ca_file: None,
+            config: "[]".into(),
         }
     }
 }
@@ -280,7 +283,7 @@ impl Bed {
             ""
         };
         let mut t = format!(
-            "[artifact]\nbinary = \"{}\"\nname = \"hotel-api\"\n\
+            "[artifact]\nbinary = \"{}\"\nname = \"hotel-api\"\nconfig = {}\n\
              [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\nkeep_backups = {}\n\
              [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\n{admin}\
              args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\", \"--ready-timeout\", \"3s\", \"--grace\", \"2s\"{admin_args}]\n\
@@ -288,7 +291,7 @@ impl Bed {
              [thresholds]\nfailure_tolerance = {}\nmax_loss_pct = 5.0\nmax_latency_ms = {}\non_network = \"{}\"\n\
              [rollout]\nbatch_size = {}\nparallelism = {}\ncanary = true\n\
              [env.bed]\ntransport = \"{}\"\nknown_hosts = \"{}\"\nidentity = \"{}\"\nhosts = [\n",
-            artifact.display(), inv.keep, inv.timeout_s,
+            artifact.display(), inv.config, inv.keep, inv.timeout_s,
             inv.ca_file.as_ref().map(|c| format!("ca_file = \"{}\"\n", c.display())).unwrap_or_default(), inv.tolerance, inv.max_latency_ms, inv.on_network,
             inv.batch_size, inv.parallelism, inv.transport,
             inv.known_hosts.clone().unwrap_or_else(|| self.dir.join("known_hosts")).display(),

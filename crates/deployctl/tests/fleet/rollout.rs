@@ -155,3 +155,90 @@ fn backup_rotation_keeps_exactly_the_configured_count() {
     let left = ls(&bed.srv(0).join("hotel/backups"));
     assert_eq!(left, ids[1..].to_vec(), "the two newest backups remain");
 }
+
+#[test]
+fn config_files_ship_with_modes_privileged_ones_through_sudo_and_roll_back() {
+    let bed = Bed::up(1);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let (conf, key) = (work.path().join("hotel.toml"), work.path().join("tls.key"));
+    std::fs::write(&conf, "# config v1\n").unwrap();
+    std::fs::write(&key, "secret v1\n").unwrap();
+    let config = format!(
+        "[{{ src = \"{}\", dest = \"hotel.toml\", mode = \"0640\" }}, {{ src = \"{}\", dest = \"tls.key\", mode = \"0600\", sudo = true }}]",
+        conf.display(),
+        key.display()
+    );
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            config,
+            admin: false,
+            ..Inv::default()
+        },
+    );
+    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    let dir = bed.srv(0).join("hotel");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.join("hotel.toml")), 0o640);
+    assert_eq!(mode(&dir.join("tls.key")), 0o600);
+    std::fs::write(&conf, "# config v2\n").unwrap();
+    std::fs::write(&key, "secret v2\n").unwrap();
+    let r = deployctl(
+        &inv,
+        &state,
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            builds.v2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hotel.toml")).unwrap(),
+        "# config v2\n"
+    );
+    let backup = dir
+        .join("backups")
+        .join(ls(&dir.join("backups"))[0].clone());
+    assert_eq!(
+        std::fs::read_to_string(backup.join("tls.key")).unwrap(),
+        "secret v1\n"
+    );
+    assert_eq!(
+        mode(&backup.join("tls.key")),
+        0o600,
+        "mode preserved in the backup"
+    );
+    assert_eq!(mode(&backup.join("hotel.toml")), 0o640);
+    // The audit log records checksums of every shipped file, never their contents.
+    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        audit
+            .lines()
+            .filter(|l| l.contains("\"step\":\"checksum\""))
+            .count(),
+        3
+    );
+    assert!(!audit.contains("secret"), "no secrets in logs");
+    let r = deployctl(&inv, &state, &["rollback", "--env", "bed"]);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hotel.toml")).unwrap(),
+        "# config v1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tls.key")).unwrap(),
+        "secret v1\n"
+    );
+    assert_eq!(mode(&dir.join("tls.key")), 0o600);
+    assert_eq!(
+        served_build(&bed.hosts[0].address),
+        Some(build_id(&builds.v1))
+    );
+}
