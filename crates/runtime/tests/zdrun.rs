@@ -233,12 +233,22 @@ fn worker_closing_its_listener_loses_no_queued_connection() {
 fn admin_flood_leaves_master_responsive_without_fd_leak() {
     let z = Zdrun::start("normal", &[], None);
     z.wait_serving();
+    wait_until("first worker confirmed by the master", || {
+        get(z.admin, "/metrics").is_some_and(|m| m.body.contains("hotel_be_worker_ready 1"))
+    });
     let fds = || {
         std::fs::read_dir(format!("/proc/{}/fd", z.child.id()))
             .unwrap()
             .count()
     };
-    let before = fds();
+    // Our own admin connections close asynchronously: the baseline is the least count seen.
+    let before = (0..10)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            fds()
+        })
+        .min()
+        .unwrap();
     let admin = z.admin;
     block_on(async move {
         let mut set = tokio::task::JoinSet::new();
@@ -255,7 +265,7 @@ fn admin_flood_leaves_master_responsive_without_fd_leak() {
         "ok",
         "master must still act after the flood"
     );
-    wait_until("descriptors back to the baseline", || fds() == before);
+    wait_until("descriptors back to the baseline", || fds() <= before);
 }
 
 #[test]

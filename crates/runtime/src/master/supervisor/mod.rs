@@ -1,0 +1,299 @@
+//! The supervisor: one task that owns every worker handle and turns signals, admin commands
+//! and worker events into lifecycle decisions. Invariants kept here:
+//! - a graceful restart retires the old worker only after the new one is confirmed ready;
+//!   a failed restart never touches the old worker;
+//! - at most one restart runs; requests during it coalesce into one follow-up;
+//! - every started child is owned by a [`Worker`] whose task reaps it.
+//!
+//! Split by responsibility: this file holds the state, the event loop and worker start-up;
+//! `restart` the graceful restart and shutdown paths; `recovery` crash repair and liveness.
+
+mod recovery;
+mod restart;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::child::Worker;
+use super::config::MasterConfig;
+use super::status::{RestartOutcome, Status, WorkerStatus};
+use super::{Command, Shutdown};
+use crate::backoff::Backoff;
+use crate::exit_reason::ExitReason;
+use crate::listener::{BoundListener, PRIVATE_NAME};
+use crate::metrics::{Metrics, RestartAction};
+use crate::readiness::{self, NotifySocket};
+use crate::spawn::{self, Launch, SpawnError};
+
+/// Things that happen to workers, reported by their tasks.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Exited {
+        generation: u64,
+        reason: ExitReason,
+    },
+    Readiness {
+        generation: u64,
+        result: Result<(), String>,
+    },
+    Respawn,
+    ForceKill {
+        generation: u64,
+    },
+    Unresponsive {
+        generation: u64,
+        detail: String,
+    },
+}
+
+struct InFlight {
+    started: Instant,
+    waiters: Vec<oneshot::Sender<RestartOutcome>>,
+}
+
+pub(crate) struct Supervisor {
+    cfg: MasterConfig,
+    listeners: Vec<BoundListener>,
+    runtime_dir: std::path::PathBuf,
+    events: mpsc::UnboundedSender<Event>,
+    metrics: Arc<Metrics>,
+    status: watch::Sender<Status>,
+    backoff: Backoff,
+    next_generation: u64,
+    current: Option<Worker>,
+    candidate: Option<Worker>,
+    retiring: HashMap<u64, Worker>,
+    previous: Option<WorkerStatus>,
+    restart: Option<InFlight>,
+    follow_up: Option<Vec<oneshot::Sender<RestartOutcome>>>,
+    last_restart: Option<RestartOutcome>,
+    respawn_scheduled: bool,
+    reconcile_since: Option<Instant>,
+    recovering: Option<RestartAction>,
+    stopping: bool,
+    forced: bool,
+    announced_ready: bool,
+}
+
+impl Supervisor {
+    pub(crate) fn new(
+        cfg: MasterConfig,
+        listeners: Vec<BoundListener>,
+        runtime_dir: std::path::PathBuf,
+        events: mpsc::UnboundedSender<Event>,
+        metrics: Arc<Metrics>,
+        status: watch::Sender<Status>,
+    ) -> Self {
+        let backoff = Backoff::new(cfg.backoff);
+        Supervisor {
+            cfg,
+            listeners,
+            runtime_dir,
+            events,
+            metrics,
+            status,
+            backoff,
+            next_generation: 1,
+            current: None,
+            candidate: None,
+            retiring: HashMap::new(),
+            previous: None,
+            restart: None,
+            follow_up: None,
+            last_restart: None,
+            respawn_scheduled: false,
+            reconcile_since: None,
+            recovering: None,
+            stopping: false,
+            forced: false,
+            announced_ready: false,
+        }
+    }
+
+    /// Runs until every worker is gone after a stop signal.
+    pub(crate) async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<Event>,
+        mut commands: mpsc::Receiver<Command>,
+    ) -> Result<Shutdown, super::MasterError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let sig = |k| signal(k).map_err(super::MasterError::Signals);
+        let mut usr1 = sig(SignalKind::user_defined1())?;
+        let mut term = sig(SignalKind::terminate())?;
+        let mut int = sig(SignalKind::interrupt())?;
+        let first = self.spawn_worker().map_err(super::MasterError::Spawn)?;
+        self.current = Some(first);
+        let mut health = tokio::time::interval(self.cfg.health_interval);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut commands_open = true;
+        self.publish();
+        while !self.finished() {
+            tokio::select! {
+                _ = usr1.recv() => self.request_restart(None, "SIGUSR1"),
+                _ = term.recv() => self.stop("SIGTERM"),
+                _ = int.recv() => self.stop("SIGINT"),
+                Some(ev) = events.recv() => self.on_event(ev),
+                cmd = commands.recv(), if commands_open => match cmd {
+                    Some(Command::Restart(reply)) => self.request_restart(Some(reply), "admin"),
+                    None => commands_open = false,
+                },
+                _ = health.tick() => self.check_health(),
+            }
+            self.publish();
+        }
+        notify_parent(&[sd_notify::NotifyState::Status("stopped")]);
+        Ok(if self.forced {
+            Shutdown::Forced
+        } else {
+            Shutdown::Graceful
+        })
+    }
+
+    fn finished(&self) -> bool {
+        self.stopping
+            && self.current.is_none()
+            && self.candidate.is_none()
+            && self.retiring.is_empty()
+    }
+
+    fn spawn_worker(&mut self) -> Result<Worker, SpawnError> {
+        let generation = self.next_generation;
+        let io = |source| SpawnError::Io {
+            program: self.cfg.program.clone().into(),
+            source,
+        };
+        let notify =
+            NotifySocket::bind(&self.runtime_dir.join(format!("notify-{generation}.sock")))
+                .map_err(io)?;
+        let private = if self.cfg.private_listener {
+            Some(std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?)
+        } else {
+            None
+        };
+        let private_addr: Option<SocketAddr> = private.as_ref().and_then(|l| l.local_addr().ok());
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<(String, i32)> = self
+            .listeners
+            .iter()
+            .map(|l| (l.spec.name.clone(), l.socket.as_raw_fd()))
+            .collect();
+        if let Some(p) = &private {
+            fds.push((PRIVATE_NAME.to_string(), p.as_raw_fd()));
+        }
+        let mut env = self.cfg.env.clone();
+        env.push((
+            "ZDRUN_MASTER_PID".into(),
+            std::process::id().to_string().into(),
+        ));
+        env.push(("ZDRUN_GENERATION".into(), generation.to_string().into()));
+        env.push(("ZDRUN_MODE".into(), "worker".into()));
+        env.push((
+            "ZDRUN_GRACE_MS".into(),
+            self.cfg.grace.as_millis().to_string().into(),
+        ));
+        env.push(("NOTIFY_SOCKET".into(), notify.path().as_os_str().to_owned()));
+        if self.cfg.compat_reuseport {
+            env.push(("ZDRUN_REUSEPORT".into(), "1".into()));
+        }
+        let (child, program) = spawn::spawn(Launch {
+            program: &self.cfg.program,
+            args: &self.cfg.args,
+            fds,
+            env,
+            master_pid: std::process::id(),
+        })?;
+        // The child has its own copy of the private listener; ours must not keep the port.
+        drop(private);
+        self.next_generation += 1;
+        let events = self.events.clone();
+        let mut worker = Worker::adopt(
+            generation,
+            child,
+            program,
+            private_addr,
+            move |generation, reason| {
+                let _ = events.send(Event::Exited { generation, reason });
+            },
+        );
+        tracing::info!(event = "worker_started", generation, pid = worker.pid, program = %worker.program.display(), private_addr = ?private_addr, "worker started");
+        let events = self.events.clone();
+        let rcfg = self.cfg.readiness.clone();
+        worker.watchers.push(tokio::spawn(async move {
+            let result = readiness::wait_ready(generation, Some(notify), private_addr, &rcfg)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let _ = events.send(Event::Readiness { generation, result });
+        }));
+        Ok(worker)
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Exited { generation, reason } => self.on_exit(generation, reason),
+            Event::Readiness { generation, result } => self.on_readiness(generation, result),
+            Event::Respawn => self.on_respawn(),
+            Event::ForceKill { generation } => self.on_force_kill(generation),
+            Event::Unresponsive { generation, detail } => self.on_unresponsive(generation, detail),
+        }
+    }
+
+    fn publish(&self) {
+        let cur = self.current.as_ref();
+        self.metrics
+            .worker_ready
+            .set(i64::from(cur.is_some_and(|w| w.ready)));
+        self.metrics
+            .generation
+            .set(cur.map(|w| w.generation as i64).unwrap_or(0));
+        self.metrics
+            .worker_pid
+            .set(cur.map(|w| i64::from(w.pid)).unwrap_or(0));
+        self.metrics
+            .uptime
+            .set(cur.map(|w| w.uptime().as_secs_f64()).unwrap_or(0.0));
+        self.status.send_replace(Status {
+            master_pid: std::process::id(),
+            listeners: self
+                .listeners
+                .iter()
+                .map(|l| format!("{}={}", l.spec.name, l.local))
+                .collect(),
+            current: cur.map(worker_status),
+            previous: self.previous.clone(),
+            restart_in_progress: self.restart.is_some(),
+            last_restart: self.last_restart.clone(),
+            stopping: self.stopping,
+            current_started: cur.map(|w| w.started),
+        });
+    }
+}
+
+fn worker_status(w: &Worker) -> WorkerStatus {
+    WorkerStatus {
+        pid: w.pid,
+        generation: w.generation,
+        program: w.program.display().to_string(),
+        started_at: w.started_at.clone(),
+        ready: w.ready,
+        private_addr: w.private.map(|a| a.to_string()),
+    }
+}
+
+/// The state letter of `/proc/PID/stat` (R, S, D, Z, ...), or None if the process is gone.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.trim_start().chars().next()
+}
+
+/// Tells our own service manager (if `NOTIFY_SOCKET` is set) about a state change.
+pub(crate) fn notify_parent(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(event = "sd_notify_failed", error = %e, "cannot notify the service manager");
+    }
+}
