@@ -43,6 +43,20 @@ fn local_environment_rolls_out_and_back_without_ssh() {
     let r = deployctl(&inv, &state, &["rollout", "--env", "local"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert!(get("/version").body.contains(&build_id(&builds.v1)));
+    // The new build goes out under load (one connection per request): zero failed requests.
+    let lrt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cfg = loadgen::LoadConfig::new(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "/ping",
+        loadgen::ClientMode::NewConnection,
+    );
+    cfg.max_duration = Duration::from_secs(120);
+    let (stop_load, stop_rx) = tokio::sync::watch::channel(false);
+    let load = lrt.spawn(loadgen::run(cfg, stop_rx, Default::default()));
     let r = deployctl(
         &inv,
         &state,
@@ -54,7 +68,17 @@ fn local_environment_rolls_out_and_back_without_ssh() {
             builds.v2.to_str().unwrap(),
         ],
     );
+    stop_load.send(true).unwrap();
+    let load = lrt.block_on(load).unwrap();
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    assert!(load.requests() > 100, "{} requests", load.requests());
+    assert_eq!(
+        load.failed(),
+        0,
+        "{:?} {:?}",
+        load.failed_by_kind(),
+        load.first_errors
+    );
     assert!(get("/version").body.contains(&build_id(&builds.v2)));
     let r = deployctl(&inv, &state, &["rollback", "--env", "local"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);

@@ -154,6 +154,13 @@ fn backup_rotation_keeps_exactly_the_configured_count() {
     assert_eq!(ids.len(), 3, "first install has nothing to back up");
     let left = ls(&bed.srv(0).join("hotel/backups"));
     assert_eq!(left, ids[1..].to_vec(), "the two newest backups remain");
+    // Roll back to a named backup: the one taken before the last rollout holds v1.
+    let r = deployctl(&inv, &state, &["rollback", "--env", "bed", "--to", &ids[2]]);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    assert_eq!(
+        served_build(&bed.hosts[0].address),
+        Some(build_id(&builds.v1))
+    );
 }
 
 #[test]
