@@ -17,6 +17,7 @@ deps:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) xtask gate --only file-size
 
 # The runtime must compile for the platforms where it runs in worker mode.
 check-platforms:

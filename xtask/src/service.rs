@@ -83,7 +83,7 @@ impl LocalService {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?);
         let child = cmd.spawn().context("starting hotel-api")?;
-        let svc = LocalService {
+        let mut svc = LocalService {
             dir,
             bin,
             addr,
@@ -91,9 +91,20 @@ impl LocalService {
             log,
             child: Some(child),
         };
-        svc.wait_until("hotel-api ready", Duration::from_secs(60), || {
-            svc.http_status("/ready") == Some(200)
-        })?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while svc.http_status("/ready") != Some(200) {
+            if let Some(st) = svc.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(&svc.log).unwrap_or_default();
+                bail!("hotel-api exited during start-up ({st}):\n{log}");
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "hotel-api not ready after 60 s (log: {})",
+                    svc.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(svc)
     }
 
@@ -148,24 +159,11 @@ impl LocalService {
         ))
     }
 
-    /// Live children of the master.
+    /// Live children of the master (from `/proc/PID/task/PID/children`, cheap to poll).
     pub fn workers(&self) -> usize {
-        let me = self.pid().to_string();
-        std::fs::read_dir("/proc")
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| {
-                        std::fs::read_to_string(e.path().join("stat"))
-                            .ok()
-                            .is_some_and(|s| {
-                                s.rsplit_once(')').is_some_and(|(_, r)| {
-                                    let f: Vec<&str> = r.split_whitespace().collect();
-                                    f.len() > 1 && f[1] == me && f[0] != "Z"
-                                })
-                            })
-                    })
-                    .count()
-            })
+        let pid = self.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .map(|s| s.split_whitespace().filter(|c| is_live(c)).count())
             .unwrap_or(0)
     }
 
@@ -265,4 +263,15 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .expect("tokio runtime")
         .block_on(f)
+}
+
+/// Whether `/proc/PID` exists and is not a zombie.
+fn is_live(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| !r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }

@@ -34,18 +34,8 @@ pub fn run(a: CrashArgs) -> Result<()> {
     let bin = service::build_hotel_api(!a.debug, None)?;
     let warm = a.warmup_ms.to_string();
     // A worker up for 1 s counts as stable, so every crash here is repaired without backoff.
-    let mut svc = LocalService::start(
-        &bin,
-        false,
-        &[
-            "--warmup-ms",
-            &warm,
-            "--stable-after",
-            "1s",
-            "--ready-interval",
-            "20ms",
-        ],
-    )?;
+    let mut svc =
+        LocalService::start(&bin, false, &["--warmup-ms", &warm, "--stable-after", "1s"])?;
     let load = Background::start(svc.addr, "/ping", 2, Duration::from_secs(3600));
     std::thread::sleep(Duration::from_secs(1));
     let mut gaps = Vec::new();
