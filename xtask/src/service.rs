@@ -32,6 +32,18 @@ pub fn build_hotel_api(release: bool, label_env: Option<&str>) -> Result<PathBuf
         .join("hotel-api"))
 }
 
+/// Builds a workspace binary (debug) and returns its path.
+pub fn build_package(name: &str) -> Result<PathBuf> {
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "-p", name])
+        .status()
+        .context("running cargo build")?;
+    if !st.success() {
+        bail!("cargo build -p {name} failed");
+    }
+    Ok(workspace_root().join("target/debug").join(name))
+}
+
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -49,8 +61,7 @@ pub fn free_port() -> Result<u16> {
 
 /// A running hotel-api (master mode unless `bare`).
 pub struct LocalService {
-    pub dir: tempfile::TempDir,
-    pub bin: PathBuf,
+    _dir: tempfile::TempDir,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
     pub log: PathBuf,
@@ -84,8 +95,7 @@ impl LocalService {
             .stderr(std::fs::File::create(&log)?);
         let child = cmd.spawn().context("starting hotel-api")?;
         let mut svc = LocalService {
-            dir,
-            bin,
+            _dir: dir,
             addr,
             admin,
             log,
@@ -178,29 +188,6 @@ impl LocalService {
             .ok()
     }
 
-    /// Replaces the binary on disk atomically with `new`.
-    pub fn install(&self, new: &Path) -> Result<()> {
-        let staged = self.dir.path().join(".staged");
-        std::fs::copy(new, &staged)?;
-        std::fs::rename(&staged, &self.bin)?;
-        Ok(())
-    }
-
-    /// Writes a copy of the current binary with another label and installs it; returns its build id.
-    pub fn install_stamped(&self, label: &str) -> Result<String> {
-        let staged = self.dir.path().join(".stamped");
-        let st = Command::new(&self.bin)
-            .args(["stamp", "--label", label, "--out"])
-            .arg(&staged)
-            .stdout(Stdio::null())
-            .status()?;
-        if !st.success() {
-            bail!("stamp failed");
-        }
-        self.install(&staged)?;
-        build_id(&self.bin)
-    }
-
     /// Polls `cond` every 10 ms until true or `limit` passes.
     pub fn wait_until(
         &self,
@@ -247,13 +234,6 @@ impl Drop for LocalService {
             let _ = c.wait();
         }
     }
-}
-
-/// `build_id` reported by `BIN version --json`.
-pub fn build_id(bin: &Path) -> Result<String> {
-    let out = Command::new(bin).args(["version", "--json"]).output()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    Ok(v["build_id"].as_str().unwrap_or_default().to_string())
 }
 
 /// Runs a future to completion on a small current-thread runtime.
