@@ -40,13 +40,18 @@ ensure_packages() {
   command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v sudo >/dev/null || missing+=(sudo)
+  # Used by the deployctl tests on the bed: nginx load balancers, TLS certificates, HTTPS probes.
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     exec 9>/run/dctl-testbed-apt.lock; flock 9
     # Re-check under the lock: a parallel bed may have installed them meanwhile.
-    if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v sudo >/dev/null; then
+    if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v sudo >/dev/null \
+       || [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
       DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client nftables iproute2 sudo >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     fi
     exec 9>&-
   fi
