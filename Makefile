@@ -1,12 +1,12 @@
 # Zero-downtime runtime and deployment toolkit.
 #   make demo    live zero-downtime demo on this machine (no remote hosts)
 #   make test    install what the tests need, then lint and run the whole suite
-#   make bench   restart and crash benchmarks (figures + final JSON line each)
+#   make bench   restart, crash and rollout benchmarks (figures + final JSON line each)
 # Release gates (deploy-gate-check, deploy-prod-gated) come from mk/gates.mk.
 
 CARGO ?= cargo
 
-.PHONY: demo test deps lint check-platforms nextest bench bench-restart bench-crash gate
+.PHONY: demo test deps lint check-platforms nextest bench bench-restart bench-crash bench-rollout gate
 
 demo:
 	$(CARGO) xtask demo
@@ -29,13 +29,16 @@ nextest:
 
 test: deps lint check-platforms nextest
 
-bench: bench-restart bench-crash
+bench: bench-restart bench-crash bench-rollout
 
 bench-restart:
 	$(CARGO) xtask bench restart
 
 bench-crash:
 	$(CARGO) xtask bench crash
+
+bench-rollout:
+	$(CARGO) xtask bench rollout
 
 gate:
 	$(CARGO) xtask gate
