@@ -192,3 +192,42 @@ fn binary_missing_at_restart_keeps_old_serving() {
     assert_eq!(svc.current(), (old_pid, 1));
     assert_eq!(svc.get("/ping").status, 200);
 }
+
+#[test]
+fn concurrent_admin_restarts_share_one_follow_up() {
+    let svc = Service::start("warmup_ms = 300\nlinger_ms = 200\n", &[]);
+    let admin = svc.admin;
+    let outcomes: Vec<serde_json::Value> = block_on(async move {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..5 {
+            set.spawn(runtime::probe::request(
+                admin,
+                "POST",
+                "/restart",
+                Duration::from_secs(60),
+            ));
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            out.push(serde_json::from_str(&r.unwrap().unwrap().body).unwrap());
+        }
+        out
+    });
+    let mut generations: Vec<u64> = outcomes
+        .iter()
+        .map(|o| {
+            assert_eq!(o["outcome"], "ok", "{o}");
+            o["generation"].as_u64().unwrap()
+        })
+        .collect();
+    generations.sort_unstable();
+    generations.dedup();
+    // The first call starts a restart; every call that arrives while it runs shares the one
+    // follow-up (which starts after it, so it sees any binary installed meanwhile).
+    assert!(
+        generations.len() <= 2,
+        "5 concurrent calls ran {} restarts: {generations:?}",
+        generations.len()
+    );
+    assert_eq!(svc.current().1, *generations.last().unwrap());
+}
