@@ -138,6 +138,22 @@ pub enum CtlVerb {
     Metrics,
 }
 
+/// [`ctl`] on a small runtime of its own, for the binaries' `ctl` subcommands: prints the
+/// answer on stdout and returns whether the verb succeeded.
+pub fn ctl_blocking(
+    verb: CtlVerb,
+    admin: std::net::SocketAddr,
+    timeout: Duration,
+) -> Result<bool, crate::probe::ProbeError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(crate::probe::ProbeError::Runtime)?;
+    let (body, ok) = rt.block_on(ctl(verb, admin, timeout))?;
+    print!("{body}");
+    Ok(ok)
+}
+
 /// Runs one `ctl` verb against a loopback TCP admin address; returns the body and whether the
 /// verb succeeded.
 pub async fn ctl(

@@ -14,13 +14,12 @@ pub const MAX_BODY: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// Connecting failed.
-    #[error("connect to {addr}: {source}")]
+    #[error("connect to {addr}: {error}")]
     Connect {
         /// Target.
         addr: SocketAddr,
-        /// OS error.
-        #[source]
-        source: std::io::Error,
+        /// OS error (part of the message, which readiness logs show on their own).
+        error: std::io::Error,
     },
     /// The HTTP exchange failed.
     #[error("http exchange with {addr}: {reason}")]
@@ -30,6 +29,9 @@ pub enum ProbeError {
         /// What went wrong.
         reason: String,
     },
+    /// The async runtime for a blocking call could not be built.
+    #[error("cannot start an async runtime: {0}")]
+    Runtime(std::io::Error),
     /// No answer within the timeout.
     #[error("no answer from {addr} within {timeout:?}")]
     Timeout {
@@ -75,7 +77,7 @@ async fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<ProbeRes
     let http = |reason: String| ProbeError::Http { addr, reason };
     let stream = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|source| ProbeError::Connect { addr, source })?;
+        .map_err(|error| ProbeError::Connect { addr, error })?;
     let _ = stream.set_nodelay(true);
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(io)

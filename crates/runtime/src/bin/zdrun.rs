@@ -87,13 +87,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         timeout,
     }) = cli.ctl
     {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (body, ok) = rt
-            .block_on(runtime::cli::ctl(verb, admin, timeout))
+        let ok = runtime::cli::ctl_blocking(verb, admin, timeout)
             .with_context(|| format!("admin endpoint {admin}"))?;
-        print!("{body}");
         return Ok(if ok {
             ExitCode::SUCCESS
         } else {
