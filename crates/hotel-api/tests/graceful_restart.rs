@@ -8,7 +8,7 @@ use loadgen::{ClientMode, LoadConfig, Report};
 use nix::sys::signal::Signal;
 use support::*;
 
-const CONFIG: &str = "warmup_ms = 100\nlinger_ms = 300\n";
+const CONFIG: &str = "warmup_ms = 100\nlinger_ms = 1000\n";
 
 fn start_load(
     svc: &Service,
