@@ -60,9 +60,9 @@ pub enum Sub {
     Ctl {
         /// status | restart | metrics
         verb: runtime::cli::CtlVerb,
-        /// The master's admin address (loopback HOST:PORT).
-        #[arg(long, value_name = "HOST:PORT")]
-        admin: std::net::SocketAddr,
+        /// The master's admin address (loopback HOST:PORT or unix:PATH).
+        #[arg(long, value_name = "ADDR", value_parser = runtime::cli::parse_admin)]
+        admin: runtime::listener::ListenAddr,
         /// Give up after this long.
         #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_duration)]
         timeout: std::time::Duration,

@@ -55,7 +55,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             admin,
             timeout,
         }) => {
-            let ok = runtime::cli::ctl_blocking(verb, admin, timeout)
+            let ok = runtime::cli::ctl_blocking(verb, &admin, timeout)
                 .with_context(|| format!("admin endpoint {admin}"))?;
             return Ok(if ok {
                 ExitCode::SUCCESS

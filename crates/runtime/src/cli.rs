@@ -27,7 +27,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn parse_admin(s: &str) -> Result<ListenAddr, String> {
+/// Parses an admin address: loopback `HOST:PORT` or `unix:PATH`.
+pub fn parse_admin(s: &str) -> Result<ListenAddr, String> {
     let spec: ListenSpec = format!("admin={s}")
         .parse()
         .map_err(|e: crate::listener::ListenError| e.to_string())?;
@@ -142,7 +143,7 @@ pub enum CtlVerb {
 /// answer on stdout and returns whether the verb succeeded.
 pub fn ctl_blocking(
     verb: CtlVerb,
-    admin: std::net::SocketAddr,
+    admin: &ListenAddr,
     timeout: Duration,
 ) -> Result<bool, crate::probe::ProbeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -154,11 +155,11 @@ pub fn ctl_blocking(
     Ok(ok)
 }
 
-/// Runs one `ctl` verb against a loopback TCP admin address; returns the body and whether the
-/// verb succeeded.
+/// Runs one `ctl` verb against an admin endpoint (loopback `HOST:PORT` or `unix:PATH`);
+/// returns the body and whether the verb succeeded.
 pub async fn ctl(
     verb: CtlVerb,
-    admin: std::net::SocketAddr,
+    admin: &ListenAddr,
     timeout: Duration,
 ) -> Result<(String, bool), crate::probe::ProbeError> {
     let (method, path) = match verb {
@@ -166,7 +167,18 @@ pub async fn ctl(
         CtlVerb::Restart => ("POST", "/restart"),
         CtlVerb::Metrics => ("GET", "/metrics"),
     };
-    let r = crate::probe::request(admin, method, path, timeout).await?;
+    let r = match admin {
+        ListenAddr::Tcp(a) => crate::probe::request(*a, method, path, timeout).await?,
+        #[cfg(unix)]
+        ListenAddr::Unix(p) => crate::probe::request_unix(p, method, path, timeout).await?,
+        #[cfg(not(unix))]
+        ListenAddr::Unix(p) => {
+            return Err(crate::probe::ProbeError::Http {
+                addr: p.display().to_string(),
+                reason: "Unix sockets are not supported on this platform".into(),
+            })
+        }
+    };
     Ok((r.body, r.status == 200))
 }
 

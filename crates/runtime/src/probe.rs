@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 client for the master's own checks (readiness, liveness, `/version`):
-//! one request per connection, bounded by a timeout, body capped.
+//! A minimal HTTP/1.1 client for the master's own checks (readiness, liveness, `/version`) and
+//! the `ctl` client (TCP or Unix-socket admin endpoints): one request per connection, bounded
+//! by a timeout, body capped.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,7 +18,7 @@ pub enum ProbeError {
     #[error("connect to {addr}: {error}")]
     Connect {
         /// Target.
-        addr: SocketAddr,
+        addr: String,
         /// OS error (part of the message, which readiness logs show on their own).
         error: std::io::Error,
     },
@@ -25,7 +26,7 @@ pub enum ProbeError {
     #[error("http exchange with {addr}: {reason}")]
     Http {
         /// Target.
-        addr: SocketAddr,
+        addr: String,
         /// What went wrong.
         reason: String,
     },
@@ -36,7 +37,7 @@ pub enum ProbeError {
     #[error("no answer from {addr} within {timeout:?}")]
     Timeout {
         /// Target.
-        addr: SocketAddr,
+        addr: String,
         /// The bound.
         timeout: Duration,
     },
@@ -67,18 +68,68 @@ pub async fn request(
     path: &str,
     timeout: Duration,
 ) -> Result<ProbeResponse, ProbeError> {
-    match tokio::time::timeout(timeout, exchange(addr, method, path)).await {
+    let name = addr.to_string();
+    bounded(&name, timeout, async {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|error| ProbeError::Connect {
+                addr: name.clone(),
+                error,
+            })?;
+        let _ = stream.set_nodelay(true);
+        exchange(stream, &name, method, path).await
+    })
+    .await
+}
+
+/// The same over a Unix-domain socket (an admin endpoint at `unix:PATH`).
+#[cfg(unix)]
+pub async fn request_unix(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<ProbeResponse, ProbeError> {
+    let name = format!("unix:{}", socket.display());
+    bounded(&name, timeout, async {
+        let stream = tokio::net::UnixStream::connect(socket)
+            .await
+            .map_err(|error| ProbeError::Connect {
+                addr: name.clone(),
+                error,
+            })?;
+        exchange(stream, "localhost", method, path).await
+    })
+    .await
+}
+
+async fn bounded(
+    name: &str,
+    timeout: Duration,
+    f: impl std::future::Future<Output = Result<ProbeResponse, ProbeError>>,
+) -> Result<ProbeResponse, ProbeError> {
+    match tokio::time::timeout(timeout, f).await {
         Ok(r) => r,
-        Err(_) => Err(ProbeError::Timeout { addr, timeout }),
+        Err(_) => Err(ProbeError::Timeout {
+            addr: name.to_string(),
+            timeout,
+        }),
     }
 }
 
-async fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<ProbeResponse, ProbeError> {
-    let http = |reason: String| ProbeError::Http { addr, reason };
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|error| ProbeError::Connect { addr, error })?;
-    let _ = stream.set_nodelay(true);
+async fn exchange<S>(
+    stream: S,
+    host: &str,
+    method: &str,
+    path: &str,
+) -> Result<ProbeResponse, ProbeError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let http = |reason: String| ProbeError::Http {
+        addr: host.to_string(),
+        reason,
+    };
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(io)
         .await
@@ -89,7 +140,7 @@ async fn exchange(addr: SocketAddr, method: &str, path: &str) -> Result<ProbeRes
     let req = hyper::Request::builder()
         .method(method)
         .uri(path)
-        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::HOST, host)
         .header(hyper::header::CONNECTION, "close")
         .body(Empty::new())
         .map_err(|e| http(e.to_string()))?;

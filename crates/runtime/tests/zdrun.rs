@@ -295,3 +295,52 @@ fn missing_command_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no COMMAND"));
 }
+
+#[test]
+fn ctl_drives_an_admin_endpoint_on_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    let admin = format!("unix:{}", sock.display());
+    let addr = free_addr();
+    let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/worker.py");
+    let mut master = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+        .args([
+            "--listen",
+            &format!("http={addr}"),
+            "--admin",
+            &admin,
+            "--ready-interval",
+            "100ms",
+            "--",
+            "python3",
+            worker,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ctl = |verb: &str| {
+        Command::new(env!("CARGO_BIN_EXE_zdrun"))
+            .args(["ctl", verb, "--admin", &admin])
+            .output()
+            .unwrap()
+    };
+    wait_until("worker ready via ctl status", || {
+        let out = ctl("status");
+        out.status.success()
+            && serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .is_ok_and(|s| s["current"]["ready"] == true)
+    });
+    let out = ctl("restart");
+    assert!(out.status.success(), "{out:?}");
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["generation"], 2, "{outcome}");
+    let metrics = String::from_utf8(ctl("metrics").stdout).unwrap();
+    assert!(
+        metrics.contains("hotel_be_worker_restart_total{action=\"graceful_ok\"} 1"),
+        "{metrics}"
+    );
+    let _ = master.kill();
+    let _ = master.wait();
+}

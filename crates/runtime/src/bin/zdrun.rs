@@ -60,9 +60,9 @@ enum Sub {
     Ctl {
         /// status | restart | metrics
         verb: CtlVerb,
-        /// The master's --admin address (loopback HOST:PORT).
-        #[arg(long, value_name = "HOST:PORT")]
-        admin: std::net::SocketAddr,
+        /// The master's --admin address (loopback HOST:PORT or unix:PATH).
+        #[arg(long, value_name = "ADDR", value_parser = runtime::cli::parse_admin)]
+        admin: runtime::listener::ListenAddr,
         /// Give up waiting after this long (a restart waits for the new worker's readiness).
         #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_duration)]
         timeout: std::time::Duration,
@@ -87,7 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         timeout,
     }) = cli.ctl
     {
-        let ok = runtime::cli::ctl_blocking(verb, admin, timeout)
+        let ok = runtime::cli::ctl_blocking(verb, &admin, timeout)
             .with_context(|| format!("admin endpoint {admin}"))?;
         return Ok(if ok {
             ExitCode::SUCCESS
