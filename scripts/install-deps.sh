@@ -13,7 +13,7 @@ SUDO=""
 here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
-for pkg in openssh-server openssh-client iproute2 nftables nginx python3 curl procps sudo openssl; do
+for pkg in openssh-server openssh-client iproute2 nftables nginx python3 curl procps sudo openssl iputils-ping; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -44,12 +44,15 @@ ensure_packages() {
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
+  # deployctl netcheck measures ICMP loss with the system ping.
+  command -v ping >/dev/null || missing+=(iputils-ping)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     exec 9>/run/dctl-testbed-apt.lock; flock 9
     # Re-check under the lock: a parallel bed may have installed them meanwhile.
     if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v sudo >/dev/null \
-       || [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
+       || [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null || ! command -v curl >/dev/null \
+       || ! command -v ping >/dev/null; then
       DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     fi

@@ -2,6 +2,7 @@
 
 use crate::commands;
 use crate::inventory::Inventory;
+use crate::netcheck::Icmp;
 use crate::ops;
 use crate::rollout::{Mode, RunOptions};
 use crate::ui::Ui;
@@ -96,7 +97,8 @@ pub enum Command {
         #[arg(long, short)]
         env: String,
     },
-    /// TCP connect probes to every host: loss and latency against the thresholds.
+    /// TCP connect probes to every host's SSH port, and ICMP echo (system `ping`) where
+    /// available: loss (the worse of the two) and latency against the thresholds.
     Netcheck {
         #[arg(long, short)]
         env: String,
@@ -263,18 +265,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 for h in &n {
                     let s = h.stats.as_ref();
+                    let ms = |v: Option<f64>| v.map(|l| format!("{l:.2}ms")).unwrap_or("-".into());
+                    let icmp = match s.map(|s| &s.icmp) {
+                        Some(Icmp::Measured(i)) => {
+                            format!("icmp loss {:.0}% rtt avg {}", i.loss_pct, ms(i.rtt_avg_ms))
+                        }
+                        Some(Icmp::Unavailable { reason }) => {
+                            format!("icmp unavailable ({reason})")
+                        }
+                        None => "icmp -".into(),
+                    };
                     println!(
-                        "{:<14} {} loss {} latency p50 {} max {} {}",
+                        "{:<14} {} tcp loss {} latency p50 {} max {} | {} {}",
                         h.host,
                         if h.verdict.ok { "ok  " } else { "BAD " },
                         s.map(|s| format!("{:.0}%", s.loss_pct))
                             .unwrap_or("-".into()),
-                        s.and_then(|s| s.latency_p50_ms)
-                            .map(|l| format!("{l:.2}ms"))
-                            .unwrap_or("-".into()),
-                        s.and_then(|s| s.latency_max_ms)
-                            .map(|l| format!("{l:.2}ms"))
-                            .unwrap_or("-".into()),
+                        ms(s.and_then(|s| s.latency_p50_ms)),
+                        ms(s.and_then(|s| s.latency_max_ms)),
+                        icmp,
                         h.verdict.reasons.join("; ")
                     );
                 }

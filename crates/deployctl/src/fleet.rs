@@ -71,7 +71,9 @@ pub struct HostNet {
 }
 
 /// Probe every host's SSH port (16 sequential TCP connects each, 20 ms apart, 600 ms bound:
-/// under the kernel's 1 s SYN retry, so a dropped SYN counts as lost). Local hosts are skipped.
+/// under the kernel's 1 s SYN retry, so a dropped SYN counts as lost) and, at the same time,
+/// ping it (16 ICMP echoes 50 ms apart, where `ping` is available). Hosts are probed
+/// concurrently; local hosts are skipped.
 pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
     let futs = env.hosts.iter().map(|h| async move {
         if env.transport == TransportKind::Local {
@@ -84,14 +86,17 @@ pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
                 },
             };
         }
-        let s = netcheck::probe(
-            &h.address,
-            h.port,
-            16,
-            Duration::from_millis(20),
-            Duration::from_millis(600),
-        )
-        .await;
+        let (mut s, icmp) = tokio::join!(
+            netcheck::probe(
+                &h.address,
+                h.port,
+                16,
+                Duration::from_millis(20),
+                Duration::from_millis(600),
+            ),
+            netcheck::ping(&h.address, 16)
+        );
+        s.icmp = icmp;
         let verdict = netcheck::judge(&s, &env.thresholds);
         HostNet {
             host: h.name.clone(),

@@ -20,6 +20,33 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
     let lossy = hosts[1]["stats"]["loss_pct"].as_f64().unwrap();
     assert!(lossy > 5.0, "40% injected, {lossy}% measured");
     assert_eq!(hosts[1]["verdict"]["ok"], false);
+    // The nftables rule drops every packet entering the host, ICMP echo requests included:
+    // `ping` (installed by the bed script) measures the loss too; the clean host has none.
+    assert_eq!(
+        hosts[0]["stats"]["icmp"]["status"], "measured",
+        "{}",
+        n.json
+    );
+    assert_eq!(hosts[0]["stats"]["icmp"]["loss_pct"], 0.0, "{}", n.json);
+    assert!(hosts[0]["stats"]["icmp"]["rtt_avg_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        hosts[1]["stats"]["icmp"]["status"], "measured",
+        "{}",
+        n.json
+    );
+    let icmp_lossy = hosts[1]["stats"]["icmp"]["loss_pct"].as_f64().unwrap();
+    assert!(
+        icmp_lossy > 5.0,
+        "40% injected, ICMP {icmp_lossy}% measured"
+    );
+    assert!(
+        hosts[1]["verdict"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("icmp"),
+        "{}",
+        n.json
+    );
     // on_network = "stop": refused before anything is touched.
     let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 5, "{} {}", r.stderr, r.json);
@@ -33,6 +60,12 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
         "nothing touched"
     );
     bed.loss(1, 0);
+    let n = deployctl(&inv, &state, &["netcheck", "--env", "bed"]);
+    assert_eq!(n.code, 0, "loss removed: {} {}", n.stderr, n.json);
+    for h in n.json.as_array().unwrap() {
+        assert_eq!(h["stats"]["loss_pct"], 0.0, "{}", n.json);
+        assert_eq!(h["stats"]["icmp"]["loss_pct"], 0.0, "{}", n.json);
+    }
     // on_network = "warn": a host past a threshold (latency bound below any real RTT) is
     // reported and the rollout goes on.
     let inv = bed.inventory(
