@@ -51,8 +51,9 @@ pub fn serve(
             tracing::info!(event = "admin_listening", addr = %a, "admin endpoint ready");
             Ok(tokio::spawn(async move {
                 loop {
-                    if let Ok((s, _)) = l.accept().await {
-                        serve_conn(s, handles.clone());
+                    match l.accept().await {
+                        Ok((s, _)) => serve_conn(s, handles.clone()),
+                        Err(e) => accept_failed(e).await,
                     }
                 }
             }))
@@ -64,8 +65,9 @@ pub fn serve(
             tracing::info!(event = "admin_listening", addr = %addr, "admin endpoint ready");
             Ok(tokio::spawn(async move {
                 loop {
-                    if let Ok((s, _)) = l.accept().await {
-                        serve_conn(s, handles.clone());
+                    match l.accept().await {
+                        Ok((s, _)) => serve_conn(s, handles.clone()),
+                        Err(e) => accept_failed(e).await,
                     }
                 }
             }))
@@ -73,6 +75,13 @@ pub fn serve(
         #[cfg(not(unix))]
         ListenAddr::Unix(_) => Err(AdminError::NotLoopback(addr.to_string())),
     }
+}
+
+/// A failed accept (EMFILE under a flood, say) must not turn the loop into a busy spin that
+/// starves the single-threaded master.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!(event = "admin_accept_error", error = %e, "admin accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 fn serve_conn<S>(stream: S, handles: Handles)

@@ -253,9 +253,7 @@ impl Supervisor {
         self.metrics
             .worker_pid
             .set(cur.map(|w| i64::from(w.pid)).unwrap_or(0));
-        self.metrics
-            .uptime
-            .set(cur.map(|w| w.uptime().as_secs_f64()).unwrap_or(0.0));
+        // The uptime gauge is derived at scrape time from `current_started` (admin.rs).
         self.status.send_replace(Status {
             master_pid: std::process::id(),
             listeners: self
