@@ -123,16 +123,17 @@ hosts = [{{ name = "local", address = "127.0.0.1", roles = ["app"] }}]
         Ok(text.trim().parse()?)
     }
 
-    fn served_build(&self) -> String {
-        block_on(runtime::probe::get(
+    fn served_build(&self) -> Result<String> {
+        let r = block_on(runtime::probe::get(
             self.addr,
             "/version",
             Duration::from_secs(5),
-        ))
-        .ok()
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
-        .and_then(|v| v["build_id"].as_str().map(str::to_string))
-        .unwrap_or_default()
+        ))?;
+        let v: serde_json::Value = serde_json::from_str(&r.body).context("/version is not JSON")?;
+        v["build_id"]
+            .as_str()
+            .map(str::to_string)
+            .context("/version has no build_id")
     }
 
     /// SIGTERM to the master, bounded wait for it to go.
@@ -202,7 +203,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
 
     // 1. Same build, plain signal.
     let t0 = Instant::now();
-    let before = env.served_build();
+    let before = env.served_build()?;
     kill(Pid::from_raw(env.master_pid()?), Signal::SIGUSR1)?;
     wait_for(&bar, &load, "new worker", || {
         block_on(runtime::probe::get(
@@ -239,7 +240,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &bar,
         &mut steps,
         "rollout 2: stamped hotfix build",
-        env.served_build(),
+        env.served_build()?,
         t0.elapsed(),
     );
     hold(&bar, &load, Duration::from_secs(2));
@@ -269,12 +270,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
         &bar,
         &mut steps,
         "rollout 3: freshly rebuilt binary",
-        env.served_build(),
+        env.served_build()?,
         t0.elapsed(),
     );
     hold(&bar, &load, Duration::from_secs(2));
     bar.finish_and_clear();
-    let reports = load.finish();
+    let reports = load.finish()?;
     env.stop()?;
     summary(&reports, &steps)
 }
@@ -304,7 +305,8 @@ fn summary(reports: &[(loadgen::ClientMode, loadgen::Report)], steps: &[Step]) -
             r.requests(),
             r.failed(),
             r.throughput(),
-            r.percentile_ms(99.0, |_| true).unwrap_or(0.0)
+            r.percentile_ms(99.0, |_| true)
+                .context("no latency sample: nothing was measured")?
         );
         for (k, v) in &r.header_values {
             *seen.entry(k.clone()).or_insert(0u64) += v;

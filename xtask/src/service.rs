@@ -118,13 +118,14 @@ impl LocalService {
         Ok(svc)
     }
 
-    /// Pid of the process started (the master unless bare).
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    /// Pid of the process started (the master unless bare); an error once it was stopped.
+    pub fn pid(&self) -> Result<i32> {
+        let child = self.child.as_ref().context("hotel-api is not running")?;
+        i32::try_from(child.id()).context("pid out of range")
     }
 
     pub fn signal(&self, sig: Signal) -> Result<()> {
-        kill(Pid::from_raw(self.pid()), sig).context("signalling hotel-api")
+        kill(Pid::from_raw(self.pid()?), sig).context("signalling hotel-api")
     }
 
     /// Status code of GET `path` on the public address.
@@ -161,31 +162,30 @@ impl LocalService {
                         .parse::<f64>()
                         .ok()
                 })
-                .unwrap_or(0.0)
+                .with_context(|| format!("gauge {name} missing from /metrics"))
         };
         Ok((
-            gauge("hotel_be_worker_generation") as u64,
-            gauge("hotel_be_worker_ready") == 1.0,
+            gauge("hotel_be_worker_generation")? as u64,
+            gauge("hotel_be_worker_ready")? == 1.0,
         ))
     }
 
-    /// Live children of the master (from `/proc/PID/task/PID/children`, cheap to poll).
-    pub fn workers(&self) -> usize {
-        let pid = self.pid();
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .map(|s| s.split_whitespace().filter(|c| is_live(c)).count())
-            .unwrap_or(0)
+    /// Pids of the master's live children (from `/proc/PID/task/PID/children`, cheap to
+    /// poll); zombies are not counted.
+    pub fn workers(&self) -> Result<Vec<i32>> {
+        let pid = self.pid()?;
+        let path = format!("/proc/{pid}/task/{pid}/children");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        Ok(text
+            .split_whitespace()
+            .filter(|c| is_live(c))
+            .filter_map(|c| c.parse().ok())
+            .collect())
     }
 
-    /// Resident memory of the started process in KiB.
-    pub fn rss_kib(&self) -> Option<u64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        s.lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
+    /// The master's memory: peak resident set and private (not shared) memory.
+    pub fn memory(&self) -> Result<Memory> {
+        Memory::of(self.pid()?)
     }
 
     /// Polls `cond` every 10 ms until true or `limit` passes.
@@ -236,6 +236,44 @@ impl Drop for LocalService {
     }
 }
 
+/// Memory of one process, in KiB.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Memory {
+    /// `VmHWM` of `/proc/PID/status`: peak resident set.
+    pub hwm_kib: u64,
+    /// `Private_Clean + Private_Dirty` of `/proc/PID/smaps_rollup`: memory no other process
+    /// shares (shared library pages excluded).
+    pub private_kib: u64,
+}
+
+impl Memory {
+    /// Reads both figures; any missing field is an error, never 0.
+    pub fn of(pid: i32) -> Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .with_context(|| format!("reading /proc/{pid}/smaps_rollup"))?;
+        Ok(Memory {
+            hwm_kib: kib_field(&status, "VmHWM:")?,
+            private_kib: kib_field(&rollup, "Private_Clean:")?
+                + kib_field(&rollup, "Private_Dirty:")?,
+        })
+    }
+}
+
+/// The `NAME: N kB` value of a /proc file.
+fn kib_field(text: &str, name: &str) -> Result<u64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .with_context(|| format!("{name} missing or unreadable"))
+}
+
 /// Runs a future to completion on a small current-thread runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -254,4 +292,18 @@ fn is_live(pid: &str) -> bool {
                 .map(|(_, r)| !r.trim_start().starts_with('Z'))
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_of_this_process_is_read_and_a_missing_field_is_an_error() {
+        let m = Memory::of(std::process::id() as i32).unwrap();
+        assert!(m.hwm_kib > 0 && m.private_kib > 0, "{m:?}");
+        assert!(kib_field("VmRSS:  12 kB\n", "VmHWM:").is_err());
+        assert_eq!(kib_field("VmHWM:\t 34 kB\n", "VmHWM:").unwrap(), 34);
+        assert!(Memory::of(i32::MAX).is_err());
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::json;
@@ -40,13 +40,9 @@ pub fn run(a: CrashArgs) -> Result<()> {
     std::thread::sleep(Duration::from_secs(1));
     let mut gaps = Vec::new();
     for i in 0..a.crashes {
-        let s = svc.status()?;
-        let (pid, gen) = (
-            s["current"]["pid"].as_i64().unwrap_or(0) as i32,
-            s["current"]["generation"].as_u64().unwrap_or(0),
-        );
+        let (pid, gen) = current_worker(&svc)?;
         let t0 = Instant::now();
-        kill(Pid::from_raw(pid), Signal::SIGKILL)?;
+        kill(Pid::from_raw(pid), Signal::SIGKILL).context("SIGKILL to the worker")?;
         svc.wait_until("replacement serving", Duration::from_secs(60), || {
             svc.generation().is_ok_and(|(g, r)| g > gen && r)
         })?;
@@ -58,15 +54,15 @@ pub fn run(a: CrashArgs) -> Result<()> {
         );
         std::thread::sleep(a.every);
     }
-    let reports = load.finish();
+    let reports = load.finish()?;
     svc.stop()?;
     let mut all = loadgen::Report::default();
     for (_, r) in reports {
         all.merge(r);
     }
     let by_kind = all.failed_by_kind();
-    let refused = by_kind.get("connect").copied().unwrap_or(0);
-    let (p50, max) = super::p50_max(&gaps);
+    let refused = *by_kind.get("connect").context("no connect failure count")?;
+    let (p50, max) = super::p50_max("crash-to-serving times", &gaps)?;
     println!(
         "crashes {} | requests {} | failed {} {:?}",
         a.crashes,
@@ -96,4 +92,41 @@ pub fn run(a: CrashArgs) -> Result<()> {
         })
     );
     Ok(())
+}
+
+/// The current worker's pid and generation from the master's `/status`. The pid must be one
+/// of this master's live children: anything else (missing, 0, 1, a stranger) is refused
+/// rather than signalled.
+fn current_worker(svc: &LocalService) -> Result<(i32, u64)> {
+    let s = svc.status()?;
+    let pid = s["current"]["pid"]
+        .as_i64()
+        .context("/status has no current worker pid")?;
+    let gen = s["current"]["generation"]
+        .as_u64()
+        .context("/status has no current worker generation")?;
+    let children = svc.workers()?;
+    check_worker_pid(pid, &children)?;
+    Ok((pid as i32, gen))
+}
+
+/// Refuses any pid that is not a live child of the service's master.
+fn check_worker_pid(pid: i64, children: &[i32]) -> Result<()> {
+    if pid <= 1 || !children.iter().any(|c| i64::from(*c) == pid) {
+        bail!("refusing to signal pid {pid}: not a live worker of this service (children {children:?})");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_live_child_of_the_master_may_be_signalled() {
+        use super::check_worker_pid;
+        assert!(check_worker_pid(0, &[0]).is_err());
+        assert!(check_worker_pid(1, &[1]).is_err());
+        assert!(check_worker_pid(-1, &[]).is_err());
+        assert!(check_worker_pid(4242, &[4243]).is_err());
+        assert!(check_worker_pid(4242, &[7, 4242]).is_ok());
+    }
 }

@@ -25,12 +25,24 @@ pub fn run(b: Bench) -> anyhow::Result<()> {
     }
 }
 
-/// Median and maximum of millisecond figures.
-pub fn p50_max(v: &[f64]) -> (f64, f64) {
+/// Median and maximum of millisecond figures; no figures is an error, never 0.
+pub fn p50_max(what: &str, v: &[f64]) -> anyhow::Result<(f64, f64)> {
     if v.is_empty() {
-        return (0.0, 0.0);
+        anyhow::bail!("no {what} measured");
     }
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
-    (s[(s.len() - 1) / 2], s[s.len() - 1])
+    Ok((s[(s.len() - 1) / 2], s[s.len() - 1]))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn p50_max_of_nothing_is_an_error() {
+        assert!(super::p50_max("gaps", &[]).is_err());
+        assert_eq!(
+            super::p50_max("gaps", &[3.0, 1.0, 2.0]).unwrap(),
+            (2.0, 3.0)
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -44,7 +44,7 @@ pub fn run(a: RestartArgs) -> Result<()> {
         a.steady + Duration::from_secs(60),
     );
     std::thread::sleep(a.steady);
-    let bare_reports = load.finish();
+    let bare_reports = load.finish()?;
     bare.stop()?;
     let rps_bare: f64 = bare_reports.iter().map(|(_, r)| r.throughput()).sum();
 
@@ -70,7 +70,7 @@ pub fn run(a: RestartArgs) -> Result<()> {
             svc.generation().is_ok_and(|(g, r)| g > gen && r)
         })?;
         svc.wait_until("old worker exited", Duration::from_secs(60), || {
-            svc.workers() == 1
+            svc.workers().is_ok_and(|w| w.len() == 1)
         })?;
         let t1 = Instant::now();
         windows.push((t0 - load.started, t1 - load.started));
@@ -81,20 +81,25 @@ pub fn run(a: RestartArgs) -> Result<()> {
         std::thread::sleep(Duration::from_millis(300));
     }
     let elapsed = load.started.elapsed();
-    let reports = load.finish();
-    let rss = svc.rss_kib().unwrap_or(0);
-    for e in events(&svc.log, "restart_outcome") {
+    let reports = load.finish()?;
+    let mem = svc.memory()?;
+    for e in events(&svc.log, "restart_outcome")? {
         if e["action"] == "graceful_ok" {
-            handoff.push(e["duration_ms"].as_f64().unwrap_or(0.0));
+            handoff.push(
+                e["duration_ms"]
+                    .as_f64()
+                    .context("restart_outcome without duration_ms")?,
+            );
         }
     }
     let kept = service::workspace_root().join("target/bench-restart.log");
     let _ = std::fs::copy(&svc.log, &kept);
-    let drains: Vec<f64> = events(&svc.log, "worker_exit")
+    let drains: Vec<f64> = events(&svc.log, "worker_exit")?
         .iter()
         .filter_map(|e| e["drain_ms"].as_f64())
         .collect();
     svc.stop()?;
+    let drain = super::p50_max("old worker drains", &drains)?;
 
     let in_restart = |s: &loadgen::Sample| windows.iter().any(|(a, b)| s.at >= *a && s.at <= *b);
     let mut all = loadgen::Report::default();
@@ -104,7 +109,7 @@ pub fn run(a: RestartArgs) -> Result<()> {
     all.elapsed = elapsed;
     // Overhead of the master: the steady window (before the first restart), the same load and
     // duration as the bare run. The whole run, restarts included, is reported too.
-    let steady_end = windows.first().map(|w| w.0).unwrap_or(elapsed);
+    let steady_end = windows.first().context("no restart window")?.0;
     let steady_ok = all
         .samples
         .iter()
@@ -112,10 +117,14 @@ pub fn run(a: RestartArgs) -> Result<()> {
         .count();
     let rps_master = steady_ok as f64 / steady_end.as_secs_f64().max(1e-9);
     let rps_master_overall = all.throughput();
-    let p99_steady = all.percentile_ms(99.0, |s| !in_restart(s)).unwrap_or(0.0);
-    let p99_restart = all.percentile_ms(99.0, in_restart).unwrap_or(0.0);
-    let (h50, hmax) = super::p50_max(&handoff);
-    let (e50, emax) = super::p50_max(&old_exit);
+    let p99_steady = all
+        .percentile_ms(99.0, |s| !in_restart(s))
+        .context("no steady-state sample")?;
+    let p99_restart = all
+        .percentile_ms(99.0, in_restart)
+        .context("no sample in a restart window")?;
+    let (h50, hmax) = super::p50_max("handoff durations", &handoff)?;
+    let (e50, emax) = super::p50_max("old worker exits", &old_exit)?;
     println!(
         "{:<16} {:>10} {:>8} {:>10} {:>9} {:>9}",
         "mode", "requests", "failed", "req/s", "p50 ms", "p99 ms"
@@ -127,8 +136,8 @@ pub fn run(a: RestartArgs) -> Result<()> {
             r.requests(),
             r.failed(),
             r.throughput(),
-            r.percentile_ms(50.0, |_| true).unwrap_or(0.0),
-            r.percentile_ms(99.0, |_| true).unwrap_or(0.0)
+            r.percentile_ms(50.0, |_| true).context("no sample")?,
+            r.percentile_ms(99.0, |_| true).context("no sample")?
         );
     }
     println!(
@@ -142,12 +151,15 @@ pub fn run(a: RestartArgs) -> Result<()> {
     println!(
         "handoff SIGUSR1->new worker accepting p50 {h50:.1} ms max {hmax:.1} ms (target <= 100 ms)"
     );
-    println!("SIGUSR1->old worker exited p50 {e50:.1} ms max {emax:.1} ms (old worker drain p50 {:.0} ms max {:.0} ms)", super::p50_max(&drains).0, super::p50_max(&drains).1);
+    println!("SIGUSR1->old worker exited p50 {e50:.1} ms max {emax:.1} ms (old worker drain p50 {:.0} ms max {:.0} ms)", drain.0, drain.1);
     println!(
         "throughput master (steady) {rps_master:.0} req/s vs bare {rps_bare:.0} req/s = {:.1}% (target >= 98%); whole run incl. restarts {rps_master_overall:.0} req/s",
         100.0 * rps_master / rps_bare.max(1e-9)
     );
-    println!("master RSS {rss} KiB (target <= 5120)");
+    println!(
+        "master peak RSS (VmHWM) {} KiB, private {} KiB (target <= 2048)",
+        mem.hwm_kib, mem.private_kib
+    );
     let out = json!({
         "restarts": a.restarts,
         "requests": all.requests(),
@@ -162,7 +174,8 @@ pub fn run(a: RestartArgs) -> Result<()> {
         "handoff_ms_max": round2(hmax),
         "old_exit_ms_p50": round2(e50),
         "old_exit_ms_max": round2(emax),
-        "master_rss_kib": rss,
+        "master_hwm_kib": mem.hwm_kib,
+        "master_private_kib": mem.private_kib,
         "profile": if a.debug { "debug" } else { "release" },
         "mode": if a.compat { "compat_reuseport" } else { "shared_socket" },
     });
@@ -175,12 +188,13 @@ fn round2(x: f64) -> f64 {
 }
 
 /// `fields` of the JSON log lines of `log` whose event is `name`.
-pub fn events(log: &std::path::Path, name: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
+pub fn events(log: &std::path::Path, name: &str) -> Result<Vec<serde_json::Value>> {
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["fields"]["event"] == name)
         .map(|v| v["fields"].clone())
-        .collect()
+        .collect())
 }

@@ -45,16 +45,18 @@ fn run_json(cmd: &mut Command) -> anyhow::Result<(i32, Value)> {
     Ok((out.status.code().unwrap_or(-1), v))
 }
 
-fn logins(dir: &Path, n: usize) -> usize {
-    (1..=n)
-        .map(|k| {
-            std::fs::read_to_string(dir.join(format!("h{k}/sshd.log")))
-                .unwrap_or_default()
-                .lines()
-                .filter(|l| l.starts_with("Accepted publickey"))
-                .count()
-        })
-        .sum()
+fn logins(dir: &Path, n: usize) -> anyhow::Result<usize> {
+    let mut total = 0;
+    for k in 1..=n {
+        let log = dir.join(format!("h{k}/sshd.log"));
+        let text =
+            std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+        total += text
+            .lines()
+            .filter(|l| l.starts_with("Accepted publickey"))
+            .count();
+    }
+    Ok(total)
 }
 
 pub fn run(a: RolloutArgs) -> anyhow::Result<()> {
@@ -136,43 +138,58 @@ pub fn run(a: RolloutArgs) -> anyhow::Result<()> {
                 _r["reason"]
             );
         }
-        let before = logins(&dir, n);
+        let before = logins(&dir, n)?;
         let t0 = std::time::Instant::now();
         let (code, report) = rollout(&builds[1])?;
         let wall = t0.elapsed().as_secs_f64();
         if code != 0 {
             bail!("rollout to {n} hosts: exit {code}: {}", report["reason"]);
         }
-        let per_host = (logins(&dir, n) - before) as f64 / n as f64;
-        let hosts = report["hosts"].as_array().cloned().unwrap_or_default();
-        let mean = |phase: &str| {
-            hosts
-                .iter()
-                .map(|h| h["phases_ms"][phase].as_f64().unwrap_or(0.0))
-                .sum::<f64>()
-                / hosts.len().max(1) as f64
-                / 1000.0
+        let per_host = (logins(&dir, n)? - before) as f64 / n as f64;
+        let hosts = report["hosts"]
+            .as_array()
+            .filter(|h| h.len() == n)
+            .with_context(|| format!("the report does not list {n} hosts"))?;
+        let mean = |phase: &str| -> anyhow::Result<f64> {
+            let mut sum = 0.0;
+            for h in hosts {
+                sum += h["phases_ms"][phase]
+                    .as_f64()
+                    .with_context(|| format!("host {} has no {phase} time", h["host"]))?;
+            }
+            Ok(sum / hosts.len() as f64 / 1000.0)
         };
-        let phases_sum: f64 = [
+        let mut phases_sum = 0.0;
+        for p in [
             "check master",
             "backup",
             "upload",
             "restart",
             "verify",
             "rotate backups",
-        ]
-        .iter()
-        .map(|p| mean(p))
-        .sum();
-        let batches = report["batches"].as_array().map(|b| b.len()).unwrap_or(0);
-        let pre =
-            report["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0 - phases_sum * batches as f64;
+        ] {
+            phases_sum += mean(p)?;
+        }
+        let batches = report["batches"]
+            .as_array()
+            .context("the report has no batches")?
+            .len();
+        let elapsed = report["elapsed_ms"]
+            .as_f64()
+            .context("the report has no elapsed_ms")?;
+        let pre = elapsed / 1000.0 - phases_sum * batches as f64;
+        let (backup, upload, restart, verify) = (
+            mean("backup")?,
+            mean("upload")?,
+            mean("restart")?,
+            mean("verify")?,
+        );
         println!(
             "{n:>6} {batches:>8} {wall:>11.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {per_host:>13.1}",
-            pre.max(0.0), mean("backup"), mean("upload"), mean("restart"), mean("verify")
+            pre.max(0.0), backup, upload, restart, verify
         );
         rows.push(json!({"hosts": n, "batches": batches, "rollout_s": wall, "ssh_logins_per_host": per_host,
-            "mean_phase_s": {"backup": mean("backup"), "upload": mean("upload"), "restart": mean("restart"), "verify": mean("verify")}}));
+            "mean_phase_s": {"backup": backup, "upload": upload, "restart": restart, "verify": verify}}));
     }
     println!("(netchk+ = wall time outside the per-host phases: netcheck, connect, detect, lock, audit; phases are means per host)");
     let summary = json!({
