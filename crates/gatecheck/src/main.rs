@@ -155,10 +155,15 @@ fn run(cli: Cli) -> Result<bool> {
                 Some(path) => {
                     let info = gatecheck::version::of_artifact(path)?;
                     anyhow::ensure!(
-                        gatecheck::version::commit_matches(&info.commit, &commit),
-                        "{} reports commit {}, not {commit}",
+                        info.is_commit(&commit),
+                        "{} reports commit {}{}, not {commit}",
                         path.display(),
-                        info.commit
+                        info.commit,
+                        if info.is_dirty() {
+                            " built from a dirty tree"
+                        } else {
+                            ""
+                        }
                     );
                     Some(info.build_id)
                 }

@@ -19,6 +19,8 @@ pub struct HostVersion {
     /// Commit the host reports, or `None` when `/version` could not be read.
     pub commit: Option<String>,
     pub build_id: Option<String>,
+    /// The host's build came from a dirty tree (never matches).
+    pub dirty: bool,
     pub error: Option<String>,
     pub matches: bool,
 }
@@ -41,8 +43,13 @@ impl ParityReport {
         for h in &self.hosts {
             let what = match (&h.commit, &h.error) {
                 (Some(c), _) => format!(
-                    "runs commit {c} (build {})",
-                    h.build_id.as_deref().unwrap_or("?")
+                    "runs commit {c} (build {}){}",
+                    h.build_id.as_deref().unwrap_or("?"),
+                    if h.dirty {
+                        ", built from a dirty tree: never passes parity"
+                    } else {
+                        ""
+                    }
                 ),
                 (None, Some(e)) => format!("unreadable: {e}"),
                 (None, None) => "unreadable".into(),
@@ -85,8 +92,8 @@ pub fn check(
                 Ok(v) => HostVersion {
                     host: host.name.clone(),
                     base_url,
-                    matches: version::commit_matches(&v.commit, commit)
-                        && build_id.is_none_or(|b| b == v.build_id),
+                    matches: v.is_commit(commit) && build_id.is_none_or(|b| b == v.build_id),
+                    dirty: v.is_dirty(),
                     commit: Some(v.commit),
                     build_id: Some(v.build_id),
                     error: None,
@@ -96,6 +103,7 @@ pub fn check(
                     base_url,
                     commit: None,
                     build_id: None,
+                    dirty: false,
                     error: Some(e.to_string()),
                     matches: false,
                 },
@@ -164,10 +172,14 @@ impl SyncPlan {
 /// Checks the artifact is `commit`, then runs `deployctl rollout` and waits for it.
 pub fn sync(plan: &SyncPlan, commit: &str) -> Result<(), SyncError> {
     let info = version::of_artifact(&plan.artifact)?;
-    if !version::commit_matches(&info.commit, commit) {
+    if !info.is_commit(commit) {
         return Err(SyncError::WrongArtifact {
             artifact: plan.artifact.clone(),
-            found: info.commit,
+            found: if info.is_dirty() {
+                format!("{} built from a dirty tree", info.commit)
+            } else {
+                info.commit
+            },
             wanted: commit.to_string(),
         });
     }

@@ -13,6 +13,10 @@ pub struct VersionInfo {
     pub service: String,
     pub version: String,
     pub commit: String,
+    /// Built from a tree with uncommitted changes (hotel-api also appends `-dirty` to the
+    /// version).
+    #[serde(default)]
+    pub dirty: bool,
     #[serde(default)]
     pub build_time: String,
     #[serde(default)]
@@ -95,32 +99,84 @@ pub fn of_artifact(path: &Path) -> Result<VersionInfo, VersionError> {
     parse(&path.display().to_string(), &out.stdout)
 }
 
-/// Whether a reported commit is `wanted`: equal, or one a prefix of the other with at least
-/// 7 hex digits (short and full SHAs name the same commit). `unknown` never matches.
+/// Shortest abbreviated hash accepted when one side is not a full hash.
+pub const MIN_ABBREV: usize = 12;
+
+/// Length of a full (SHA-1) commit hash.
+const FULL: usize = 40;
+
+/// Whether a reported commit is `wanted`. Two full hashes must be equal; when one side is
+/// abbreviated, it must be a prefix of the other of at least [`MIN_ABBREV`] hex digits.
+/// `unknown` never matches.
 pub fn commit_matches(reported: &str, wanted: &str) -> bool {
     let (a, b) = (
         reported.trim().to_ascii_lowercase(),
         wanted.trim().to_ascii_lowercase(),
     );
     let hex = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit());
-    if !hex(&a) || !hex(&b) || a.len().min(b.len()) < 7 {
+    if !hex(&a) || !hex(&b) || a.len() > FULL || b.len() > FULL {
         return false;
     }
-    a.starts_with(&b) || b.starts_with(&a)
+    if a.len() == FULL && b.len() == FULL {
+        return a == b;
+    }
+    a.len().min(b.len()) >= MIN_ABBREV && (a.starts_with(&b) || b.starts_with(&a))
+}
+
+impl VersionInfo {
+    /// A build from a dirty tree: the flag, or a version ending in `-dirty` (also from a
+    /// build that predates the flag).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty || self.version.ends_with("-dirty")
+    }
+
+    /// Whether this build is exactly `commit`: never for a dirty build.
+    pub fn is_commit(&self, commit: &str) -> bool {
+        !self.is_dirty() && commit_matches(&self.commit, commit)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const FULL_A: &str = "0123456789abcdef0123456789abcdef01234567";
+    const FULL_B: &str = "0123456789abcdef0123456789abcdef0123456f";
+
     #[test]
-    fn commit_matching() {
-        assert!(commit_matches("abc1234", "abc1234def567"));
-        assert!(commit_matches("ABC1234DEF", "abc1234"));
-        assert!(!commit_matches("abc1234", "abc1235"));
+    fn full_hashes_are_compared_whole() {
+        assert!(commit_matches(FULL_A, FULL_A));
+        assert!(commit_matches(&FULL_A.to_uppercase(), FULL_A));
+        assert!(
+            !commit_matches(FULL_A, FULL_B),
+            "same 39-digit prefix, other commit"
+        );
+    }
+
+    #[test]
+    fn abbreviations_need_twelve_digits() {
+        assert!(commit_matches(&FULL_A[..12], FULL_A));
+        assert!(commit_matches(FULL_A, &FULL_A[..12]));
+        assert!(!commit_matches(FULL_A, &FULL_A[..7]), "7 digits: ambiguous");
+        assert!(!commit_matches("abc1234", "abc1234def567"));
         assert!(!commit_matches("unknown", "unknown"));
-        assert!(!commit_matches("abc12", "abc12"), "too short to be sure");
-        assert!(!commit_matches("", "abc1234"));
+        assert!(!commit_matches("", FULL_A));
+        assert!(!commit_matches(&format!("{FULL_A}00"), FULL_A));
+    }
+
+    #[test]
+    fn a_dirty_build_is_never_its_commit() {
+        let doc = format!(
+            r#"{{"service":"hotel-api","version":"0.1.0","commit":"{FULL_A}","build_id":"b"}}"#
+        );
+        let clean = parse("x", doc.as_bytes()).unwrap();
+        assert!(!clean.is_dirty() && clean.is_commit(FULL_A));
+        let mut dirty = clean.clone();
+        dirty.dirty = true;
+        assert!(!dirty.is_commit(FULL_A));
+        let mut marked = clean.clone();
+        marked.version = "0.1.0-dirty".into();
+        assert!(marked.is_dirty() && !marked.is_commit(FULL_A));
     }
 
     #[test]

@@ -4,7 +4,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{free_port, gatecheck, hotel_api_bin, inventory, Service};
+use common::{
+    clean_commit, free_port, gatecheck, hotel_api_bin, inventory, static_json_server, Service,
+};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -15,7 +17,7 @@ fn parity_matches_the_served_commit_and_build() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hotel_api_bin(tmp.path());
     let svc = Service::start(&bin);
-    let commit = svc.version()["commit"].as_str().unwrap().to_string();
+    let commit = clean_commit(&svc.version());
     let inv = inventory(tmp.path(), "uat", &bin, None, &[("uat-1", svc.url())]);
     let report = tmp.path().join("parity.json");
     let base = [
@@ -65,6 +67,57 @@ fn parity_matches_the_served_commit_and_build() {
         "same commit, different build: mismatch"
     );
     assert!(stdout(&out).contains("MISMATCH  uat-1"));
+
+    // A 12-digit abbreviation names the commit; a 7-digit one is too ambiguous.
+    let out = gatecheck(&[&base[..], &["--commit", &commit[..12]]].concat());
+    assert_eq!(out.status.code(), Some(0));
+    let out = gatecheck(&[&base[..], &["--commit", &commit[..7]]].concat());
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn parity_refuses_a_build_from_a_dirty_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let doc = |version: &str, dirty: bool| {
+        format!(
+            r#"{{"service":"hotel-api","version":"{version}","commit":"{commit}","dirty":{dirty},"build_time":"t","label":"","build_id":"{version}-0123456789ab-1"}}"#
+        )
+    };
+    let clean = static_json_server(doc("0.1.0", false));
+    let flagged = static_json_server(doc("0.1.0-dirty", true));
+    let bin = tmp.path().join("unused");
+    for (hosts, code) in [
+        (vec![("uat-1", clean.clone())], 0),
+        (vec![("uat-1", clean), ("uat-2", flagged)], 1),
+    ] {
+        let inv = inventory(tmp.path(), "uat", &bin, None, &hosts);
+        let report = tmp.path().join("parity.json");
+        let out = gatecheck(&[
+            "--inventory",
+            inv.to_str().unwrap(),
+            "parity",
+            "--env",
+            "uat",
+            "--commit",
+            commit,
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{}", stdout(&out));
+        if code == 1 {
+            let text = stdout(&out);
+            assert!(
+                text.contains("OK        uat-1")
+                    && text.contains("MISMATCH  uat-2")
+                    && text.contains("dirty tree"),
+                "{text}"
+            );
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+            assert_eq!(json["hosts"][1]["dirty"], true);
+        }
+    }
 }
 
 #[test]

@@ -127,7 +127,7 @@ fn deploy_prod_gated_promotes_through_every_gate_and_stops_at_the_failing_gate()
     let prod = Bed::up(&beds, &format!("gp{id}"), 2);
     let v1 = hotel_api_bin(tmp.path());
     let v1_info = artifact_version(&v1);
-    let commit = v1_info["commit"].as_str().unwrap().to_string();
+    let commit = common::clean_commit(&v1_info);
     let inventory = tmp.path().join("deploy.toml");
     std::fs::write(
         &inventory,

@@ -60,15 +60,27 @@ pub enum StampError {
     },
 }
 
+/// Whether the tree this was built from had uncommitted changes to tracked files.
+const DIRTY: bool = matches!(env!("HOTEL_API_DIRTY").as_bytes(), b"1");
+
+/// Package version, with `-dirty` for a build from a dirty tree.
+const VERSION: &str = if DIRTY {
+    concat!(env!("CARGO_PKG_VERSION"), "-dirty")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// Identity of this build, as served by `/version` and printed by `hotel-api version --json`.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct BuildInfo {
     /// Always `hotel-api`.
     pub service: &'static str,
-    /// Cargo package version.
+    /// Cargo package version; `-dirty` appended when built from a dirty tree.
     pub version: &'static str,
-    /// Short git commit, or `unknown`.
+    /// Full git commit hash, or `unknown`.
     pub commit: &'static str,
+    /// Built from a tree with uncommitted changes (never passes parity).
+    pub dirty: bool,
     /// UTC build time.
     pub build_time: &'static str,
     /// Release label (empty if none).
@@ -84,10 +96,11 @@ impl BuildInfo {
         let raw = &slot[MARKER.len()..];
         let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
         let label = String::from_utf8_lossy(&raw[..end]).into_owned();
-        let version = env!("CARGO_PKG_VERSION");
+        let version = VERSION;
         let commit = env!("HOTEL_API_COMMIT");
         let epoch = env!("HOTEL_API_BUILD_EPOCH");
-        let mut build_id = format!("{version}-{commit}-{epoch}");
+        let short = commit.get(..12).unwrap_or(commit);
+        let mut build_id = format!("{version}-{short}-{epoch}");
         if !label.is_empty() {
             build_id.push('-');
             build_id.push_str(&label);
@@ -96,6 +109,7 @@ impl BuildInfo {
             service: "hotel-api",
             version,
             commit,
+            dirty: DIRTY,
             build_time: env!("HOTEL_API_BUILD_TIME"),
             label,
             build_id,
@@ -149,6 +163,18 @@ pub fn stamp(src: &Path, out: &Path, label: &str) -> Result<(), StampError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dirty_build_says_so_in_its_version_and_build_id() {
+        let b = BuildInfo::current();
+        assert_eq!(b.dirty, b.version.ends_with("-dirty"));
+        assert!(b.build_id.starts_with(b.version));
+        assert!(
+            b.commit == "unknown" || b.commit.len() == 40,
+            "full hash: {}",
+            b.commit
+        );
+    }
 
     #[test]
     fn labels_are_validated() {

@@ -211,3 +211,39 @@ pub fn gatecheck(args: &[&str]) -> Output {
     );
     out
 }
+
+/// The commit of a build that must be clean for the test: a build from a dirty tree never
+/// passes parity, so a test that needs parity to pass needs a committed tree (CI builds a
+/// fresh clone). Fails with that explanation otherwise.
+pub fn clean_commit(version: &serde_json::Value) -> String {
+    assert_eq!(
+        version["dirty"], false,
+        "this hotel-api was built from a tree with uncommitted changes (version {}); parity \
+         never passes for it: commit first, then run this test",
+        version["version"]
+    );
+    let commit = version["commit"].as_str().expect("commit").to_string();
+    assert_eq!(commit.len(), 40, "full commit hash expected: {commit}");
+    commit
+}
+
+/// A one-document HTTP server on loopback: every request gets `200` with `body` (JSON).
+/// Returns its base URL; the thread ends with the test process.
+pub fn static_json_server(body: String) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
