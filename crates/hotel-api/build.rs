@@ -27,8 +27,12 @@ fn main() {
     ] {
         if let Some(dir) = git(&manifest, &args) {
             let dir = Path::new(&manifest).join(dir);
+            // Only paths that exist: a missing one would rerun this script on every build.
             for f in ["HEAD", "index", "refs/heads", "packed-refs"] {
-                println!("cargo:rerun-if-changed={}", dir.join(f).display());
+                let path = dir.join(f);
+                if path.exists() {
+                    println!("cargo:rerun-if-changed={}", path.display());
+                }
             }
         }
     }
