@@ -1,4 +1,6 @@
-//! Change size: added + deleted lines against the base, lock and generated files excluded.
+//! Change size: added + deleted lines against the base. Files are excluded only by the
+//! repository's list (`change-size-exclude.txt`, read at the merge base so a change cannot
+//! exclude itself) and binary files (no lines); every exclusion is listed with its reason.
 
 use serde::Serialize;
 
@@ -7,20 +9,8 @@ use super::diff::FileChange;
 /// Default limit of changed lines.
 pub const DEFAULT_LIMIT: u64 = 400;
 
-/// Lock files by file name: machine-written, reviewed by their tool, not by people.
-const LOCK_FILES: &[&str] = &[
-    "Cargo.lock",
-    "package-lock.json",
-    "yarn.lock",
-    "pnpm-lock.yaml",
-    "poetry.lock",
-    "Pipfile.lock",
-    "go.sum",
-    "Gemfile.lock",
-    "composer.lock",
-    "flake.lock",
-];
-
+/// The exclusion list, at the repository root.
+pub const EXCLUDE_FILE: &str = "change-size-exclude.txt";
 /// One counted file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CountedFile {
@@ -47,50 +37,64 @@ pub struct ChangeSize {
     pub excluded: Vec<ExcludedFile>,
 }
 
-/// Why a path is excluded from the count, judged by its name alone.
-pub fn excluded_by_name(path: &str) -> Option<&'static str> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    if LOCK_FILES.contains(&name) || name.ends_with(".lock") {
-        return Some("lock file");
-    }
-    let generated_dir = path
-        .split('/')
-        .any(|c| c == "generated" || c == "__generated__");
-    if generated_dir || name.contains(".generated.") || name.ends_with(".min.js") {
-        return Some("generated file (by path)");
-    }
-    None
+/// Patterns of the exclusion list: one glob per line (`*` within a path segment, `**` any
+/// number of segments); blank lines and `#` comments skipped.
+pub fn parse_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
 }
 
-/// Whether a file's opening text carries the `@generated` marker (the convention used by
-/// Cargo.lock, rustfmt and most code generators). Only the first 5 lines are read.
-pub fn has_generated_marker(text: &str) -> bool {
-    text.lines().take(5).any(|l| l.contains("@generated"))
+/// Whether `path` matches the glob `pattern`.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let pat: Vec<&str> = pattern.split('/').collect();
+    let segs: Vec<&str> = path.split('/').collect();
+    match_segments(&pat, &segs)
 }
 
-/// Counts changed lines; `generated` tells whether a file's content marks it generated.
-pub fn evaluate(
-    changes: &[FileChange],
-    limit: u64,
-    generated: impl Fn(&FileChange) -> bool,
-) -> ChangeSize {
+fn match_segments(pat: &[&str], segs: &[&str]) -> bool {
+    match pat.split_first() {
+        None => segs.is_empty(),
+        Some((&"**", rest)) => (0..=segs.len()).any(|i| match_segments(rest, &segs[i..])),
+        Some((p, rest)) => segs
+            .split_first()
+            .is_some_and(|(s, tail)| wildcard(p, s) && match_segments(rest, tail)),
+    }
+}
+
+/// `*` matches any run of characters within one segment.
+fn wildcard(p: &str, s: &str) -> bool {
+    match p.split_once('*') {
+        None => p == s,
+        Some((head, tail)) => {
+            s.starts_with(head)
+                && (head.len()..=s.len()).any(|i| s.is_char_boundary(i) && wildcard(tail, &s[i..]))
+        }
+    }
+}
+
+/// Counts changed lines; files matching a pattern of `excluded` and binary files are left
+/// out and listed.
+pub fn evaluate(changes: &[FileChange], limit: u64, excluded: &[String]) -> ChangeSize {
     let mut files = Vec::new();
-    let mut excluded = Vec::new();
+    let mut left_out = Vec::new();
     for change in changes {
         let path = change.display_path().to_string();
+        let paths = [change.old_path.as_deref(), change.new_path.as_deref()];
+        let listed = excluded
+            .iter()
+            .find(|p| paths.iter().flatten().all(|path| glob_match(p, path)));
         let reason = if change.binary {
-            Some("binary file")
-        } else if let Some(r) = excluded_by_name(&path) {
-            Some(r)
-        } else if generated(change) {
-            Some("generated file (@generated marker)")
+            Some("binary file".to_string())
         } else {
-            None
+            listed.map(|p| format!("{EXCLUDE_FILE}: {p}"))
         };
         match reason {
-            Some(reason) => excluded.push(ExcludedFile {
+            Some(reason) => left_out.push(ExcludedFile {
                 path,
-                reason: reason.to_string(),
+                reason,
                 changed_lines: change.changed_lines(),
             }),
             None => files.push(CountedFile {
@@ -106,7 +110,7 @@ pub fn evaluate(
         total,
         passed: total <= limit,
         files,
-        excluded,
+        excluded: left_out,
     }
 }
 
@@ -125,35 +129,45 @@ mod tests {
     }
 
     #[test]
-    fn limit_is_inclusive_and_exclusions_are_listed() {
+    fn limit_is_inclusive_and_only_listed_files_are_excluded() {
+        let list = parse_list("# machine-written\nCargo.lock\n\ncrates/*/generated/**\n");
         let changes = [
             change("src/a.rs", 300, 100),
             change("Cargo.lock", 900, 10),
-            change("web/app.min.js", 5, 0),
-            change("src/schema.rs", 50, 0),
+            change("crates/x/generated/deep/schema.rs", 50, 0),
+            change("web/app.lock", 1, 0),
         ];
-        let size = evaluate(&changes, 400, |c| c.display_path() == "src/schema.rs");
-        assert_eq!(size.total, 400);
+        let size = evaluate(&changes, 401, &list);
+        assert_eq!(size.total, 401, "an unlisted *.lock counts");
         assert!(size.passed);
         let reasons: Vec<_> = size.excluded.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(
             reasons,
             [
-                "lock file",
-                "generated file (by path)",
-                "generated file (@generated marker)"
+                "change-size-exclude.txt: Cargo.lock",
+                "change-size-exclude.txt: crates/*/generated/**"
             ]
         );
-        let size = evaluate(&[change("src/a.rs", 301, 100)], 400, |_| false);
+        let size = evaluate(&[change("src/a.rs", 301, 100)], 400, &list);
         assert_eq!(size.total, 401);
         assert!(!size.passed);
     }
 
     #[test]
-    fn generated_marker_only_in_the_head() {
-        assert!(has_generated_marker(
-            "# This file is automatically @generated by Cargo.\n"
-        ));
-        assert!(!has_generated_marker("1\n2\n3\n4\n5\n// @generated\n"));
+    fn a_file_named_generated_or_marked_counts_unless_listed() {
+        let size = evaluate(&[change("src/generated/x.rs", 5, 0)], 400, &[]);
+        assert_eq!(size.total, 5);
+        assert!(size.excluded.is_empty());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("Cargo.lock", "Cargo.lock"));
+        assert!(!glob_match("Cargo.lock", "sub/Cargo.lock"));
+        assert!(glob_match("**/Cargo.lock", "sub/Cargo.lock"));
+        assert!(glob_match("**/Cargo.lock", "Cargo.lock"));
+        assert!(glob_match("docs/*.svg", "docs/a.svg"));
+        assert!(!glob_match("docs/*.svg", "docs/x/a.svg"));
+        assert!(glob_match("a/**", "a/b/c"));
     }
 }

@@ -12,6 +12,7 @@ use super::coverage::{self, DiffCoverage};
 use super::file_size::{self, FileSizeReport};
 use super::git::{self, Base};
 use super::lcov;
+use super::packages;
 
 /// Verdict of one gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,18 +158,15 @@ pub fn file_size_in(repo: &Path, max_lines: usize) -> Result<FileSizeReport> {
     ))
 }
 
-/// Changed lines of `BASE...HEAD` in `repo`, lock and generated files excluded.
+/// Changed lines of `BASE...HEAD` in `repo`; files listed in the repository's exclusion
+/// list as it is at the merge base (a change cannot exclude its own lines) are left out.
 pub fn change_size_in(repo: &Path, base: &str, limit: u64) -> Result<(Base, ChangeSize)> {
     let base = git::resolve_base(repo, base)?;
     let changes = git::changes(repo, &base)?;
-    let size = change_size::evaluate(&changes, limit, |c| {
-        let (commit, path) = match c.new_path.as_deref() {
-            Some(p) => (base.head.as_str(), p),
-            None => (base.merge_base.as_str(), c.display_path()),
-        };
-        git::head_of_file(repo, commit, path).is_some_and(|t| change_size::has_generated_marker(&t))
-    });
-    Ok((base, size))
+    let list = git::file_at(repo, &base.merge_base, change_size::EXCLUDE_FILE)
+        .map(|t| change_size::parse_list(&t))
+        .unwrap_or_default();
+    Ok((base, change_size::evaluate(&changes, limit, &list)))
 }
 
 /// The change-size gate.
@@ -211,13 +209,30 @@ pub fn change_size(ctx: &Workspace, limit: u64) -> Outcome {
     }
 }
 
-/// Diff coverage of `BASE...HEAD` in `repo` against an LCOV tracefile's text.
+/// Diff coverage of `BASE...HEAD` in `repo` against an LCOV tracefile's text. A tracefile
+/// without source records, or none of whose sources is in `repo` (another checkout), is an
+/// error: it cannot show what the change's tests cover.
 pub fn diff_coverage_in(repo: &Path, base: &str, lcov_text: &str) -> Result<(Base, DiffCoverage)> {
     let base = git::resolve_base(repo, base)?;
     let changes = git::changes(repo, &base)?;
     let hits = lcov::parse_lcov(lcov_text).context("parsing the LCOV tracefile")?;
+    anyhow::ensure!(
+        !hits.is_empty(),
+        "the LCOV tracefile lists no source file: empty coverage is missing data, not a pass"
+    );
     let rel = coverage::relativize(&hits, repo);
-    Ok((base, coverage::intersect(&changes, &rel)))
+    if rel.is_empty() {
+        let sample = hits.keys().next().map(String::as_str).unwrap_or("");
+        anyhow::bail!(
+            "none of the {} source files of the LCOV tracefile is under {} (e.g. {sample}): \
+             a tracefile of another checkout",
+            hits.len(),
+            repo.display()
+        );
+    }
+    let head = base.head.clone();
+    let text_of = |path: &str| git::file_at(repo, &head, path);
+    Ok((base, coverage::intersect(&changes, &rel, text_of)))
 }
 
 /// Whether a change adds lines to a Rust source (the only files LCOV can list).
@@ -229,30 +244,64 @@ fn adds_rust_lines(change: &super::diff::FileChange) -> bool {
             .is_some_and(|p| p.ends_with(".rs"))
 }
 
-/// Produces `lcov.info` in the output directory, or copies the one given.
-fn produce_lcov(ctx: &Workspace, given: Option<&Path>) -> Result<PathBuf> {
+/// The sidecar naming the commit a tracefile was measured at: `FILE.commit`.
+pub fn commit_sidecar(lcov: &Path) -> PathBuf {
+    let mut name = lcov.as_os_str().to_owned();
+    name.push(".commit");
+    PathBuf::from(name)
+}
+
+/// Produces `lcov.info` in the output directory for HEAD, or copies the one given after
+/// checking it was measured at HEAD (its `FILE.commit` sidecar). Coverage of a work tree
+/// that differs from HEAD is refused: it would not be the coverage of the change.
+fn produce_lcov(ctx: &Workspace, given: Option<&Path>, packages: &[String]) -> Result<PathBuf> {
     let target = ctx.out_dir.join("lcov.info");
     std::fs::create_dir_all(&ctx.out_dir)
         .with_context(|| format!("creating {}", ctx.out_dir.display()))?;
+    let head = git::head(&ctx.repo)?;
     if let Some(src) = given {
+        let sidecar = commit_sidecar(src);
+        let measured = std::fs::read_to_string(&sidecar).with_context(|| {
+            format!(
+                "{} names no commit: an LCOV file is accepted only with {} holding the \
+                 commit it was measured at",
+                src.display(),
+                sidecar.display()
+            )
+        })?;
+        anyhow::ensure!(
+            measured.trim() == head,
+            "{} was measured at {}, not at HEAD {head}",
+            src.display(),
+            measured.trim()
+        );
         if src != target {
             std::fs::copy(src, &target)
                 .with_context(|| format!("copying {} to {}", src.display(), target.display()))?;
         }
+        std::fs::write(commit_sidecar(&target), format!("{head}\n"))?;
         return Ok(target);
     }
+    let dirty = git::modified_tracked(&ctx.repo)?;
+    anyhow::ensure!(
+        dirty.is_empty(),
+        "the work tree differs from HEAD ({}): coverage must be of HEAD; commit or stash first",
+        dirty.join(", ")
+    );
     let out = target.to_string_lossy().into_owned();
-    let args = [
-        "llvm-cov",
-        "nextest",
-        "--workspace",
-        "--lcov",
-        "--output-path",
-        &out,
-    ];
+    let mut args = vec!["llvm-cov", "nextest", "--lcov", "--output-path", &out];
+    if packages.is_empty() {
+        args.push("--workspace");
+    }
+    for p in packages {
+        match p.as_str() {
+            "--workspace" => args.push(p),
+            _ => args.extend(["-p", p]),
+        }
+    }
     println!("gate diff-coverage: running `cargo {}`", args.join(" "));
     let status = Command::new("cargo")
-        .args(args)
+        .args(&args)
         .current_dir(&ctx.repo)
         .status()
         .context("running cargo llvm-cov (install: scripts/install-gate-tools.sh)")?;
@@ -260,6 +309,7 @@ fn produce_lcov(ctx: &Workspace, given: Option<&Path>) -> Result<PathBuf> {
         status.success(),
         "cargo llvm-cov failed ({status}): tests must pass to measure coverage"
     );
+    std::fs::write(commit_sidecar(&target), format!("{head}\n"))?;
     Ok(target)
 }
 
@@ -270,36 +320,36 @@ pub fn diff_coverage(ctx: &Workspace, threshold: f64, lcov_file: Option<&Path>) 
         ctx.base
     );
     // Resolve the base first: a missing base must fail before an expensive test run.
-    let adds_rust = git::resolve_base(&ctx.repo, &ctx.base)
+    let changes = match git::resolve_base(&ctx.repo, &ctx.base)
         .and_then(|base| git::changes(&ctx.repo, &base))
-        .map(|changes| changes.iter().any(adds_rust_lines));
-    let adds_rust = match adds_rust {
-        Ok(a) => a,
+    {
+        Ok(c) => c,
         Err(e) => return Outcome::error("diff-coverage", checked, &e),
     };
-    match git::modified_tracked(&ctx.repo) {
-        Ok(m) if !m.is_empty() => println!(
-            "  note: {} tracked files differ from HEAD: coverage measures the work tree, the diff is of HEAD",
-            m.len()
-        ),
-        _ => {}
-    }
+    let adds_rust = changes.iter().any(adds_rust_lines);
     let result = if !adds_rust && lcov_file.is_none() {
         println!(
             "gate diff-coverage: no added lines in Rust sources: nothing to measure, tests not run"
         );
-        diff_coverage_in(&ctx.repo, &ctx.base, "")
+        git::resolve_base(&ctx.repo, &ctx.base).map(|b| (b, coverage::nothing_added(&changes)))
     } else {
-        produce_lcov(ctx, lcov_file).and_then(|p| {
-            let text =
-                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-            diff_coverage_in(&ctx.repo, &ctx.base, &text)
-        })
+        // Only the packages that own changed sources run their tests under coverage.
+        let packages = packages::owning(&ctx.repo, &changes);
+        packages
+            .and_then(|p| produce_lcov(ctx, lcov_file, &p))
+            .and_then(|p| {
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                diff_coverage_in(&ctx.repo, &ctx.base, &text)
+            })
     };
     let (base, cov) = match result {
         Ok(r) => r,
         Err(e) => return Outcome::error("diff-coverage", checked, &e),
     };
+    for f in &cov.missing_from_lcov {
+        println!("  missing from the LCOV (counted uncovered): {f}");
+    }
     for f in &cov.files {
         if !f.uncovered_lines.is_empty() {
             println!(

@@ -115,10 +115,16 @@ pub fn changes(repo: &Path, base: &Base) -> Result<Vec<FileChange>> {
     parse_unified_diff(&text).context("parsing git diff output")
 }
 
-/// The first bytes of a file at a commit (for the `@generated` marker), if it exists there.
-pub fn head_of_file(repo: &Path, commit: &str, path: &str) -> Option<String> {
-    let text = git(repo, &["cat-file", "-p", &format!("{commit}:{path}")]).ok()?;
-    Some(text.chars().take(2048).collect())
+/// The full text of a file at a commit, if it exists there.
+pub fn file_at(repo: &Path, commit: &str, path: &str) -> Option<String> {
+    git(repo, &["cat-file", "-p", &format!("{commit}:{path}")]).ok()
+}
+
+/// The HEAD commit.
+pub fn head(repo: &Path) -> Result<String> {
+    Ok(git(repo, &["rev-parse", "--verify", "HEAD"])?
+        .trim()
+        .to_string())
 }
 
 /// Tracked files whose work-tree content differs from HEAD.

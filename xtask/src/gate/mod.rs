@@ -19,6 +19,7 @@ pub mod diff;
 pub mod file_size;
 pub mod git;
 pub mod lcov;
+pub mod packages;
 #[cfg(test)]
 mod tests;
 
