@@ -1,11 +1,14 @@
-//! The load-balancer layer of a run: which app hosts sit in which nginx pool, which are
-//! `down` right now, applied to every LB host of the environment at once.
+//! The load-balancer layer of a run: which app hosts sit in which pool, which are `down` right
+//! now, applied to every LB host of the environment at once (nginx or haproxy). An apply that
+//! routes like what is in force changes nothing on the LB: a zero-downtime restart never
+//! changes the load balancer.
 
 use crate::audit::Audit;
 use crate::fleet;
 use crate::inventory::{Environment, Role};
-use crate::lb::{self, Member, Routing};
-use crate::lbpush;
+use crate::haproxy;
+use crate::lb::{self, LbKind, Member, Routing};
+use crate::lbpush::{self, Change};
 use crate::remote::RemoteHost;
 use std::collections::BTreeSet;
 
@@ -23,6 +26,8 @@ pub struct Balancers<'a> {
     run_id: String,
     serial: u32,
     members: Vec<(Member, bool)>,
+    /// Every LB change made by this run: (LB host, what it did), `Unchanged` excluded.
+    pub changes: Vec<(String, Change)>,
 }
 
 impl<'a> Balancers<'a> {
@@ -42,7 +47,7 @@ impl<'a> Balancers<'a> {
             if roles.contains(&Role::App) {
                 let m = Member {
                     name: r.host.name.clone(),
-                    addr: format!("{}:{}", r.host.address, env.service.port),
+                    addr: lb::host_port(&r.host.address, env.service.port),
                 };
                 members.push((m, r.host.gray));
             }
@@ -53,6 +58,7 @@ impl<'a> Balancers<'a> {
             run_id: run_id.to_string(),
             serial: 0,
             members,
+            changes: vec![],
         }
     }
 
@@ -60,10 +66,13 @@ impl<'a> Balancers<'a> {
         self.lbs.is_empty()
     }
 
-    /// Gray percentage in force on the first LB (`None`: one pool or no LB).
-    pub async fn current_percent(&self) -> Option<f64> {
-        let r = self.lbs.first()?;
-        lb::parse_percent(&lbpush::current(r, &self.env.lb).await.ok()?)
+    /// Gray percentage (`None`: one pool or no LB) and down hosts in force on the first LB.
+    pub async fn current(&self) -> (Option<f64>, BTreeSet<String>) {
+        let Some(r) = self.lbs.first() else {
+            return (None, BTreeSet::new());
+        };
+        let conf = lbpush::current(r, &self.env.lb).await.unwrap_or_default();
+        (lb::parse_percent(&conf), lb::parse_down(&conf))
     }
 
     /// Render and apply on every LB; errors name the LB hosts that refused.
@@ -105,33 +114,44 @@ impl<'a> Balancers<'a> {
             gray,
             percent,
             down: down.clone(),
+            gray_hosts: self
+                .members
+                .iter()
+                .filter(|m| m.1)
+                .map(|m| m.0.clone())
+                .collect(),
         };
         let conf = lb::render(&routing, &self.env.lb);
         let settings = &self.env.lb;
         let results = fleet::futures_join_all(self.lbs.iter().map(|r| {
-            let (conf, serial) = (&conf, &serial);
+            let (conf, serial, routing) = (&conf, &serial, &routing);
             async move {
-                (
-                    r.host.name.clone(),
-                    lbpush::apply(r, settings, conf, serial).await,
-                )
+                let res = match settings.kind {
+                    LbKind::Nginx => lbpush::apply(r, settings, conf, serial).await,
+                    LbKind::Haproxy => haproxy::apply(r, settings, routing).await,
+                };
+                (r.host.name.clone(), res)
             }
         }))
         .await;
         let mut errors = vec![];
         for (host, res) in results {
+            if let Ok(Change::Unchanged) = res {
+                continue;
+            }
             let mut e = audit.event(
                 Some(&host),
                 "lb config",
                 if res.is_ok() { "ok" } else { "fail" },
             );
             e.detail = Some(match &res {
-                Ok(()) => format!("serial {serial}: {pools:?}, down {:?}", down),
+                Ok(c) => format!("serial {serial} ({c:?}): {pools:?}, down {down:?}"),
                 Err(err) => err.to_string(),
             });
             audit.record(e);
-            if let Err(err) = res {
-                errors.push(format!("{host}: {err}"));
+            match res {
+                Ok(c) => self.changes.push((host, c)),
+                Err(err) => errors.push(format!("{host}: {err}")),
             }
         }
         if errors.is_empty() {

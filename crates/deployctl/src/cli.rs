@@ -243,16 +243,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                         s.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default()
                     );
                     if let Some(lb) = &s.lb {
-                        println!(
-                            "{:<14} nginx config {} gray {} (pool {:?}) down {:?}",
-                            "",
-                            lb.serial.as_deref().unwrap_or("-"),
-                            lb.gray_percent
-                                .map(|p| format!("{p}%"))
-                                .unwrap_or("off".into()),
-                            lb.gray_pool,
-                            lb.down
-                        );
+                        for line in crate::lbview::lines(lb) {
+                            println!("{:<14} {line}", "");
+                        }
                     }
                 }
             }

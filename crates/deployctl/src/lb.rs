@@ -1,25 +1,55 @@
-//! nginx load balancers: the upstream configuration deployctl owns on every LB host.
+//! Load balancers: the `[lb]` settings of both kinds, and the nginx upstream configuration
+//! deployctl owns on every nginx LB host (haproxy: `haproxy.rs`).
 //!
 //! [`render`] is pure and deterministic (same input, same bytes): a stable pool, and in gray
 //! mode a gray pool reached by the gray header or, stickily, by `split_clients` on a key for
 //! P% of the other clients. Hosts being restarted or not verified are `down`. Every file
 //! carries the run id and a serial, served at `/__deployctl/config` so a reload can be
-//! confirmed. Stock nginx has no active health checks: deployctl's own membership (down
-//! before restart, back after verify) replaces the third-party `check interval=3000` module;
-//! an operator who has that module can add `check interval=3000 rise=2 fall=3 timeout=1000
-//! type=http;` through `[lb] upstream_extra`.
+//! confirmed. Stock nginx has no active health checks: passive ones (`max_fails` /
+//! `fail_timeout`, idempotent requests moved to the next server) plus deployctl's own
+//! membership (a host that fails verification is `down`); an operator who has the third-party
+//! check module can add `check interval=3000 rise=2 fall=3 timeout=1000 type=http;` through
+//! `[lb] upstream_extra`. The `kind = "haproxy"` LB has active checks on a stock package.
 
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
+/// Which load balancer runs on the LB hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LbKind {
+    /// Stock nginx: the owned upstream file, `nginx -t`, reload; passive checks.
+    #[default]
+    Nginx,
+    /// Stock haproxy in master-worker mode: runtime API on the stats socket, active checks.
+    Haproxy,
+}
+
 /// `[lb]` table of the inventory.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LbSettings {
-    /// nginx's directory on the LB host: nginx.conf, the owned upstream file, pid, logs, temp.
-    #[serde(default = "d_dir")]
+    #[serde(default)]
+    pub kind: LbKind,
+    /// The LB's directory on the LB host (default `/srv/nginx` or `/srv/haproxy`): its
+    /// configuration, the owned files, pid, sockets, logs.
+    #[serde(default)]
     pub dir: String,
+    /// Opt-in (services not on this runtime): mark each app host down in the LB before its
+    /// restart and back after it verifies; costs two LB changes per batch.
+    #[serde(default)]
+    pub down_during_restart: bool,
+    /// haproxy active health check of every server (`GET check_path`).
+    #[serde(default = "d_check")]
+    pub check: String,
+    #[serde(default = "d_check_path")]
+    pub check_path: String,
+    #[serde(default = "d_haproxy")]
+    pub haproxy: String,
+    /// Client of haproxy's runtime API (stats socket) on the LB host.
+    #[serde(default = "d_socat")]
+    pub socat: String,
     #[serde(default = "d_listen")]
     pub listen: u16,
     #[serde(default = "d_fails")]
@@ -39,8 +69,17 @@ pub struct LbSettings {
     pub nginx: String,
 }
 
-fn d_dir() -> String {
-    "/srv/nginx".into()
+fn d_check() -> String {
+    "inter 3s rise 2 fall 3".into()
+}
+fn d_check_path() -> String {
+    "/ready".into()
+}
+fn d_haproxy() -> String {
+    "haproxy".into()
+}
+fn d_socat() -> String {
+    "socat".into()
 }
 fn d_listen() -> u16 {
     80
@@ -68,14 +107,32 @@ impl Default for LbSettings {
 }
 
 impl LbSettings {
+    /// The LB's directory on the LB host.
+    pub fn dir(&self) -> String {
+        match (self.dir.trim_end_matches('/'), self.kind) {
+            ("", LbKind::Nginx) => "/srv/nginx".into(),
+            ("", LbKind::Haproxy) => "/srv/haproxy".into(),
+            (d, _) => d.to_string(),
+        }
+    }
     pub fn main_conf(&self) -> String {
-        format!("{}/nginx.conf", self.dir)
+        format!("{}/nginx.conf", self.dir())
     }
     pub fn upstream_conf(&self) -> String {
-        format!("{}/deployctl-upstreams.conf", self.dir)
+        format!("{}/deployctl-upstreams.conf", self.dir())
     }
     pub fn pid_file(&self) -> String {
-        format!("{}/nginx.pid", self.dir)
+        match self.kind {
+            LbKind::Nginx => format!("{}/nginx.pid", self.dir()),
+            LbKind::Haproxy => format!("{}/haproxy.pid", self.dir()),
+        }
+    }
+    /// The file deployctl owns and rewrites (its first lines carry serial, share, down hosts).
+    pub fn owned_file(&self) -> String {
+        match self.kind {
+            LbKind::Nginx => self.upstream_conf(),
+            LbKind::Haproxy => format!("{}/haproxy.cfg", self.dir()),
+        }
     }
 }
 
@@ -98,6 +155,58 @@ pub struct Routing {
     pub percent: f64,
     /// Hosts marked `down` (restarting or failed verification).
     pub down: BTreeSet<String>,
+    /// Every app host flagged `gray` in the inventory, in gray mode or not (haproxy keeps
+    /// them in both backends so gray start and end change no configuration).
+    pub gray_hosts: Vec<Member>,
+}
+
+/// `host:port`, with an IPv6 address in brackets (both nginx and haproxy require them).
+pub fn host_port(address: &str, port: u16) -> String {
+    if address.contains(':') && !address.starts_with('[') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
+/// The header lines both kinds start with: serial, gray share, down hosts.
+pub fn header(r: &Routing, what: &str) -> String {
+    let pct = if r.gray.is_empty() {
+        "off".to_string()
+    } else {
+        fmt_pct(r.percent)
+    };
+    let down: Vec<&str> = r.down.iter().map(String::as_str).collect();
+    format!(
+        "# deployctl: {what} of env {}, serial {}. Rewritten by every run; do not edit.\n# deployctl-gray-percent: {pct}\n# deployctl-down: {}\n",
+        r.env,
+        r.serial,
+        down.join(" ")
+    )
+}
+
+/// Serial recorded in a rendered file.
+pub fn parse_serial(conf: &str) -> Option<String> {
+    let l = conf.lines().next()?;
+    let s = l.split(", serial ").nth(1)?;
+    Some(s.split(". Rewritten").next()?.trim().to_string())
+}
+
+/// Down hosts recorded in a rendered file.
+pub fn parse_down(conf: &str) -> BTreeSet<String> {
+    conf.lines()
+        .find_map(|l| l.strip_prefix("# deployctl-down:"))
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A rendered file without what changes on every write (the serial): two files that are
+/// equal here route identically.
+pub fn without_serial(conf: &str) -> String {
+    match parse_serial(conf) {
+        Some(s) if !s.is_empty() => conf.replace(&s, ""),
+        _ => conf.to_string(),
+    }
 }
 
 fn header_var(h: &str) -> String {
@@ -124,30 +233,18 @@ fn pool(out: &mut String, name: &str, members: &[Member], down: &BTreeSet<String
 
 /// The upstream file (included in nginx's `http {}`).
 pub fn render(r: &Routing, s: &LbSettings) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "# deployctl: upstreams of env {}, serial {}. Rewritten by every run; do not edit.",
-        r.env, r.serial
-    );
+    let mut o = header(r, "upstreams");
     let gray = !r.gray.is_empty();
-    let _ = writeln!(
-        o,
-        "# deployctl-gray-percent: {}",
-        if gray {
-            fmt_pct(r.percent)
-        } else {
-            "off".into()
-        }
-    );
     pool(&mut o, "deployctl_stable", &r.stable, &r.down, s);
     if gray {
         pool(&mut o, "deployctl_gray", &r.gray, &r.down, s);
         let _ = writeln!(o, "split_clients \"{}\" $deployctl_split {{", s.split_key);
-        if r.percent > 0.0 {
-            let _ = writeln!(o, "    {}% deployctl_gray;", fmt_pct(r.percent.min(100.0)));
+        // nginx reads at most two decimals; a share that rounds to 0 has no gray line.
+        let pct = fmt_pct(r.percent.clamp(0.0, 100.0));
+        if pct != "0" {
+            let _ = writeln!(o, "    {pct}% deployctl_gray;");
         }
-        if r.percent < 100.0 {
+        if pct != "100" {
             let _ = writeln!(o, "    * deployctl_stable;");
         }
         let _ = writeln!(o, "}}");
@@ -167,7 +264,7 @@ pub fn render(r: &Routing, s: &LbSettings) -> String {
     o
 }
 
-fn fmt_pct(p: f64) -> String {
+pub fn fmt_pct(p: f64) -> String {
     let s = format!("{p:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
@@ -181,7 +278,7 @@ pub fn parse_percent(conf: &str) -> Option<f64> {
 
 /// nginx.conf written on an LB host that has none: includes the owned upstream file.
 pub fn main_conf(s: &LbSettings) -> String {
-    let d = &s.dir;
+    let d = &s.dir();
     format!(
         "# written by deployctl (first use of this load balancer)\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 1024; }}\nhttp {{\n    access_log off;\n    client_body_temp_path {d}/tmp/body;\n    proxy_temp_path {d}/tmp/proxy;\n    fastcgi_temp_path {d}/tmp/fastcgi;\n    uwsgi_temp_path {d}/tmp/uwsgi;\n    scgi_temp_path {d}/tmp/scgi;\n    include {};\n}}\n",
         s.upstream_conf()
@@ -208,6 +305,7 @@ mod tests {
             },
             percent: pct,
             down: ["b".to_string()].into(),
+            gray_hosts: vec![],
         }
     }
 
@@ -236,5 +334,20 @@ mod tests {
         assert!(!all.contains("* deployctl_stable"));
         let none = render(&routing(true, 0.0), &s);
         assert!(!none.contains("% deployctl_gray"));
+        let tiny = render(&routing(true, 0.001), &s);
+        assert!(!tiny.contains("% deployctl_gray"), "0.00% is not written");
+        assert!(render(&routing(true, 33.333), &s).contains("    33.33% deployctl_gray;"));
+        assert_eq!(parse_serial(&c).as_deref(), Some("run1.1"));
+        assert_eq!(parse_down(&c), ["b".to_string()].into());
+        let mut other = routing(true, 12.5);
+        other.serial = "run2.7".into();
+        assert_eq!(without_serial(&c), without_serial(&render(&other, &s)));
+    }
+
+    #[test]
+    fn ipv6_members_are_bracketed() {
+        assert_eq!(host_port("2001:db8::5", 8080), "[2001:db8::5]:8080");
+        assert_eq!(host_port("10.0.0.2", 8080), "10.0.0.2:8080");
+        assert_eq!(host_port("[::1]", 80), "[::1]:80");
     }
 }

@@ -148,49 +148,7 @@ pub struct HostStatus {
     pub lb: Option<LbStatus>,
 }
 
-/// Routing in force on a load balancer (read from the owned upstream file).
-#[derive(Debug, Clone, Serialize)]
-pub struct LbStatus {
-    pub serial: Option<String>,
-    /// Gray share, `None` outside gray mode.
-    pub gray_percent: Option<f64>,
-    pub gray_pool: Vec<String>,
-    pub down: Vec<String>,
-}
-
-/// Parse the owned upstream file back into an [`LbStatus`].
-pub fn lb_status(conf: &str) -> LbStatus {
-    let mut st = LbStatus {
-        serial: conf
-            .lines()
-            .next()
-            .and_then(|l| l.split("serial ").nth(1))
-            .map(|s| s.split('.').take(2).collect::<Vec<_>>().join("."))
-            .map(|s| s.trim_end_matches('.').to_string()),
-        gray_percent: crate::lb::parse_percent(conf),
-        gray_pool: vec![],
-        down: vec![],
-    };
-    let mut in_gray = false;
-    for l in conf.lines() {
-        if l.starts_with("upstream ") {
-            in_gray = l.contains("deployctl_gray");
-        }
-        if let Some((_, name)) = l
-            .trim()
-            .strip_prefix("server ")
-            .and_then(|x| x.split_once("# "))
-        {
-            if in_gray {
-                st.gray_pool.push(name.trim().to_string());
-            }
-            if l.contains(" down;") {
-                st.down.push(name.trim().to_string());
-            }
-        }
-    }
-    st
-}
+pub use crate::lbview::LbStatus;
 
 /// Per host: roles, build served, master pid and generation, backups.
 pub async fn status(env: &Environment) -> Vec<HostStatus> {
@@ -224,7 +182,7 @@ pub async fn status(env: &Environment) -> Vec<HostStatus> {
                 st.roles = crate::detect::roles(r, env).await?.0;
                 st.master_pid = service::master(r, &env.service, l).await?.map(|m| m.pid);
                 if st.roles.contains(&Role::Lb) {
-                    st.lb = Some(lb_status(&crate::lbpush::current(r, &env.lb).await?));
+                    st.lb = Some(crate::lbview::status(r, &env.lb).await?);
                 }
                 st.backups = backup::list(r, l)
                     .await?
@@ -339,31 +297,4 @@ pub fn history(state_dir: &std::path::Path, env: Option<&str>) -> Vec<RunSummary
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::lb::{render, LbSettings, Member, Routing};
-
-    #[test]
-    fn lb_status_reads_back_what_render_wrote() {
-        let m = |n: &str| Member {
-            name: n.into(),
-            addr: format!("{n}:8080"),
-        };
-        let r = Routing {
-            env: "prod".into(),
-            serial: "20261125T000000Z-1.3".into(),
-            stable: vec![m("a"), m("b")],
-            gray: vec![m("g")],
-            percent: 10.0,
-            down: ["b".to_string()].into(),
-        };
-        let st = lb_status(&render(&r, &LbSettings::default()));
-        assert_eq!(st.serial.as_deref(), Some("20261125T000000Z-1.3"));
-        assert_eq!(st.gray_percent, Some(10.0));
-        assert_eq!(st.gray_pool, vec!["g".to_string()]);
-        assert_eq!(st.down, vec!["b".to_string()]);
-    }
 }

@@ -246,10 +246,12 @@ pub async fn rollout(
         audit.record(e);
     }
 
-    // 4. Canary and batches; load balancers take each batch out of rotation while it restarts.
+    // 4. Canary and batches. A zero-downtime restart is invisible to the load balancers: they
+    // change only when membership does (a host fails verification or is restored, gray
+    // routing starts or changes), or around each restart when `[lb] down_during_restart`.
     let roles: Vec<Vec<Role>> = results.iter().map(|r| r.roles.clone()).collect();
     let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
-    let current = lbs.current_percent().await;
+    let (current, mut down) = lbs.current().await;
     let during = match (opts.mode, current) {
         (Mode::Gray(_), c) => Pools::Gray(c.unwrap_or(0.0)),
         (Mode::Promote, Some(c)) => Pools::Gray(c),
@@ -260,23 +262,16 @@ pub async fn rollout(
         _ => Pools::One,
     };
     let mut lb_error: Option<String> = None;
-    let failed_set = |results: &[HostResult]| -> BTreeSet<String> {
-        results
-            .iter()
-            .filter(|r| matches!(r.state, HostState::Failed | HostState::RollbackFailed))
-            .map(|r| r.host.clone())
-            .collect()
-    };
     let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
     let tolerance = env.thresholds.failure_tolerance;
     for (n, batch) in batches.iter().enumerate() {
-        if !lbs.is_empty() {
-            let mut down = failed_set(&results);
-            down.extend(batch.iter().map(|&i| results[i].host.clone()));
-            if let Err(e) = lbs.apply(during, &down, &audit).await {
-                lb_error = Some(e);
-                break;
-            }
+        let mut marked = down.clone();
+        if env.lb.down_during_restart {
+            marked.extend(batch.iter().map(|&i| results[i].host.clone()));
+        }
+        if let Err(e) = lbs.apply(during, &marked, &audit).await {
+            lb_error = Some(e);
+            break;
         }
         ui.info(&format!(
             "batch {}/{}: {}",
@@ -298,13 +293,12 @@ pub async fn rollout(
         });
         fleet::futures_join_all(futs).await;
         for (i, res) in slots {
+            lb_membership(&mut down, &res);
             results[i] = res;
         }
-        if !lbs.is_empty() {
-            if let Err(e) = lbs.apply(during, &failed_set(&results), &audit).await {
-                lb_error = Some(e);
-                break;
-            }
+        if let Err(e) = lbs.apply(during, &down, &audit).await {
+            lb_error = Some(e);
+            break;
         }
         if outcome::exceeded(counted(&results), tolerance) {
             ui.info(&format!(
@@ -361,20 +355,17 @@ pub async fn rollout(
     if !lbs.is_empty() && lb_error.is_none() {
         // After ROLLBACK every restored host serves the old build again and may return; else
         // a host whose deployment failed stays out even when restored (no mixed versions).
-        let (pools, down): (Pools, BTreeSet<String>) = if out == Outcome::Rollback {
-            let down = results
-                .iter()
-                .filter(|r| r.state == HostState::RollbackFailed);
-            (during, down.map(|r| r.host.clone()).collect())
+        let pools = if out == Outcome::Rollback {
+            for r in &results {
+                match r.state {
+                    HostState::RolledBack => down.remove(&r.host),
+                    HostState::RollbackFailed => down.insert(r.host.clone()),
+                    _ => false,
+                };
+            }
+            during
         } else {
-            (
-                after,
-                results
-                    .iter()
-                    .filter(|r| r.error.is_some())
-                    .map(|r| r.host.clone())
-                    .collect(),
-            )
+            after
         };
         if let Err(e) = lbs.apply(pools, &down, &audit).await {
             lb_error = Some(e);
@@ -407,6 +398,19 @@ pub async fn rollout(
     report.hosts = results;
     report.elapsed_ms = t0.elapsed().as_millis();
     Ok(report)
+}
+
+/// A host that failed verification leaves the pools; one that verified (back) joins them.
+fn lb_membership(down: &mut BTreeSet<String>, res: &HostResult) {
+    match res.state {
+        HostState::Verified => {
+            down.remove(&res.host);
+        }
+        HostState::Failed | HostState::RollbackFailed => {
+            down.insert(res.host.clone());
+        }
+        _ => {}
+    }
 }
 
 fn counted(results: &[HostResult]) -> usize {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use serde::Serialize;
@@ -44,16 +44,19 @@ pub enum FailureKind {
     Timeout,
     /// A response with a status outside 2xx.
     Non2xx,
+    /// The status line and headers arrived, the body did not arrive whole.
+    Truncated,
 }
 
 impl FailureKind {
     /// All kinds, in report order.
-    pub const ALL: [FailureKind; 5] = [
+    pub const ALL: [FailureKind; 6] = [
         FailureKind::Connect,
         FailureKind::Write,
         FailureKind::Read,
         FailureKind::Timeout,
         FailureKind::Non2xx,
+        FailureKind::Truncated,
     ];
 
     /// Snake-case name.
@@ -64,17 +67,45 @@ impl FailureKind {
             FailureKind::Read => "read",
             FailureKind::Timeout => "timeout",
             FailureKind::Non2xx => "non_2xx",
+            FailureKind::Truncated => "truncated",
         }
     }
 }
+
+/// Request method of a load run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET path`, no body.
+    Get,
+    /// `POST path` with [`LoadConfig::body`] as `application/json` (never retried by a client).
+    Post,
+}
+
+impl Method {
+    /// `GET` or `POST`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A booking hotel-api accepts at `POST /bookings`.
+pub const BOOKING_JSON: &str = r#"{"hotel_id":"htl_1","guest_name":"Load Test","checkin":"2030-01-10","checkout":"2030-01-12"}"#;
 
 /// What to send and within which bounds.
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
     /// Server address.
     pub target: SocketAddr,
-    /// Request path (GET).
+    /// Request path.
     pub path: String,
+    /// Request method (GET by default).
+    pub method: Method,
+    /// Body of a POST (sent as `application/json`).
+    pub body: String,
     /// Connection behaviour.
     pub mode: ClientMode,
     /// Concurrent clients.
@@ -90,11 +121,21 @@ pub struct LoadConfig {
 }
 
 impl LoadConfig {
+    /// `POST /bookings` with [`BOOKING_JSON`] (hotel-api's booking endpoint).
+    pub fn bookings(target: SocketAddr, mode: ClientMode) -> Self {
+        let mut c = LoadConfig::new(target, "/bookings", mode);
+        c.method = Method::Post;
+        c.body = BOOKING_JSON.to_string();
+        c
+    }
+
     /// Sensible defaults: 4 clients, at most 1,000,000 requests, 60 s, 5 s per request.
     pub fn new(target: SocketAddr, path: &str, mode: ClientMode) -> Self {
         LoadConfig {
             target,
             path: path.to_string(),
+            method: Method::Get,
+            body: String::new(),
             mode,
             concurrency: 4,
             max_requests: 1_000_000,
@@ -231,7 +272,7 @@ async fn client(
     budget: Arc<AtomicU64>,
 ) -> Report {
     let mut report = Report::default();
-    let mut conn: Option<SendRequest<Empty<Bytes>>> = None;
+    let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     loop {
         if *stop.borrow() || Instant::now() >= deadline {
             break;
@@ -276,7 +317,7 @@ type Failure = (FailureKind, String);
 
 async fn one_request(
     cfg: &LoadConfig,
-    conn: &mut Option<SendRequest<Empty<Bytes>>>,
+    conn: &mut Option<SendRequest<Full<Bytes>>>,
 ) -> Result<Option<String>, Failure> {
     if conn.as_ref().is_none_or(|c| c.is_closed()) {
         *conn = Some(connect(cfg.target).await?);
@@ -288,13 +329,22 @@ async fn one_request(
         .ready()
         .await
         .map_err(|e| (FailureKind::Write, format!("connection not ready: {e}")))?;
-    let mut req =
-        hyper::Request::get(cfg.path.as_str()).header(hyper::header::HOST, cfg.target.to_string());
+    let mut req = hyper::Request::builder()
+        .method(cfg.method.name())
+        .uri(cfg.path.as_str())
+        .header(hyper::header::HOST, cfg.target.to_string());
     if cfg.mode == ClientMode::NewConnection {
         req = req.header(hyper::header::CONNECTION, "close");
     }
+    let body = match cfg.method {
+        Method::Get => Bytes::new(),
+        Method::Post => {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+            Bytes::from(cfg.body.clone())
+        }
+    };
     let req = req
-        .body(Empty::new())
+        .body(Full::new(body))
         .map_err(|e| (FailureKind::Write, e.to_string()))?;
     let resp = sender.send_request(req).await.map_err(classify)?;
     let status = resp.status();
@@ -312,7 +362,7 @@ async fn one_request(
     resp.into_body()
         .collect()
         .await
-        .map_err(|e| (FailureKind::Read, format!("body: {e}")))?;
+        .map_err(|e| (FailureKind::Truncated, format!("body: {e}")))?;
     if close {
         *conn = None;
     }
@@ -322,7 +372,7 @@ async fn one_request(
     Ok(header)
 }
 
-async fn connect(target: SocketAddr) -> Result<SendRequest<Empty<Bytes>>, Failure> {
+async fn connect(target: SocketAddr) -> Result<SendRequest<Full<Bytes>>, Failure> {
     let stream = tokio::net::TcpStream::connect(target)
         .await
         .map_err(|e| (FailureKind::Connect, e.to_string()))?;
@@ -381,5 +431,51 @@ mod tests {
         let r = run(cfg, watch::channel(false).1, Arc::default()).await;
         assert_eq!(r.requests(), 5);
         assert_eq!(r.failed_by_kind()["connect"], 5);
+    }
+
+    /// A server that answers a POST of the booking whole (201) and anything else with a 200
+    /// whose body stops short of its length (then closes the connection).
+    async fn short_body_server() -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = s.read(&mut buf).await {
+                        let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                        if req.starts_with("POST /bookings") && req.contains(BOOKING_JSON) {
+                            let ok = "HTTP/1.1 201 Created\r\ncontent-length: 2\r\nx-build-id: booked\r\n\r\nok";
+                            let _ = s.write_all(ok.as_bytes()).await;
+                        } else {
+                            let short = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789";
+                            let _ = s.write_all(short.as_bytes()).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn short_bodies_are_counted_as_truncated_and_posts_carry_the_booking() {
+        let addr = short_body_server().await;
+        for mode in [ClientMode::KeepAlive, ClientMode::NewConnection] {
+            let mut cfg = LoadConfig::bookings(addr, mode);
+            cfg.max_requests = 4;
+            cfg.concurrency = 1;
+            let r = run(cfg, watch::channel(false).1, Arc::default()).await;
+            assert_eq!((r.requests(), r.failed()), (4, 0), "{:?}", r.first_errors);
+            assert_eq!(r.header_values.get("booked"), Some(&4));
+            let mut cfg = LoadConfig::new(addr, "/ping", mode);
+            cfg.max_requests = 3;
+            cfg.concurrency = 1;
+            let r = run(cfg, watch::channel(false).1, Arc::default()).await;
+            assert_eq!(r.requests(), 3);
+            assert_eq!(r.failed_by_kind()["truncated"], 3, "{:?}", r.first_errors);
+        }
     }
 }

@@ -6,6 +6,8 @@ mod bed;
 mod failures;
 mod gray;
 mod https;
+mod lbkinds;
+mod lbload;
 mod local;
 mod network;
 mod rollout;

@@ -1,0 +1,117 @@
+//! Both LB kinds (real nginx, real haproxy on a bed host) in front of three real app hosts,
+//! with keep-alive and new-connection clients sending GET /ping and POST /bookings through the
+//! LB: a rollout whose hosts all verify changes no LB file and reloads no LB, with zero client
+//! errors; a host that never becomes ready ends out of rotation, with zero client errors.
+
+use crate::bed::*;
+use crate::lbload::*;
+
+fn lb_inv(kind: &str, extra: &str) -> Inv {
+    Inv {
+        lb_hosts: vec![0],
+        batch_size: 1,
+        lb: format!("kind = \"{kind}\"\n{extra}"),
+        ..Inv::default()
+    }
+}
+
+fn rollout_changes_no_lb_and_drops_nothing(kind: &'static str) {
+    let bed = Bed::up(4);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(work.path(), &builds.v1, &lb_inv(kind, ""));
+    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    assert_eq!(r.code, 0, "install: {} {}", r.stderr, r.json);
+    wait_lb_up(&inv, &state, kind);
+    let lbh = LbHost::new(&bed, 0, kind);
+    let (conf, procs) = (lbh.owned(), lbh.processes());
+    assert!(!procs.1.is_empty(), "{kind} workers: {procs:?}");
+    let mix = Mix::start(&bed.hosts[0].address);
+    let v2 = builds.v2.to_str().unwrap();
+    let r = deployctl(&inv, &state, &["rollout", "--env", "bed", "--artifact", v2]);
+    let m = mix.stop();
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    eprintln!("{kind} rollout:\n{}", table(&m));
+    assert_clean(&m, 20, &format!("{kind} rollout"));
+    assert!(builds_seen(&m).contains(&build_id(&builds.v2)), "{m:?}");
+    assert_eq!(lbh.owned(), conf, "{kind}: the rollout changed no LB file");
+    assert_eq!(lbh.processes(), procs, "{kind}: no reload (same workers)");
+    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    assert!(!audit.contains("\"lb config\""), "no LB change recorded");
+    assert_lb_in_sync(&inv, &state, kind);
+}
+
+#[test]
+fn rollout_behind_nginx_changes_no_lb_and_drops_no_request() {
+    rollout_changes_no_lb_and_drops_nothing("nginx");
+}
+
+#[test]
+fn rollout_behind_haproxy_changes_no_lb_and_drops_no_request() {
+    rollout_changes_no_lb_and_drops_nothing("haproxy");
+}
+
+fn never_ready_host_ends_down(kind: &'static str) {
+    let bed = Bed::up(4);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let mut inv = lb_inv(kind, "");
+    inv.tolerance = 1;
+    let inv = bed.inventory(work.path(), &builds.v1, &inv);
+    assert_eq!(
+        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    wait_lb_up(&inv, &state, kind);
+    let lbh = LbHost::new(&bed, 0, kind);
+    let procs = lbh.processes();
+    let broken = builds.broken_on(&[&bed.hosts[3].name]);
+    let mix = Mix::start(&bed.hosts[0].address);
+    let r = deployctl(
+        &inv,
+        &state,
+        &["rollout", "--env", "bed", "--artifact", broken.to_str().unwrap()],
+    );
+    let m = mix.stop();
+    assert_eq!(r.code, 3, "PARTIAL_SUCCESS: {} {}", r.stderr, r.json);
+    eprintln!("{kind} never-ready host:\n{}", table(&m));
+    if kind == "haproxy" {
+        // Marked down live through the runtime API: nothing for any client to notice.
+        assert_clean(&m, 20, "haproxy never-ready host");
+    } else {
+        // nginx must reload once to mark the host down; the reload closes idle keep-alive
+        // client connections (a request racing that close fails). New connections see nothing.
+        assert_reload_cost_only(&m, 20, "nginx never-ready host");
+    }
+    let down = &bed.hosts[3].name;
+    let lb = assert_lb_in_sync(&inv, &state, kind);
+    assert_eq!(lb["down"], serde_json::json!([down]), "{lb}");
+    let conf = lbh.owned();
+    let line = conf
+        .lines()
+        .find(|l| l.contains(&bed.hosts[3].address))
+        .unwrap();
+    match kind {
+        "nginx" => assert!(line.contains(" down;"), "{line}"),
+        _ => {
+            assert!(line.ends_with(" disabled"), "{line}");
+            let live = lb["servers"].as_array().unwrap();
+            let s = live.iter().find(|s| s["server"] == down.as_str()).unwrap();
+            assert!(s["status"].as_str().unwrap().starts_with("MAINT"), "{lb}");
+            // Marked down live through the runtime API: the same haproxy workers.
+            assert_eq!(lbh.processes(), procs, "no reload");
+        }
+    }
+}
+
+#[test]
+fn never_ready_host_ends_down_in_nginx_with_no_client_error() {
+    never_ready_host_ends_down("nginx");
+}
+
+#[test]
+fn never_ready_host_ends_down_in_haproxy_with_no_client_error() {
+    never_ready_host_ends_down("haproxy");
+}
