@@ -2,8 +2,8 @@
 # Installs everything the test suite and the demo need on a fresh Debian/Ubuntu machine
 # (idempotent; root or sudo). Called by `make test`; safe to run again.
 #   - openssh-server/client, iproute2, nftables: the deployctl test bed (hosts in namespaces)
-#   - nginx, openssl, curl, sudo: load balancers, HTTPS checks and privileged files in the
-#     deployctl tests
+#   - nginx, haproxy, socat (haproxy's runtime API), wrk, openssl, curl, sudo: load balancers,
+#     load through them, HTTPS checks and privileged files in the deployctl tests
 #   - python3: a socket-activated worker written in another language (zdrun tests)
 #   - cross-check targets for the runtime crate (Windows, macOS)
 #   - the gate tools (hurl's C libraries, llvm-tools, cargo-llvm-cov, cargo-nextest)
@@ -13,7 +13,7 @@ SUDO=""
 here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
-for pkg in openssh-server openssh-client iproute2 nftables nginx python3 curl procps sudo openssl iputils-ping; do
+for pkg in openssh-server openssh-client iproute2 nftables nginx haproxy socat wrk python3 curl procps sudo openssl iputils-ping; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -42,6 +42,9 @@ ensure_packages() {
   command -v sudo >/dev/null || missing+=(sudo)
   # Used by the deployctl tests on the bed: nginx load balancers, TLS certificates, HTTPS probes.
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  # haproxy load balancers and their runtime API client.
+  [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  command -v socat >/dev/null || missing+=(socat)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v curl >/dev/null || missing+=(curl)
   # deployctl netcheck measures ICMP loss with the system ping.
@@ -51,7 +54,8 @@ ensure_packages() {
     exec 9>/run/dctl-testbed-apt.lock; flock 9
     # Re-check under the lock: a parallel bed may have installed them meanwhile.
     if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v sudo >/dev/null \
-       || [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null || ! command -v curl >/dev/null \
+       || [ ! -x /usr/sbin/nginx ] || [ ! -x /usr/sbin/haproxy ] || ! command -v socat >/dev/null \
+       || ! command -v openssl >/dev/null || ! command -v curl >/dev/null \
        || ! command -v ping >/dev/null; then
       DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

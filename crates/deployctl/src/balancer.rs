@@ -5,8 +5,8 @@
 
 use crate::audit::Audit;
 use crate::fleet;
-use crate::inventory::{Environment, Role};
 use crate::haproxy;
+use crate::inventory::{Environment, Role};
 use crate::lb::{self, LbKind, Member, Routing};
 use crate::lbpush::{self, Change};
 use crate::remote::RemoteHost;

@@ -177,7 +177,11 @@ pub fn render(r: &Routing, s: &LbSettings) -> Result<Files, String> {
     }
     Ok(Files {
         cfg: o,
-        route: format!("gray {}\nshare {}\n", u8::from(!r.gray.is_empty()), share(r)),
+        route: format!(
+            "gray {}\nshare {}\n",
+            u8::from(!r.gray.is_empty()),
+            share(r)
+        ),
         serial: format!("serial {}\n", r.serial),
     })
 }
@@ -299,7 +303,11 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
     let change = lbpush::run_once(r, s, "haproxy apply", &argv, serial).await?;
     if let Err(e) = lbpush::confirm(r, s, serial).await {
         let _ = r
-            .script("restore haproxy", RESTORE, &[&pid, &p.cfg, &p.route, &p.serial])
+            .script(
+                "restore haproxy",
+                RESTORE,
+                &[&pid, &p.cfg, &p.route, &p.serial],
+            )
             .await;
         return Err(e);
     }
@@ -350,8 +358,12 @@ mod tests {
         assert_eq!(off.route, "gray 0\nshare 0\n");
         assert!(on.cfg.contains("    server b 10.0.0.3:8080 disabled\n"));
         assert!(on.cfg.contains("    server g [2001:db8::4]:8080\n"));
-        assert!(off.cfg.contains("    server g [2001:db8::4]:8080 disabled\n"));
-        assert!(on.cfg.contains("default-server check inter 3s rise 2 fall 3"));
+        assert!(off
+            .cfg
+            .contains("    server g [2001:db8::4]:8080 disabled\n"));
+        assert!(on
+            .cfg
+            .contains("default-server check inter 3s rise 2 fall 3"));
         assert!(on.cfg.contains("option httpchk GET /ready"));
         assert!(on.cfg.contains("expose-fd listeners"));
         assert!(on.cfg.contains("option idle-close-on-response"));
@@ -370,6 +382,10 @@ mod tests {
             addr: "10.0.0.5:8080".into(),
         });
         let added = render(&more, &s).unwrap();
-        assert_ne!(skeleton(&off.cfg), skeleton(&added.cfg), "a new host reloads");
+        assert_ne!(
+            skeleton(&off.cfg),
+            skeleton(&added.cfg),
+            "a new host reloads"
+        );
     }
 }

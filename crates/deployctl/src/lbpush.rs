@@ -145,13 +145,11 @@ pub async fn run_once(
     serial: &str,
 ) -> Result<Change, HostError> {
     match r.t.exec(argv, None).await {
-        Ok(out) if out.ok() => Ok(
-            match String::from_utf8_lossy(&out.stdout).lines().last() {
-                Some("started") => Change::Started,
-                Some("runtime") => Change::Runtime,
-                _ => Change::Reloaded,
-            },
-        ),
+        Ok(out) if out.ok() => Ok(match String::from_utf8_lossy(&out.stdout).lines().last() {
+            Some("started") => Change::Started,
+            Some("runtime") => Change::Runtime,
+            _ => Change::Reloaded,
+        }),
         Ok(out) => Err(HostError::Command {
             what: what.into(),
             status: out.status,

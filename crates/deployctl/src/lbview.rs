@@ -190,7 +190,10 @@ pub async fn status(r: &RemoteHost, s: &LbSettings) -> Result<LbStatus, HostErro
         let p = Paths::of(s);
         st.servers = parse_stat(&haproxy::query(r, s, "show stat").await?, &conf);
         for d in disk_servers(&conf) {
-            let live = st.servers.iter().find(|x| x.backend == d.0 && x.server == d.1);
+            let live = st
+                .servers
+                .iter()
+                .find(|x| x.backend == d.0 && x.server == d.1);
             match live {
                 None => st.mismatches.push(format!("{}/{} not live", d.0, d.1)),
                 Some(x) if x.status.starts_with("MAINT") != d.2 => st.mismatches.push(format!(

@@ -72,7 +72,13 @@ fn never_ready_host_ends_down(kind: &'static str) {
     let r = deployctl(
         &inv,
         &state,
-        &["rollout", "--env", "bed", "--artifact", broken.to_str().unwrap()],
+        &[
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            broken.to_str().unwrap(),
+        ],
     );
     let m = mix.stop();
     assert_eq!(r.code, 3, "PARTIAL_SUCCESS: {} {}", r.stderr, r.json);
