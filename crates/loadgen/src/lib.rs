@@ -118,6 +118,11 @@ pub struct LoadConfig {
     pub request_timeout: Duration,
     /// Response header whose values are counted (e.g. `x-build-id`).
     pub track_header: Option<String>,
+    /// Open loop: requests per second in total, spread evenly over the clients. Each request
+    /// has an intended send time on a fixed schedule; its latency is measured from that time,
+    /// so a stall counts for every request it delays (no coordinated omission). `None`: closed
+    /// loop (each client sends its next request when the previous one is answered).
+    pub rate: Option<f64>,
 }
 
 impl LoadConfig {
@@ -142,6 +147,7 @@ impl LoadConfig {
             max_duration: Duration::from_secs(60),
             request_timeout: Duration::from_secs(5),
             track_header: Some("x-build-id".into()),
+            rate: None,
         }
     }
 }
@@ -248,10 +254,21 @@ pub async fn run(cfg: LoadConfig, stop: watch::Receiver<bool>, live: Arc<Live>) 
     let budget = Arc::new(AtomicU64::new(cfg.max_requests));
     let deadline = started + cfg.max_duration;
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..cfg.concurrency.max(1) {
+    let clients = cfg.concurrency.max(1);
+    for i in 0..clients {
         let cfg = cfg.clone();
         let (stop, live, budget) = (stop.clone(), live.clone(), budget.clone());
-        set.spawn(async move { client(cfg, started, deadline, stop, live, budget).await });
+        // Open loop: client i sends at started + (i / clients + k) * interval.
+        let schedule = cfg.rate.filter(|r| *r > 0.0).map(|r| {
+            let interval = Duration::from_secs_f64(clients as f64 / r);
+            (
+                started + interval.mul_f64(i as f64 / clients as f64),
+                interval,
+            )
+        });
+        set.spawn(
+            async move { client(cfg, started, deadline, stop, live, budget, schedule).await },
+        );
     }
     let mut report = Report::default();
     while let Some(r) = set.join_next().await {
@@ -270,6 +287,7 @@ async fn client(
     stop: watch::Receiver<bool>,
     live: Arc<Live>,
     budget: Arc<AtomicU64>,
+    mut schedule: Option<(Instant, Duration)>,
 ) -> Report {
     let mut report = Report::default();
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
@@ -283,7 +301,15 @@ async fn client(
         {
             break;
         }
-        let t0 = Instant::now();
+        let t0 = match schedule.as_mut() {
+            Some((next, interval)) => {
+                let intended = *next;
+                *next += *interval;
+                tokio::time::sleep_until(intended.into()).await;
+                intended
+            }
+            None => Instant::now(),
+        };
         let outcome = tokio::time::timeout(cfg.request_timeout, one_request(&cfg, &mut conn)).await;
         let (failure, header) = match outcome {
             Ok(Ok(header)) => (None, header),
@@ -418,6 +444,46 @@ mod tests {
         assert_eq!(percentile(&mut v, 99.0), Some(Duration::from_millis(99)));
         assert_eq!(percentile(&mut v, 100.0), Some(Duration::from_millis(100)));
         assert_eq!(percentile(&mut [], 50.0), None);
+    }
+
+    #[tokio::test]
+    async fn open_loop_latency_counts_from_the_intended_send_time() {
+        // A server that stalls 300 ms before its first answer: every request scheduled during
+        // the stall waits for it, and its latency says so.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = s.read(&mut buf).await {
+                let requests = String::from_utf8_lossy(&buf[..n]).matches("GET ").count();
+                for _ in 0..requests {
+                    let ok = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if s.write_all(ok.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut cfg = LoadConfig::new(addr, "/", ClientMode::KeepAlive);
+        cfg.concurrency = 1;
+        cfg.max_requests = 20;
+        cfg.rate = Some(100.0);
+        let r = run(cfg, watch::channel(false).1, Arc::default()).await;
+        assert_eq!((r.requests(), r.failed()), (20, 0), "{:?}", r.first_errors);
+        // Requests due during the stall wait for it: the one due at 100 ms waited ~200 ms.
+        let second = r
+            .samples
+            .iter()
+            .find(|s| s.at >= Duration::from_millis(90))
+            .unwrap();
+        assert!(second.latency >= Duration::from_millis(150), "{second:?}");
+        assert!(
+            second.at < Duration::from_millis(150),
+            "intended time: {second:?}"
+        );
     }
 
     #[tokio::test]

@@ -2,8 +2,10 @@
 //! object. Figures, not pass/fail: targets are compared in the table.
 
 pub mod crash;
+pub mod handoff;
 pub mod restart;
 pub mod rollout;
+pub mod windows;
 
 /// Which benchmark.
 #[derive(Debug, clap::Subcommand)]

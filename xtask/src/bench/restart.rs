@@ -1,27 +1,57 @@
-//! Restart benchmark: hotel-api (release, no warm-up) under its master with load in both client
-//! modes across N SIGUSR1 restarts; the same load against hotel-api run bare for the overhead.
+//! Restart benchmark at production concurrency: hotel-api (release, no warm-up) under its
+//! master, SIGUSR1 restarts spaced apart, in each client mode in turn:
+//!
+//! 1. throughput: closed-loop load on `--connections` connections (loadgen, which classifies
+//!    every failure and counts the build that answered); successful requests per second in
+//!    restart windows vs steady windows (see [`super::windows`]), per sample of restarts;
+//! 2. latency: open-loop load at a fixed rate below the measured capacity, latency counted
+//!    from each request's intended send time (no coordinated omission);
+//! 3. handoff from outside ([`super::handoff`]): SIGUSR1 -> first response of the new
+//!    generation on the public port, and SIGUSR1 -> old worker gone (its `/proc` entry);
+//! 4. the master's memory after the first and the last restart (VmHWM, private memory).
+//!
+//! Who is the bottleneck: the CPU time of the server processes and of this process (the
+//! client) over each phase, against the client's threads.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use loadgen::{ClientMode, LoadConfig, Report};
 use nix::sys::signal::Signal;
-use serde_json::json;
+use serde_json::{json, Value};
 
+use super::handoff::{self, Probe};
+use super::windows::{self, Restart};
 use crate::load::Background;
-use crate::service::{self, LocalService};
+use crate::service::{self, LocalService, Memory};
 
 /// Options.
 #[derive(Debug, clap::Args)]
 pub struct RestartArgs {
-    /// Number of graceful restarts.
+    /// Graceful restarts per client mode in the throughput phase.
     #[arg(long, default_value_t = 50)]
-    pub restarts: u32,
-    /// Clients per mode (keep-alive and new-connection).
+    pub restarts: usize,
+    /// Graceful restarts per client mode in the latency phase.
+    #[arg(long, default_value_t = 10)]
+    pub latency_restarts: usize,
+    /// Concurrent connections of the load (per mode; the modes run one after the other).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Threads of the load generator.
     #[arg(long, default_value_t = 2)]
-    pub clients: usize,
-    /// Steady-state load before the restarts, and the length of the bare run.
-    #[arg(long, default_value = "5s", value_parser = runtime::cli::parse_duration)]
-    pub steady: Duration,
+    pub client_threads: usize,
+    /// Time between restarts (a steady window needs > 2 s plus the restart).
+    #[arg(long, default_value = "4s", value_parser = runtime::cli::parse_duration)]
+    pub spacing: Duration,
+    /// Load before the first restart; the first second of it is warm-up, never measured.
+    #[arg(long, default_value = "3s", value_parser = runtime::cli::parse_duration)]
+    pub lead_in: Duration,
+    /// Samples (groups of consecutive restarts) the throughput is reported by (>= 3).
+    #[arg(long, default_value_t = 5)]
+    pub samples: usize,
+    /// Open-loop rate of the latency phase, as a fraction of the measured steady throughput.
+    #[arg(long, default_value_t = 0.5)]
+    pub latency_load: f64,
     /// Use the debug build (faster to build, slower to run).
     #[arg(long)]
     pub debug: bool,
@@ -30,171 +60,380 @@ pub struct RestartArgs {
     pub compat: bool,
 }
 
+/// What one phase of one mode measured.
+struct Phase {
+    report: Report,
+    restarts: Vec<Restart>,
+    handoff_ms: Vec<f64>,
+    old_exit_ms: Vec<f64>,
+    probe_failed: u64,
+    server_cores: f64,
+    client_cores: f64,
+    /// Cores busy on the whole machine (every process, this benchmark's and others').
+    machine_cores: f64,
+    end: Duration,
+}
+
+const WARMUP: Duration = Duration::from_secs(1);
+const PATH: &str = "/search?city=Lisbon&latency_ms=0";
+
 /// Runs the benchmark.
 pub fn run(a: RestartArgs) -> Result<()> {
+    anyhow::ensure!(a.samples >= 3, "--samples must be at least 3");
+    anyhow::ensure!(
+        a.spacing > Duration::from_secs(2),
+        "--spacing must exceed 2 s: steady windows keep 1 s from every restart"
+    );
     let bin = service::build_hotel_api(!a.debug, None)?;
-    let path = "/search?city=Lisbon&latency_ms=0";
-
-    eprintln!("bare run: {:?} of load", a.steady);
-    let mut bare = LocalService::start(&bin, true, &[])?;
-    let load = Background::start(
-        bare.addr,
-        path,
-        a.clients,
-        a.steady + Duration::from_secs(60),
-    );
-    std::thread::sleep(a.steady);
-    let bare_reports = load.finish()?;
-    bare.stop()?;
-    let rps_bare: f64 = bare_reports.iter().map(|(_, r)| r.throughput()).sum();
-
-    eprintln!(
-        "master run: {:?} steady, then {} restarts",
-        a.steady, a.restarts
-    );
     let mut master_args = vec!["--linger-ms", "200"];
     if a.compat {
         master_args.push("--compat-reuseport");
     }
     let mut svc = LocalService::start(&bin, false, &master_args)?;
-    let load = Background::start(svc.addr, path, a.clients, Duration::from_secs(3600));
-    std::thread::sleep(a.steady);
-    let mut windows = Vec::new();
-    let mut handoff = Vec::new();
-    let mut old_exit = Vec::new();
-    for i in 0..a.restarts {
-        let (gen, _) = svc.generation()?;
-        let t0 = Instant::now();
-        svc.signal(Signal::SIGUSR1)?;
-        svc.wait_until("new worker ready", Duration::from_secs(60), || {
-            svc.generation().is_ok_and(|(g, r)| g > gen && r)
-        })?;
-        svc.wait_until("old worker exited", Duration::from_secs(60), || {
-            svc.workers().is_ok_and(|w| w.len() == 1)
-        })?;
-        let t1 = Instant::now();
-        windows.push((t0 - load.started, t1 - load.started));
-        old_exit.push((t1 - t0).as_secs_f64() * 1000.0);
-        if i % 10 == 9 {
-            eprintln!("  {} restarts done", i + 1);
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let elapsed = load.started.elapsed();
-    let reports = load.finish()?;
-    let mem = svc.memory()?;
-    for e in events(&svc.log, "restart_outcome")? {
-        if e["action"] == "graceful_ok" {
-            handoff.push(
-                e["duration_ms"]
-                    .as_f64()
-                    .context("restart_outcome without duration_ms")?,
-            );
-        }
-    }
-    let kept = service::workspace_root().join("target/bench-restart.log");
-    let _ = std::fs::copy(&svc.log, &kept);
-    let drains: Vec<f64> = events(&svc.log, "worker_exit")?
-        .iter()
-        .filter_map(|e| e["drain_ms"].as_f64())
-        .collect();
-    svc.stop()?;
-    let drain = super::p50_max("old worker drains", &drains)?;
-
-    let in_restart = |s: &loadgen::Sample| windows.iter().any(|(a, b)| s.at >= *a && s.at <= *b);
-    let mut all = loadgen::Report::default();
-    for (_, r) in &reports {
-        all.merge(r.clone());
-    }
-    all.elapsed = elapsed;
-    // Overhead of the master: the steady window (before the first restart), the same load and
-    // duration as the bare run. The whole run, restarts included, is reported too.
-    let steady_end = windows.first().context("no restart window")?.0;
-    let steady_ok = all
-        .samples
-        .iter()
-        .filter(|s| s.at < steady_end && s.failure.is_none())
-        .count();
-    let rps_master = steady_ok as f64 / steady_end.as_secs_f64().max(1e-9);
-    let rps_master_overall = all.throughput();
-    let p99_steady = all
-        .percentile_ms(99.0, |s| !in_restart(s))
-        .context("no steady-state sample")?;
-    let p99_restart = all
-        .percentile_ms(99.0, in_restart)
-        .context("no sample in a restart window")?;
-    let (h50, hmax) = super::p50_max("handoff durations", &handoff)?;
-    let (e50, emax) = super::p50_max("old worker exits", &old_exit)?;
-    println!(
-        "{:<16} {:>10} {:>8} {:>10} {:>9} {:>9}",
-        "mode", "requests", "failed", "req/s", "p50 ms", "p99 ms"
-    );
-    for (mode, r) in &reports {
-        println!(
-            "{:<16} {:>10} {:>8} {:>10.0} {:>9.2} {:>9.2}",
-            format!("{mode:?}"),
-            r.requests(),
-            r.failed(),
-            r.throughput(),
-            r.percentile_ms(50.0, |_| true).context("no sample")?,
-            r.percentile_ms(99.0, |_| true).context("no sample")?
+    let mut memory: Vec<(usize, Memory)> = Vec::new();
+    let mut done = 0usize;
+    let mut modes = Vec::new();
+    for mode in [ClientMode::KeepAlive, ClientMode::NewConnection] {
+        eprintln!(
+            "{mode:?}: throughput, {} connections, closed loop, {} restarts",
+            a.connections, a.restarts
         );
+        let mut cfg = LoadConfig::new(svc.addr, PATH, mode);
+        cfg.concurrency = a.connections;
+        let tp = phase(&svc, &a, cfg.clone(), a.restarts, &mut |n| {
+            done += 1;
+            if done == 1 || n == a.restarts {
+                memory.push((done, svc.memory()?));
+            }
+            Ok(())
+        })?;
+        let rates = windows::sample_rates(
+            &completions(&tp.report),
+            &tp.restarts,
+            WARMUP,
+            tp.end,
+            a.samples,
+        )?;
+        let steady_rps = windows::spread(
+            "steady rates",
+            &rates.iter().map(|r| r.steady_rps).collect::<Vec<_>>(),
+        )?
+        .0;
+        let rate = (steady_rps * a.latency_load).max(1.0);
+        eprintln!(
+            "{mode:?}: latency, open loop at {rate:.0} req/s, {} restarts",
+            a.latency_restarts
+        );
+        cfg.rate = Some(rate);
+        let lat = phase(&svc, &a, cfg, a.latency_restarts, &mut |_| {
+            done += 1;
+            Ok(())
+        })?;
+        modes.push(summarize(mode, &tp, &rates, rate, &lat, a.client_threads)?);
     }
-    println!(
-        "restarts {} | failed by kind {:?}",
-        a.restarts,
-        all.failed_by_kind()
-    );
-    println!(
-        "p99 steady {p99_steady:.2} ms | p99 during restarts {p99_restart:.2} ms (target <= 1.5x)"
-    );
-    println!(
-        "handoff SIGUSR1->new worker accepting p50 {h50:.1} ms max {hmax:.1} ms (target <= 100 ms)"
-    );
-    println!("SIGUSR1->old worker exited p50 {e50:.1} ms max {emax:.1} ms (old worker drain p50 {:.0} ms max {:.0} ms)", drain.0, drain.1);
-    println!(
-        "throughput master (steady) {rps_master:.0} req/s vs bare {rps_bare:.0} req/s = {:.1}% (target >= 98%); whole run incl. restarts {rps_master_overall:.0} req/s",
-        100.0 * rps_master / rps_bare.max(1e-9)
-    );
-    println!(
-        "master peak RSS (VmHWM) {} KiB, private {} KiB (target <= 2048)",
-        mem.hwm_kib, mem.private_kib
-    );
+    memory.push((done, svc.memory()?));
+    let kept = service::workspace_root().join("target/bench-restart.log");
+    std::fs::copy(&svc.log, &kept).context("keeping the service log")?;
+    svc.stop()?;
+    print_memory(&memory);
     let out = json!({
-        "restarts": a.restarts,
-        "requests": all.requests(),
-        "failed": all.failed(),
-        "failed_by_kind": all.failed_by_kind(),
-        "rps_master": rps_master.round(),
-        "rps_bare": rps_bare.round(),
-        "rps_master_overall": rps_master_overall.round(),
-        "p99_steady_ms": round2(p99_steady),
-        "p99_restart_ms": round2(p99_restart),
-        "handoff_ms_p50": round2(h50),
-        "handoff_ms_max": round2(hmax),
-        "old_exit_ms_p50": round2(e50),
-        "old_exit_ms_max": round2(emax),
-        "master_hwm_kib": mem.hwm_kib,
-        "master_private_kib": mem.private_kib,
+        "bench": "restart",
         "profile": if a.debug { "debug" } else { "release" },
         "mode": if a.compat { "compat_reuseport" } else { "shared_socket" },
+        "connections": a.connections,
+        "client_threads": a.client_threads,
+        "restarts_per_mode": a.restarts,
+        "modes": modes,
+        "master_memory": memory.iter().map(|(n, m)| json!({"after_restarts": n, "hwm_kib": m.hwm_kib, "private_kib": m.private_kib})).collect::<Vec<_>>(),
+        "log": kept,
     });
     println!("{out}");
     Ok(())
 }
 
-fn round2(x: f64) -> f64 {
+/// Load with `cfg` and `restarts` restarts, `after` called after each (with its number).
+fn phase(
+    svc: &LocalService,
+    a: &RestartArgs,
+    mut cfg: LoadConfig,
+    restarts: usize,
+    after: &mut dyn FnMut(usize) -> Result<()>,
+) -> Result<Phase> {
+    cfg.max_duration = a.lead_in + a.spacing * (restarts as u32 + 1) + Duration::from_secs(600);
+    cfg.max_requests = u64::MAX;
+    let cpu0 = (server_ticks(svc)?, self_ticks()?, machine_ticks()?);
+    let load = Background::start_configs(vec![cfg], a.client_threads);
+    let probe = Probe::start(svc.addr);
+    std::thread::sleep(a.lead_in);
+    let mut timings = Vec::new();
+    for n in 1..=restarts {
+        timings.push(restart_once(svc)?);
+        after(n)?;
+        if n % 10 == 0 {
+            eprintln!("  {n} restarts done");
+        }
+        std::thread::sleep(a.spacing);
+    }
+    let started = load.started;
+    let end = started.elapsed();
+    let reports = load.finish()?;
+    let (seen, probe_failed) = probe.finish()?;
+    let wall = end.as_secs_f64();
+    let cpu1 = (server_ticks(svc)?, self_ticks()?, machine_ticks()?);
+    let hz = clock_ticks()?;
+    let report = reports.into_iter().next().context("no report")?.1;
+    let mut out = Phase {
+        report,
+        restarts: Vec::new(),
+        handoff_ms: Vec::new(),
+        old_exit_ms: Vec::new(),
+        probe_failed,
+        server_cores: (cpu1.0 - cpu0.0) as f64 / hz / wall,
+        client_cores: (cpu1.1 - cpu0.1) as f64 / hz / wall,
+        machine_cores: (cpu1.2 - cpu0.2) as f64 / hz / wall,
+        end,
+    };
+    for (i, t) in timings.iter().enumerate() {
+        let until = timings.get(i + 1).map_or_else(Instant::now, |n| n.signal);
+        let h = handoff::handoff(&seen, t.signal, t.old_generation, until)?;
+        out.handoff_ms.push(h.as_secs_f64() * 1000.0);
+        out.old_exit_ms
+            .push((t.old_exit - t.signal).as_secs_f64() * 1000.0);
+        out.restarts.push(Restart {
+            signal: t.signal.saturating_duration_since(started),
+            old_exit: t.old_exit.saturating_duration_since(started),
+        });
+    }
+    Ok(out)
+}
+
+/// One restart as seen from outside.
+struct Timing {
+    signal: Instant,
+    old_exit: Instant,
+    old_generation: u64,
+}
+
+/// SIGUSR1, then waits (bounded) for the old worker to be gone and the new one ready.
+fn restart_once(svc: &LocalService) -> Result<Timing> {
+    let workers = svc.workers()?;
+    let [old] = workers[..] else {
+        bail!("expected one worker before a restart, found {workers:?}");
+    };
+    let (old_generation, ready) = svc.generation()?;
+    anyhow::ensure!(ready, "worker not ready before the restart");
+    let signal = Instant::now();
+    svc.signal(Signal::SIGUSR1)?;
+    svc.wait_until("old worker gone", Duration::from_secs(60), || !alive(old))?;
+    let old_exit = Instant::now();
+    svc.wait_until("new worker ready", Duration::from_secs(60), || {
+        svc.generation().is_ok_and(|(g, r)| g > old_generation && r)
+    })?;
+    Ok(Timing {
+        signal,
+        old_exit,
+        old_generation,
+    })
+}
+
+/// Whether a process exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+    })
+}
+
+/// utime+stime (and, with `children`, cutime+cstime) of a process, in clock ticks.
+fn ticks(pid: i32, children: bool) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .context("malformed stat")?
+        .1
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse().context("malformed stat field"))
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(fields.len() == 4, "short /proc/{pid}/stat");
+    Ok(fields[0] + fields[1] + if children { fields[2] + fields[3] } else { 0 })
+}
+
+/// CPU of the server: the master with its reaped workers, plus the live workers.
+fn server_ticks(svc: &LocalService) -> Result<u64> {
+    let mut t = ticks(svc.pid()?, true)?;
+    for w in svc.workers()? {
+        t += match ticks(w, false) {
+            Ok(t) => t,
+            // Exited between listing and reading: counted in the master's cutime once reaped.
+            Err(_) if !alive(w) => 0,
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(t)
+}
+
+/// Which side limits the throughput, from CPU use over the phase.
+fn bottleneck(p: &Phase, client_threads: usize) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let client_idle = 100.0 * (1.0 - p.client_cores / client_threads as f64).max(0.0);
+    let others = (p.machine_cores - p.server_cores - p.client_cores).max(0.0);
+    let what = if client_idle < 20.0 {
+        "the client (its threads are busy)"
+    } else if p.machine_cores >= 0.9 * cores && others >= 0.25 * cores {
+        "the machine: other processes take CPU from the server"
+    } else if p.machine_cores >= 0.9 * cores {
+        "the server: CPU saturated by the server"
+    } else {
+        "the server (client threads idle, CPU not saturated: waits, not CPU)"
+    };
+    format!(
+        "server {:.2} cores, client {:.2} cores of {client_threads} threads ({client_idle:.0}% idle), \
+         other processes {others:.2}, machine {:.2} of {cores:.0} cores busy: bottleneck is {what}",
+        p.server_cores, p.client_cores, p.machine_cores
+    )
+}
+
+/// A latency percentile of the steady (or restart-window) samples of a phase.
+fn latency(phase: &Phase, p: f64, steady: bool) -> Result<f64> {
+    let r = &phase.restarts;
+    let pick = |s: &loadgen::Sample| {
+        if steady {
+            windows::is_steady(r, WARMUP, s.at)
+        } else {
+            windows::in_restart(r, s.at)
+        }
+    };
+    phase.report.percentile_ms(p, pick).with_context(|| {
+        format!(
+            "no latency sample in {} windows",
+            if steady { "steady" } else { "restart" }
+        )
+    })
+}
+
+/// Busy time of all CPUs (`/proc/stat`: everything but idle and iowait), in clock ticks.
+fn machine_ticks() -> Result<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .map(|f| f.parse().context("malformed /proc/stat"))
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(cpu.len() >= 5, "short cpu line in /proc/stat");
+    Ok(cpu.iter().sum::<u64>() - cpu[3] - cpu[4])
+}
+
+/// CPU of this process (the load generator and the probe).
+fn self_ticks() -> Result<u64> {
+    ticks(std::process::id() as i32, false)
+}
+
+fn clock_ticks() -> Result<f64> {
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    anyhow::ensure!(hz > 0, "sysconf(_SC_CLK_TCK) failed");
+    Ok(hz as f64)
+}
+
+/// Completion offsets of the successful requests.
+fn completions(r: &Report) -> Vec<Duration> {
+    r.samples
+        .iter()
+        .filter(|s| s.failure.is_none())
+        .map(|s| s.at + s.latency)
+        .collect()
+}
+
+fn ms2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// `fields` of the JSON log lines of `log` whose event is `name`.
-pub fn events(log: &std::path::Path, name: &str) -> Result<Vec<serde_json::Value>> {
-    let text =
-        std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["fields"]["event"] == name)
-        .map(|v| v["fields"].clone())
-        .collect())
+/// Prints one mode's figures and returns them as JSON.
+fn summarize(
+    mode: ClientMode,
+    tp: &Phase,
+    rates: &[windows::SampleRate],
+    rate: f64,
+    lat: &Phase,
+    client_threads: usize,
+) -> Result<Value> {
+    let ratios: Vec<f64> = rates.iter().map(|r| r.ratio_pct()).collect();
+    let steady: Vec<f64> = rates.iter().map(|r| r.steady_rps).collect();
+    let restart: Vec<f64> = rates.iter().map(|r| r.restart_rps).collect();
+    let (ratio, rmin, rmax) = windows::spread("ratios", &ratios)?;
+    let (s50, smin, smax) = windows::spread("steady rates", &steady)?;
+    let (r50, _, _) = windows::spread("restart rates", &restart)?;
+    let (l50s, l99s, l99r) = (
+        latency(lat, 50.0, true)?,
+        latency(lat, 99.0, true)?,
+        latency(lat, 99.0, false)?,
+    );
+    let all_handoffs: Vec<f64> = tp
+        .handoff_ms
+        .iter()
+        .chain(&lat.handoff_ms)
+        .copied()
+        .collect();
+    let all_exits: Vec<f64> = tp
+        .old_exit_ms
+        .iter()
+        .chain(&lat.old_exit_ms)
+        .copied()
+        .collect();
+    let (h50, _, hmax) = windows::spread("handoffs", &all_handoffs)?;
+    let (e50, _, emax) = windows::spread("old worker exits", &all_exits)?;
+    let failed = tp.report.failed() + lat.report.failed();
+    let mut kinds = tp.report.failed_by_kind();
+    for (k, v) in lat.report.failed_by_kind() {
+        *kinds.entry(k).or_default() += v;
+    }
+    let mut builds = tp.report.header_values.clone();
+    for (k, v) in &lat.report.header_values {
+        *builds.entry(k.clone()).or_default() += v;
+    }
+    let verdict = bottleneck(tp, client_threads);
+    println!("== {mode:?}");
+    println!("  requests {} (throughput phase) + {} (latency phase), failed {failed} {kinds:?}, builds answering {builds:?}", tp.report.requests(), lat.report.requests());
+    println!("  throughput steady {s50:.0} req/s (samples {smin:.0}..{smax:.0}), in restart windows {r50:.0} req/s: {ratio:.1}% of steady (samples {rmin:.1}..{rmax:.1}%, target >= 97%)");
+    println!("  latency at {rate:.0} req/s open loop: steady p50 {l50s:.2} ms p99 {l99s:.2} ms, restart windows p99 {l99r:.2} ms");
+    println!("  handoff SIGUSR1 -> first response of the new generation p50 {h50:.1} ms max {hmax:.1} ms (target p50 <= 50 ms); -> old worker gone p50 {e50:.1} ms max {emax:.1} ms");
+    println!("  CPU during the throughput phase: {verdict}");
+    if tp.probe_failed + lat.probe_failed > 0 {
+        println!("  probe failures: {}", tp.probe_failed + lat.probe_failed);
+    }
+    Ok(json!({
+        "client_mode": mode,
+        "requests": tp.report.requests() + lat.report.requests(),
+        "failed": failed,
+        "failed_by_kind": kinds,
+        "builds": builds,
+        "restarts": tp.restarts.len() + lat.restarts.len(),
+        "steady_rps_p50": s50.round(), "steady_rps_min": smin.round(), "steady_rps_max": smax.round(),
+        "restart_rps_p50": r50.round(),
+        "restart_vs_steady_pct_p50": ms2(ratio), "restart_vs_steady_pct_min": ms2(rmin), "restart_vs_steady_pct_max": ms2(rmax),
+        "samples": rates,
+        "latency_rate_rps": rate.round(),
+        "latency_steady_p50_ms": ms2(l50s), "latency_steady_p99_ms": ms2(l99s), "latency_restart_p99_ms": ms2(l99r),
+        "handoff_ms_p50": ms2(h50), "handoff_ms_max": ms2(hmax),
+        "old_exit_ms_p50": ms2(e50), "old_exit_ms_max": ms2(emax),
+        "probe_failed": tp.probe_failed + lat.probe_failed,
+        "server_cores": ms2(tp.server_cores), "client_cores": ms2(tp.client_cores),
+        "machine_cores": ms2(tp.machine_cores),
+        "bottleneck": verdict,
+    }))
+}
+
+fn print_memory(memory: &[(usize, Memory)]) {
+    for (n, m) in memory {
+        println!(
+            "master memory after {n} restarts: VmHWM {} KiB, private {} KiB (target private <= 2048 KiB, no growth)",
+            m.hwm_kib, m.private_kib
+        );
+    }
 }
