@@ -64,7 +64,7 @@ pub enum Sub {
         #[arg(long, value_name = "ADDR", value_parser = runtime::cli::parse_admin)]
         admin: runtime::listener::ListenAddr,
         /// Give up after this long.
-        #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_duration)]
+        #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_ctl_timeout)]
         timeout: std::time::Duration,
     },
 }

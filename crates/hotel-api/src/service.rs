@@ -76,7 +76,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn run_master(args: &runtime::cli::MasterArgs, config: Config) -> anyhow::Result<ExitCode> {
     let _log = runtime::logging::init("master");
     let (program, argv) = runtime::embed::self_command().context("locating this executable")?;
-    let mut cfg = args.to_config(program, argv, vec![config.listen_spec()?]);
+    check_durations(args, &config)?;
+    let mut cfg = args.to_config(program, argv, vec![config.listen_spec()?])?;
     if cfg.pid_file.is_none() {
         cfg.pid_file = config.pid_file.clone();
     }
@@ -90,6 +91,30 @@ fn run_master(args: &runtime::cli::MasterArgs, config: Config) -> anyhow::Result
         runtime::master::Shutdown::Graceful => Ok(ExitCode::SUCCESS),
         runtime::master::Shutdown::Forced => Ok(ExitCode::from(1)),
     }
+}
+
+#[cfg(unix)]
+/// Cross-field checks between the master's flags and the service's config: a warm-up that
+/// cannot finish within the readiness timeout, or a linger the grace period cuts short, is a
+/// configuration error, refused before anything starts.
+fn check_durations(args: &runtime::cli::MasterArgs, config: &Config) -> anyhow::Result<()> {
+    let warmup = Duration::from_millis(config.warmup_ms);
+    if warmup >= args.ready_timeout {
+        anyhow::bail!(
+            "warmup_ms ({} ms) must be shorter than --ready-timeout ({} ms)",
+            warmup.as_millis(),
+            args.ready_timeout.as_millis()
+        );
+    }
+    let linger = Duration::from_millis(config.linger_ms);
+    if linger >= args.grace {
+        anyhow::bail!(
+            "linger_ms ({} ms) must be shorter than --grace ({} ms)",
+            linger.as_millis(),
+            args.grace.as_millis()
+        );
+    }
+    Ok(())
 }
 
 #[cfg(not(unix))]

@@ -17,11 +17,22 @@ fn start_load(
     tokio::sync::watch::Sender<bool>,
     std::thread::JoinHandle<Report>,
 ) {
+    start_load_counted(svc, mode, Arc::default())
+}
+
+fn start_load_counted(
+    svc: &Service,
+    mode: ClientMode,
+    live: Arc<loadgen::Live>,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    std::thread::JoinHandle<Report>,
+) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut cfg = LoadConfig::new(svc.addr, "/search?city=Lisbon&latency_ms=2", mode);
     cfg.concurrency = 2;
     cfg.max_duration = Duration::from_secs(60);
-    let handle = std::thread::spawn(move || block_on(loadgen::run(cfg, stop_rx, Arc::default())));
+    let handle = std::thread::spawn(move || block_on(loadgen::run(cfg, stop_rx, live)));
     (stop_tx, handle)
 }
 
@@ -164,7 +175,7 @@ fn new_worker_crashing_at_start_keeps_old_serving() {
 fn old_worker_ignoring_sigterm_is_killed_after_grace() {
     let svc = Service::start(
         &format!("{CONFIG}fault = \"ignore-sigterm\"\n"),
-        &["--grace", "1s"],
+        &["--grace", "2s"],
     );
     let (old_pid, _) = svc.current();
     svc.set_config(CONFIG);
@@ -230,4 +241,66 @@ fn concurrent_admin_restarts_share_one_follow_up() {
         generations.len()
     );
     assert_eq!(svc.current().1, *generations.last().unwrap());
+}
+
+#[test]
+fn sighup_is_a_graceful_restart_and_loses_nothing_under_load() {
+    let mut svc = Service::start(CONFIG, &[]);
+    let live = Arc::new(loadgen::Live::default());
+    let (stop_ka, ka) = start_load_counted(&svc, ClientMode::KeepAlive, live.clone());
+    let (stop_nc, nc) = start_load_counted(&svc, ClientMode::NewConnection, live.clone());
+    let done = || live.requests.load(std::sync::atomic::Ordering::Relaxed);
+    for generation in [2u64, 3] {
+        let before = done();
+        wait_until("load running on the current worker", || {
+            done() >= before + 200
+        });
+        svc.signal(Signal::SIGHUP);
+        svc.wait_event("restart_outcome", |e| {
+            e["action"] == "graceful_ok" && e["generation"] == generation
+        });
+    }
+    let before = done();
+    wait_until("load running on the last worker", || done() >= before + 200);
+    stop_ka.send(true).unwrap();
+    stop_nc.send(true).unwrap();
+    for (name, r) in [
+        ("keep-alive", ka.join().unwrap()),
+        ("new-connection", nc.join().unwrap()),
+    ] {
+        assert!(
+            r.requests() > 50,
+            "{name}: too little load: {}",
+            r.requests()
+        );
+        assert_eq!(
+            r.failed(),
+            0,
+            "{name}: failed requests {:?}, first errors {:?}",
+            r.failed_by_kind(),
+            r.first_errors
+        );
+    }
+    assert!(
+        svc.master.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "master must run on"
+    );
+    assert_eq!(svc.current().1, 3);
+}
+
+#[test]
+fn sighup_as_soon_as_the_pid_file_exists_does_not_kill_the_master() {
+    // Handlers are installed before the pid file is written: an operator's `kill -HUP
+    // $(cat pidfile)` can never hit SIGHUP's default action (terminate).
+    let mut svc = Service::spawn(CONFIG, &[]);
+    let pid_file = svc.dir.path().join("master.pid");
+    wait_until("pid file written", || pid_file.exists());
+    svc.signal(Signal::SIGHUP);
+    svc.wait_serving();
+    assert!(
+        svc.master.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "master must run on"
+    );
+    svc.signal(Signal::SIGTERM);
+    assert_eq!(svc.wait_exit().code(), Some(0));
 }

@@ -83,6 +83,7 @@ fn metrics_have_exactly_the_documented_names_and_count_events() {
         ("hotel_be_restart_in_progress", Some(0.0)),
         ("hotel_be_worker_pid", None),
         ("hotel_be_worker_uptime_seconds", None),
+        ("hotel_be_orphans_reaped_total", Some(0.0)),
     ];
     for (series, value) in expected {
         let got = m

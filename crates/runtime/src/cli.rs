@@ -27,6 +27,51 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A parser for a duration flag that refuses zero and absurd values at parse time (a zero
+/// poll interval would spin, a zero timeout would serve nothing).
+pub fn duration_between(
+    min: Duration,
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let d = parse_duration(s)?;
+        if d < min || d > max {
+            return Err(format!(
+                "{s:?} is out of range: must be between {} and {}",
+                show(min),
+                show(max)
+            ));
+        }
+        Ok(d)
+    }
+}
+
+fn show(d: Duration) -> String {
+    if d.subsec_millis() != 0 || d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `ctl --timeout`: 100 ms to 1 h.
+pub fn parse_ctl_timeout(s: &str) -> Result<Duration, String> {
+    duration_between(ms(100), secs(3600))(s)
+}
+
+/// Options that are valid one by one but not together.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidArgs(pub String);
+
 /// Parses an admin address: loopback `HOST:PORT` or `unix:PATH`.
 pub fn parse_admin(s: &str) -> Result<ListenAddr, String> {
     let spec: ListenSpec = format!("admin={s}")
@@ -47,10 +92,10 @@ pub fn parse_admin(s: &str) -> Result<ListenAddr, String> {
 #[command(next_help_heading = "Master options")]
 pub struct MasterArgs {
     /// Give up on a new worker that is not ready after this long; the old one keeps serving.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = duration_between(ms(100), secs(3600)))]
     pub ready_timeout: Duration,
     /// Poll period of the worker's private readiness endpoint (READY=1 triggers a poll at once).
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration_between(ms(10), secs(60)))]
     pub ready_interval: Duration,
     /// Readiness path polled on the worker's private listener; `none` trusts READY=1 alone.
     #[arg(long, value_name = "PATH", default_value = "/ready")]
@@ -59,26 +104,26 @@ pub struct MasterArgs {
     #[arg(long)]
     pub no_private_listener: bool,
     /// Time a retiring worker gets to finish in-flight requests before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_between(ms(100), secs(3600)))]
     pub grace: Duration,
     /// How long to keep probing an address that is in use before failing.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_between(ms(100), secs(600)))]
     pub bind_timeout: Duration,
     /// Period of the check that the worker process is alive and not a zombie.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration_between(ms(100), secs(3600)))]
     pub health_interval: Duration,
     /// Largest delay between replacements of a worker that keeps crashing.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration_between(ms(10), secs(3600)))]
     pub backoff_max: Duration,
     /// A worker up this long resets the crash-backoff count.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_between(ms(100), secs(86400)))]
     pub stable_after: Duration,
     /// Probe this path on the worker's private listener; a worker failing it 3 times in a row
     /// (deadlock) is replaced like a crash.
     #[arg(long, value_name = "PATH")]
     pub liveness_path: Option<String>,
     /// Period of the liveness probe.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_between(ms(100), secs(3600)))]
     pub liveness_interval: Duration,
     /// Write the master's pid here (atomically; removed at exit).
     #[arg(long, value_name = "FILE")]
@@ -101,7 +146,8 @@ impl MasterArgs {
         program: std::ffi::OsString,
         args: Vec<std::ffi::OsString>,
         listeners: Vec<ListenSpec>,
-    ) -> crate::master::MasterConfig {
+    ) -> Result<crate::master::MasterConfig, InvalidArgs> {
+        self.validate()?;
         let mut cfg = crate::master::MasterConfig::new(program, args, listeners);
         cfg.readiness.timeout = self.ready_timeout;
         cfg.readiness.poll_interval = self.ready_interval;
@@ -124,7 +170,19 @@ impl MasterArgs {
         cfg.pid_file = self.pid_file.clone();
         cfg.admin = self.admin.clone();
         cfg.compat_reuseport = self.compat_reuseport;
-        cfg
+        Ok(cfg)
+    }
+
+    /// Cross-field checks (each flag's own range is checked by its parser).
+    pub fn validate(&self) -> Result<(), InvalidArgs> {
+        if self.ready_interval >= self.ready_timeout {
+            return Err(InvalidArgs(format!(
+                "--ready-interval ({}) must be shorter than --ready-timeout ({})",
+                show(self.ready_interval),
+                show(self.ready_timeout)
+            )));
+        }
+        Ok(())
     }
 }
 

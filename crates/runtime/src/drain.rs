@@ -57,6 +57,7 @@ pub async fn serve(
     cfg: DrainConfig,
     shutdown: impl Future<Output = ()>,
 ) -> DrainReport {
+    crate::worker::die_with_master();
     let (stop_accept, _) = watch::channel(false);
     let (close_idle, _) = watch::channel(false);
     let conns = Conns {

@@ -75,6 +75,8 @@ pub struct Metrics {
     pub restart_in_progress: Gauge,
     /// 1 when the current worker's readiness is confirmed.
     pub worker_ready: Gauge,
+    /// Descendants of workers that outlived their parent and were reaped by the master.
+    pub orphans_reaped: Counter,
 }
 
 impl Default for Metrics {
@@ -104,6 +106,12 @@ impl Metrics {
         let uptime = Gauge::<f64, AtomicU64>::default();
         let restart_in_progress = Gauge::default();
         let worker_ready = Gauge::default();
+        let orphans_reaped = Counter::default();
+        registry.register(
+            "hotel_be_orphans_reaped",
+            "Descendants of workers re-parented to the master (child subreaper) and reaped",
+            orphans_reaped.clone(),
+        );
         registry.register(
             "hotel_be_worker_exit",
             "Worker exits by reason",
@@ -141,6 +149,7 @@ impl Metrics {
         );
         Metrics {
             worker_ready,
+            orphans_reaped,
             registry,
             exits,
             restarts,

@@ -1,7 +1,9 @@
 //! Starting one worker process: the program is resolved on disk at every start (so a replaced
 //! binary takes effect), the listening sockets are placed on fds 3.. by the systemd
 //! socket-activation convention, `LISTEN_PID` is set to the child's own pid, and the child is
-//! tied to the master with `PR_SET_PDEATHSIG` (with the `getppid` race closed).
+//! tied to the master with `PR_SET_PDEATHSIG` (with the `getppid` race closed) and with the
+//! master's guard pipe (`ZDRUN_MASTER_FD`, end of file = the master is gone). Each worker leads
+//! its own process group.
 //!
 //! All of the child-side work happens between `fork` and `execve` and is async-signal-safe:
 //! every buffer is prepared in the parent, the child only writes digits into a pre-sized slot,
@@ -54,6 +56,9 @@ pub struct Launch<'a> {
     pub args: &'a [OsString],
     /// Sockets to hand over, in order, with their `LISTEN_FDNAMES` names.
     pub fds: Vec<(String, RawFd)>,
+    /// Read end of the master's guard pipe, placed on the fd after the sockets and named by
+    /// `ZDRUN_MASTER_FD` (not counted in `LISTEN_FDS`).
+    pub guard_fd: Option<RawFd>,
     /// Extra environment (identity, `NOTIFY_SOCKET`); overrides the inherited one.
     pub env: Vec<(OsString, OsString)>,
     /// Pid of the master (the child exits at once if its parent is already another process).
@@ -123,6 +128,8 @@ unsafe impl Send for ExecPlan {}
 // SAFETY: as above; the parent never touches the plan after handing it to the command.
 unsafe impl Sync for ExecPlan {}
 
+pub use crate::worker::GUARD_FD_VAR;
+
 const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
 const PID_CAPACITY: usize = 20;
 
@@ -156,6 +163,13 @@ impl ExecPlan {
             OsStr::new("LISTEN_FDNAMES"),
             OsStr::new(&names.join(":")),
         )?);
+        if launch.guard_fd.is_some() {
+            let fd = 3 + launch.fds.len();
+            env.push(env_entry(
+                OsStr::new(GUARD_FD_VAR),
+                OsStr::new(&fd.to_string()),
+            )?);
+        }
         let mut pid_entry = LISTEN_PID_PREFIX.to_vec();
         pid_entry.resize(LISTEN_PID_PREFIX.len() + PID_CAPACITY + 1, 0);
         env.push(pid_entry);
@@ -175,7 +189,12 @@ impl ExecPlan {
             argv_ptrs,
             envp_ptrs,
             pid_digits,
-            fds: launch.fds.iter().map(|(_, fd)| *fd).collect(),
+            fds: launch
+                .fds
+                .iter()
+                .map(|(_, fd)| *fd)
+                .chain(launch.guard_fd)
+                .collect(),
             master_pid: launch.master_pid as libc::pid_t,
         })
     }
@@ -184,6 +203,11 @@ impl ExecPlan {
     fn exec_in_child(&mut self) -> std::io::Result<()> {
         // SAFETY: only async-signal-safe libc calls on memory owned by `self`.
         unsafe {
+            // Our own process group: the master signals the whole group, so descendants of a
+            // wrapper that does not exec are stopped with it.
+            if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             #[cfg(target_os = "linux")]
             {
                 if libc::prctl(
@@ -306,6 +330,7 @@ mod tests {
             program: OsStr::new("sh"),
             args: &args,
             fds: vec![("a".into(), l1.as_raw_fd()), ("b".into(), l2.as_raw_fd())],
+            guard_fd: None,
             env: vec![("FOO".into(), "bar".into())],
             master_pid: std::process::id(),
         })

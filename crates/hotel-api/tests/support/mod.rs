@@ -205,7 +205,7 @@ impl Service {
         found.unwrap()
     }
 
-    /// Pids of the master's live children.
+    /// Pids of the master's children (zombies included).
     pub fn children(&self) -> Vec<i32> {
         children_of(self.master_pid())
     }
@@ -235,7 +235,8 @@ pub fn build_id_of(bin: &Path) -> String {
     v["build_id"].as_str().unwrap().to_string()
 }
 
-/// Live children of `pid` (from /proc).
+/// Children of `pid` (from /proc), zombies included: a master that never reaps must fail a
+/// count of "exactly one worker left".
 pub fn children_of(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -249,7 +250,7 @@ pub fn children_of(pid: i32) -> Vec<i32> {
             continue;
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() > 1 && f[1].parse() == Ok(pid) && f[0] != "Z" {
+        if f.len() > 1 && f[1].parse() == Ok(pid) {
             out.push(p);
         }
     }

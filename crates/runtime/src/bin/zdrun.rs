@@ -21,14 +21,26 @@ THE PROTOCOL YOUR PROGRAM SPEAKS
              next poll. Until then the old worker keeps all the traffic.
   Stopping   On SIGTERM: stop accepting, finish in-flight requests, exit. SIGKILL follows after
              --grace. Queued connections stay in the shared kernel queue for the next worker.
-  Identity   ZDRUN_MASTER_PID, ZDRUN_GENERATION, ZDRUN_GRACE_MS. Workers get SIGTERM if the
-             master dies.
+  Identity   ZDRUN_MASTER_PID, ZDRUN_GENERATION, ZDRUN_GRACE_MS.
+  Groups     Each worker leads its own process group; SIGTERM and SIGKILL go to the whole group
+             (a wrapper script that does not exec cannot leave its server behind). The master is
+             a child subreaper: descendants that outlive their parent are stopped and reaped.
+  Master     Linux: PR_SET_PDEATHSIG=SIGTERM (cleared by exec of a setuid or file-capability
+  death      binary; absent on macOS). Everywhere: the fd named by ZDRUN_MASTER_FD (after the
+             LISTEN_FDS sockets) is the read end of a pipe only the master can write; end of file
+             means the master is gone: stop. Rust workers built on the runtime do so by
+             themselves; any other program must watch that fd itself.
 
 SIGNALS TO THE MASTER
   SIGUSR1    graceful restart: start COMMAND again (re-resolved on disk), wait until ready, then
-             SIGTERM the old worker. A new worker that exits or is not ready in time is killed and
-             the old one keeps serving. Signals during a restart coalesce into one follow-up.
+  SIGHUP     SIGTERM the old worker. A new worker that exits or is not ready in time is killed and
+             the old one keeps serving; the outcome is reported once it is reaped. Signals during
+             a restart coalesce into one follow-up.
   SIGTERM    drain the worker and exit 0 (SIGINT too); a second one kills the workers.
+
+DURATIONS
+  150ms, 2s, 1m or bare seconds. Zero and absurd values are refused when parsed, with the range
+  allowed; --ready-interval must be shorter than --ready-timeout.
 
 EXAMPLES
   zdrun --listen http=0.0.0.0:8080 --admin 127.0.0.1:9901 -- ./my-server --flag
@@ -64,7 +76,7 @@ enum Sub {
         #[arg(long, value_name = "ADDR", value_parser = runtime::cli::parse_admin)]
         admin: runtime::listener::ListenAddr,
         /// Give up waiting after this long (a restart waits for the new worker's readiness).
-        #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_duration)]
+        #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_ctl_timeout)]
         timeout: std::time::Duration,
     },
 }
@@ -112,7 +124,7 @@ fn run_master(
     listen: Vec<ListenSpec>,
 ) -> anyhow::Result<ExitCode> {
     let _log = runtime::logging::init("master");
-    let cfg = master.to_config(program, args, listen);
+    let cfg = master.to_config(program, args, listen)?;
     match runtime::master::run_blocking(cfg)? {
         runtime::master::Shutdown::Graceful => Ok(ExitCode::SUCCESS),
         runtime::master::Shutdown::Forced => Ok(ExitCode::from(1)),

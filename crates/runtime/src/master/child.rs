@@ -51,12 +51,7 @@ impl Worker {
                     status = child.wait() => break status,
                     ctl = rx.recv(), if open => match ctl {
                         None => open = false,
-                        Some(Ctl::Term) => signal_term(&child),
-                        Some(Ctl::Kill) => {
-                            if let Err(e) = child.start_kill() {
-                                tracing::warn!(event = "kill_failed", generation, pid, error = %e, "SIGKILL failed");
-                            }
-                        }
+                        Some(ctl) => signal_group(&child, ctl, generation),
                     },
                 }
             };
@@ -93,17 +88,25 @@ impl Worker {
     }
 }
 
-fn signal_term(child: &tokio::process::Child) {
-    // `id()` is None once the child has been reaped: then there is nothing to signal.
-    if let Some(pid) = child.id() {
-        #[cfg(unix)]
-        {
-            use nix::sys::signal::{kill, Signal};
-            use nix::unistd::Pid;
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-        }
-        #[cfg(not(unix))]
-        let _ = pid;
+/// Signals the worker's whole process group (every worker leads its own group, see `spawn`),
+/// so a wrapper that does not `exec` cannot leave its server behind. `id()` is None once the
+/// leader has been reaped: then its pid (and group id) may be reused and nothing is sent here;
+/// what is left of the group has been re-parented to the master (a child subreaper) and is
+/// handled by `orphans`.
+fn signal_group(child: &tokio::process::Child, ctl: Ctl, generation: u64) {
+    let Some(pid) = child.id() else {
+        return;
+    };
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let sig = match ctl {
+        Ctl::Term => Signal::SIGTERM,
+        Ctl::Kill => Signal::SIGKILL,
+    };
+    if let Err(e) = kill(Pid::from_raw(-(pid as i32)), sig) {
+        // Not a group leader (cannot happen for our workers): fall back to the process.
+        tracing::warn!(event = "signal_failed", generation, pid, signal = %sig, error = %e, "cannot signal the process group; signalling the process");
+        let _ = kill(Pid::from_raw(pid as i32), sig);
     }
 }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod status;
 
 mod child;
+mod orphans;
 mod supervisor;
 
 use std::path::{Path, PathBuf};
@@ -97,6 +98,7 @@ pub fn run_blocking(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
 /// Runs the master until it is told to stop and every worker is gone.
 pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
     mark_inherited_fds_cloexec();
+    orphans::become_subreaper();
     let mut bound = Vec::with_capacity(cfg.listeners.len());
     let to_bind = if cfg.compat_reuseport {
         &[][..]
@@ -108,8 +110,17 @@ pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
         tracing::info!(event = "listening", name = %spec.name, addr = %l.local, "listener bound");
         bound.push(l);
     }
+    // Guard pipe: every worker inherits the read end; the write end never leaves the master, so
+    // end of file on it means the master is gone, even where PDEATHSIG does not reach.
+    let (guard_read, _guard_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| MasterError::File {
+            what: "guard pipe",
+            path: PathBuf::new(),
+            source: e.into(),
+        })?;
     let runtime_dir = make_runtime_dir()?;
     let _runtime_guard = RemoveOnDrop(runtime_dir.clone(), true);
+    let signals = supervisor::Signals::install()?;
     if let Some(p) = &cfg.pid_file {
         write_pid_file(p)?;
     }
@@ -132,9 +143,17 @@ pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
         None => None,
     };
     tracing::info!(event = "master_started", pid = std::process::id(), program = ?cfg.program, "master started");
-    let sup = supervisor::Supervisor::new(cfg, bound, runtime_dir, ev_tx, metrics, status_tx);
+    let sup = supervisor::Supervisor::new(
+        cfg,
+        bound,
+        runtime_dir,
+        guard_read,
+        ev_tx,
+        metrics,
+        status_tx,
+    );
     drop(handles);
-    let result = sup.run(ev_rx, cmd_rx).await;
+    let result = sup.run(ev_rx, cmd_rx, signals).await;
     tracing::info!(event = "master_exit", result = ?result.as_ref().map_err(|e| e.to_string()), "master exiting");
     result
 }

@@ -8,6 +8,7 @@
 //! Split by responsibility: this file holds the state, the event loop and worker start-up;
 //! `restart` the graceful restart and shutdown paths; `recovery` crash repair and liveness.
 
+mod groups;
 mod recovery;
 mod restart;
 
@@ -48,6 +49,34 @@ pub(crate) enum Event {
         generation: u64,
         detail: String,
     },
+    /// The grace period of a group whose leader exited is over: SIGKILL what is left of it.
+    GroupKill {
+        pgid: i32,
+    },
+}
+
+/// The master's signal handlers, installed before the pid file is written (a signal sent as
+/// soon as the pid file exists must not hit a default action: SIGHUP would kill the master).
+pub(crate) struct Signals {
+    usr1: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    chld: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(crate) fn install() -> Result<Self, super::MasterError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let sig = |k| signal(k).map_err(super::MasterError::Signals);
+        Ok(Signals {
+            usr1: sig(SignalKind::user_defined1())?,
+            hup: sig(SignalKind::hangup())?,
+            term: sig(SignalKind::terminate())?,
+            int: sig(SignalKind::interrupt())?,
+            chld: sig(SignalKind::child())?,
+        })
+    }
 }
 
 struct InFlight {
@@ -59,6 +88,7 @@ pub(crate) struct Supervisor {
     cfg: MasterConfig,
     listeners: Vec<BoundListener>,
     runtime_dir: std::path::PathBuf,
+    guard: std::os::fd::OwnedFd,
     events: mpsc::UnboundedSender<Event>,
     metrics: Arc<Metrics>,
     status: watch::Sender<Status>,
@@ -69,6 +99,9 @@ pub(crate) struct Supervisor {
     retiring: HashMap<u64, Worker>,
     previous: Option<WorkerStatus>,
     restart: Option<InFlight>,
+    /// A candidate that was killed: the restart is reported aborted (with this reason) only
+    /// once it has been reaped, so "aborted" means it no longer accepts.
+    aborting: Option<(u64, String)>,
     follow_up: Option<Vec<oneshot::Sender<RestartOutcome>>>,
     last_restart: Option<RestartOutcome>,
     respawn_scheduled: bool,
@@ -84,6 +117,7 @@ impl Supervisor {
         cfg: MasterConfig,
         listeners: Vec<BoundListener>,
         runtime_dir: std::path::PathBuf,
+        guard: std::os::fd::OwnedFd,
         events: mpsc::UnboundedSender<Event>,
         metrics: Arc<Metrics>,
         status: watch::Sender<Status>,
@@ -93,6 +127,7 @@ impl Supervisor {
             cfg,
             listeners,
             runtime_dir,
+            guard,
             events,
             metrics,
             status,
@@ -103,6 +138,7 @@ impl Supervisor {
             retiring: HashMap::new(),
             previous: None,
             restart: None,
+            aborting: None,
             follow_up: None,
             last_restart: None,
             respawn_scheduled: false,
@@ -119,12 +155,8 @@ impl Supervisor {
         mut self,
         mut events: mpsc::UnboundedReceiver<Event>,
         mut commands: mpsc::Receiver<Command>,
+        mut sig: Signals,
     ) -> Result<Shutdown, super::MasterError> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let sig = |k| signal(k).map_err(super::MasterError::Signals);
-        let mut usr1 = sig(SignalKind::user_defined1())?;
-        let mut term = sig(SignalKind::terminate())?;
-        let mut int = sig(SignalKind::interrupt())?;
         let first = self.spawn_worker().map_err(super::MasterError::Spawn)?;
         self.current = Some(first);
         let mut health = tokio::time::interval(self.cfg.health_interval);
@@ -133,18 +165,24 @@ impl Supervisor {
         self.publish();
         while !self.finished() {
             tokio::select! {
-                _ = usr1.recv() => self.request_restart(None, "SIGUSR1"),
-                _ = term.recv() => self.stop("SIGTERM"),
-                _ = int.recv() => self.stop("SIGINT"),
+                _ = sig.usr1.recv() => self.request_restart(None, "SIGUSR1"),
+                _ = sig.hup.recv() => self.request_restart(None, "SIGHUP"),
+                _ = sig.term.recv() => self.stop("SIGTERM"),
+                _ = sig.int.recv() => self.stop("SIGINT"),
                 Some(ev) = events.recv() => self.on_event(ev),
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(Command::Restart(reply)) => self.request_restart(Some(reply), "admin"),
                     None => commands_open = false,
                 },
-                _ = health.tick() => self.check_health(),
+                _ = sig.chld.recv() => self.reap_orphans(),
+                _ = health.tick() => {
+                    self.reap_orphans();
+                    self.check_health();
+                }
             }
             self.publish();
         }
+        self.stop_orphans(&mut sig.chld).await;
         notify_parent(&[sd_notify::NotifyState::Status("stopped")]);
         Ok(if self.forced {
             Shutdown::Forced
@@ -203,6 +241,7 @@ impl Supervisor {
             program: &self.cfg.program,
             args: &self.cfg.args,
             fds,
+            guard_fd: Some(self.guard.as_raw_fd()),
             env,
             master_pid: std::process::id(),
         })?;
@@ -239,6 +278,7 @@ impl Supervisor {
             Event::Respawn => self.on_respawn(),
             Event::ForceKill { generation } => self.on_force_kill(generation),
             Event::Unresponsive { generation, detail } => self.on_unresponsive(generation, detail),
+            Event::GroupKill { pgid } => self.on_group_kill(pgid),
         }
     }
 

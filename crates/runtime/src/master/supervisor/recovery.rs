@@ -10,6 +10,20 @@ use crate::metrics::RestartAction;
 impl Supervisor {
     pub(super) fn on_exit(&mut self, generation: u64, reason: ExitReason) {
         self.metrics.exit(&reason);
+        let leader = self
+            .current
+            .iter()
+            .chain(self.candidate.iter())
+            .chain(self.retiring.values())
+            .find(|w| w.generation == generation)
+            .map(|w| w.pid as i32);
+        if let Some(pgid) = leader {
+            self.stop_group_leftovers(pgid, generation);
+        }
+        self.on_leader_exit(generation, reason);
+    }
+
+    fn on_leader_exit(&mut self, generation: u64, reason: ExitReason) {
         if self
             .candidate
             .as_ref()
@@ -57,6 +71,15 @@ impl Supervisor {
         }
         if let Some(w) = self.retiring.remove(&generation) {
             tracing::info!(event = "worker_exited", generation, pid = w.pid, role = "retired", reason = reason.label(), detail = %reason, "old worker exited");
+        }
+        if self
+            .aborting
+            .as_ref()
+            .is_some_and(|(g, _)| *g == generation)
+        {
+            if let Some((_, why)) = self.aborting.take() {
+                self.finish_restart(Err(why));
+            }
         }
     }
 

@@ -21,9 +21,10 @@ impl Supervisor {
                 Err(e) => {
                     if let Some(w) = self.candidate.take() {
                         tracing::warn!(event = "readiness_failed", generation, pid = w.pid, error = %e, "new worker not ready; killing it, the old worker keeps serving");
+                        // The outcome is final only once the candidate is reaped (on_exit).
+                        self.aborting = Some((w.generation, format!("new worker not ready: {e}")));
                         self.kill_and_reap(w);
                     }
-                    self.finish_restart(Err(format!("new worker not ready: {e}")));
                     if self.current.is_none() {
                         self.schedule_respawn(Duration::ZERO, RestartAction::CrashRecovered);
                     }
@@ -60,8 +61,11 @@ impl Supervisor {
                 }
             }
             Err(e) => {
-                tracing::error!(event = "readiness_failed", generation, pid = w.pid, error = %e, "worker never became ready; replacing it");
-                w.send(Ctl::Kill);
+                // It may already be serving requests on the shared socket: SIGTERM and the
+                // grace period, like any retiring worker; its exit schedules the replacement.
+                tracing::error!(event = "readiness_failed", generation, pid = w.pid, error = %e, "worker never became ready; stopping it (SIGTERM, then SIGKILL after the grace period)");
+                w.send(Ctl::Term);
+                self.force_kill_after_grace(generation);
             }
         }
     }
@@ -90,13 +94,17 @@ impl Supervisor {
             grace_ms = self.cfg.grace.as_millis() as u64,
             "SIGTERM sent, draining"
         );
-        let events = self.events.clone();
-        let (generation, grace) = (w.generation, self.cfg.grace);
+        self.force_kill_after_grace(w.generation);
+        self.retiring.insert(w.generation, w);
+    }
+
+    /// Sends `ForceKill` for `generation` once the grace period has passed.
+    pub(super) fn force_kill_after_grace(&self, generation: u64) {
+        let (events, grace) = (self.events.clone(), self.cfg.grace);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             let _ = events.send(Event::ForceKill { generation });
         });
-        self.retiring.insert(w.generation, w);
     }
 
     pub(super) fn kill_and_reap(&mut self, mut w: Worker) {
@@ -106,7 +114,8 @@ impl Supervisor {
     }
 
     pub(super) fn on_force_kill(&mut self, generation: u64) {
-        if let Some(w) = self.retiring.get(&generation) {
+        let current = self.current.as_ref().filter(|w| w.generation == generation);
+        if let Some(w) = self.retiring.get(&generation).or(current) {
             tracing::warn!(
                 event = "force_kill",
                 generation,
@@ -250,8 +259,9 @@ impl Supervisor {
             let _ = r.send(self.outcome(Err("master is shutting down".into()), Duration::ZERO));
         }
         if let Some(c) = self.candidate.take() {
+            // Reported once the candidate is reaped (on_exit), like every aborted restart.
+            self.aborting = Some((c.generation, "master is shutting down".into()));
             self.retire(c);
-            self.finish_restart(Err("master is shutting down".into()));
         }
         if let Some(c) = self.current.take() {
             self.previous = Some(worker_status(&c));

@@ -1,0 +1,192 @@
+//! Shared harness of the `zdrun` tests: a real `zdrun` master over a Python worker (or a
+//! wrapper script), real signals, bounded waits, every process stopped by pid.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use runtime::probe;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The Python worker fixture.
+pub const WORKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/worker.py");
+
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> Option<probe::ProbeResponse> {
+    block_on(probe::get(addr, path, Duration::from_secs(5))).ok()
+}
+
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Zdrun {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub mode_file: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Zdrun {
+    /// `zdrun` over the Python worker in `mode`.
+    pub fn start(mode: &str, extra: &[&str], notify: Option<&std::path::Path>) -> Zdrun {
+        Zdrun::start_with(mode, extra, notify, |_| {
+            vec!["python3".into(), WORKER.into()]
+        })
+    }
+
+    /// `zdrun` over the command built by `command(dir)` (the mode file is appended).
+    pub fn start_with(
+        mode: &str,
+        extra: &[&str],
+        notify: Option<&std::path::Path>,
+        command: impl FnOnce(&std::path::Path) -> Vec<std::ffi::OsString>,
+    ) -> Zdrun {
+        let dir = tempfile::tempdir().unwrap();
+        let mode_file = dir.path().join("mode");
+        std::fs::write(&mode_file, mode).unwrap();
+        let (addr, admin) = (free_addr(), free_addr());
+        let worker = command(dir.path());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zdrun"));
+        cmd.arg("--listen")
+            .arg(format!("http={addr}"))
+            .arg("--admin")
+            .arg(admin.to_string())
+            .args(["--ready-interval", "100ms"])
+            .args(extra)
+            .arg("--")
+            .args(worker)
+            .arg(&mode_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("zdrun.log")).unwrap());
+        match notify {
+            Some(p) => cmd.env("NOTIFY_SOCKET", p),
+            None => cmd.env_remove("NOTIFY_SOCKET"),
+        };
+        let child = cmd.spawn().unwrap();
+        Zdrun {
+            child,
+            addr,
+            admin,
+            mode_file,
+            dir,
+        }
+    }
+
+    pub fn wait_serving(&self) -> String {
+        let mut body = String::new();
+        wait_until("worker serving", || {
+            get(self.addr, "/").is_some_and(|r| {
+                body = r.body;
+                r.status == 200
+            })
+        });
+        body
+    }
+
+    /// Waits until the master has confirmed a worker's readiness; returns its generation.
+    pub fn wait_confirmed(&self) -> u64 {
+        let mut generation = 0;
+        wait_until("worker readiness confirmed by the master", || {
+            get(self.admin, "/status").is_some_and(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.body).is_ok_and(|s| {
+                    generation = s["current"]["generation"].as_u64().unwrap_or(0);
+                    s["current"]["ready"] == true
+                })
+            })
+        });
+        generation
+    }
+
+    /// The master's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("zdrun.log")).unwrap_or_default()
+    }
+
+    pub fn restart(&self) -> serde_json::Value {
+        let r = block_on(probe::request(
+            self.admin,
+            "POST",
+            "/restart",
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    pub fn term_and_wait(&mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "zdrun did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Zdrun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Children of `pid`, zombies included (a master that never reaps must fail a count).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1) == Some(pid.to_string().as_str()) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether a process entry exists at all (alive or zombie).
+pub fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The worker pid in a fixture response (`gen G pid P mode M`).
+pub fn pid_in(body: &str) -> u32 {
+    body.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
