@@ -130,10 +130,12 @@ fn worker_closing_its_listener_loses_no_queued_connection() {
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&z.mode_file, "normal").unwrap();
     assert_eq!(z.restart()["outcome"], "ok");
-    let r = pending
-        .join()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("queued connection must be served, not refused: {e:?}\n{}", z.log()));
+    let r = pending.join().unwrap().unwrap_or_else(|e| {
+        panic!(
+            "queued connection must be served, not refused: {e:?}\n{}",
+            z.log()
+        )
+    });
     // Served by a worker started after the listener-closing one (normally generation 3).
     let generation: u64 = r
         .body
