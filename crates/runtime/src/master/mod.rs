@@ -11,6 +11,7 @@ pub mod status;
 
 mod child;
 mod orphans;
+mod runtime_dir;
 mod supervisor;
 
 use std::path::{Path, PathBuf};
@@ -35,10 +36,10 @@ pub enum MasterError {
     #[error(transparent)]
     Spawn(SpawnError),
     /// Signal handlers could not be installed.
-    #[error("cannot install signal handlers: {0}")]
+    #[error("cannot install signal handlers")]
     Signals(#[source] std::io::Error),
     /// A file the master manages (pid file, runtime dir).
-    #[error("{what} {path:?}: {source}")]
+    #[error("{what} {path:?}")]
     File {
         /// What the file is.
         what: &'static str,
@@ -118,13 +119,17 @@ pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
             path: PathBuf::new(),
             source: e.into(),
         })?;
-    let runtime_dir = make_runtime_dir()?;
-    let _runtime_guard = RemoveOnDrop(runtime_dir.clone(), true);
+    let runtime_dir =
+        runtime_dir::RuntimeDir::create().map_err(|(path, source)| MasterError::File {
+            what: "cannot create the runtime directory in",
+            path,
+            source,
+        })?;
     let signals = supervisor::Signals::install()?;
     if let Some(p) = &cfg.pid_file {
         write_pid_file(p)?;
     }
-    let _pid_guard = cfg.pid_file.clone().map(|p| RemoveOnDrop(p, false));
+    let _pid_guard = cfg.pid_file.clone().map(RemoveOnDrop);
 
     let metrics = Arc::new(Metrics::new());
     let (status_tx, status_rx) = watch::channel(Status::default());
@@ -146,7 +151,7 @@ pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
     let sup = supervisor::Supervisor::new(
         cfg,
         bound,
-        runtime_dir,
+        runtime_dir.path().to_path_buf(),
         guard_read,
         ev_tx,
         metrics,
@@ -178,27 +183,6 @@ fn mark_inherited_fds_cloexec() {
     }
 }
 
-fn make_runtime_dir() -> Result<PathBuf, MasterError> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!("zdrun-{}", std::process::id()));
-    let err = |source| MasterError::File {
-        what: "runtime directory",
-        path: dir.clone(),
-        source,
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
-    }
-    Ok(dir)
-}
-
 /// Writes our pid atomically (temporary file + rename).
 fn write_pid_file(path: &Path) -> Result<(), MasterError> {
     let err = |source| MasterError::File {
@@ -211,14 +195,12 @@ fn write_pid_file(path: &Path) -> Result<(), MasterError> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
-/// Removes a path at the end of the master's life (a pid file only if it is still ours).
-struct RemoveOnDrop(PathBuf, bool);
+/// Removes the pid file at the end of the master's life, only if it is still ours.
+struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        if self.1 {
-            let _ = std::fs::remove_dir_all(&self.0);
-        } else if std::fs::read_to_string(&self.0)
+        if std::fs::read_to_string(&self.0)
             .is_ok_and(|s| s.trim() == std::process::id().to_string())
         {
             let _ = std::fs::remove_file(&self.0);
