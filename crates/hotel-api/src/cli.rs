@@ -66,5 +66,8 @@ pub enum Sub {
         /// Give up after this long.
         #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_ctl_timeout)]
         timeout: std::time::Duration,
+        /// The master's --admin-token-file: sent as `Authorization: Bearer <token>`.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
     },
 }

@@ -54,8 +54,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             verb,
             admin,
             timeout,
+            token_file,
         }) => {
-            let ok = runtime::cli::ctl_blocking(verb, &admin, timeout)
+            let token = token_file
+                .map(|p| runtime::admin_auth::read_token(&p, false))
+                .transpose()?;
+            let ok = runtime::cli::ctl_blocking(verb, &admin, timeout, token.as_ref())
                 .with_context(|| format!("admin endpoint {admin}"))?;
             return Ok(if ok {
                 ExitCode::SUCCESS

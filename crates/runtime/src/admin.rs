@@ -1,16 +1,23 @@
 //! The master's admin endpoint, on loopback TCP or a Unix socket only (never the public port):
 //! `GET /metrics` (Prometheus text), `GET /status` (JSON, enriched with the binary's sha256 and
-//! the worker's `/version`), `POST /restart` (synchronous graceful restart).
+//! the worker's `/version`), `POST /restart` (synchronous graceful restart; with a configured
+//! token it needs `Authorization: Bearer <token>`, see [`crate::admin_auth`]).
+//!
+//! At most [`MAX_CONNECTIONS`] connections are served at once; further ones wait in the
+//! listen backlog. A Unix socket is created with mode 0600 (0660 with a group) and never
+//! replaces a file that is not a socket, nor a socket another process still serves on.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 
+use crate::admin_auth::Token;
 use crate::listener::ListenAddr;
 use crate::master::{Command, Handles};
 
@@ -31,28 +38,47 @@ pub enum AdminError {
     },
 }
 
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Listen backlog of the admin endpoint (room for a burst beyond [`MAX_CONNECTIONS`]).
+const BACKLOG: i32 = 1024;
+
+/// Who may do what on the admin endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// `POST /restart` requires this bearer token when set.
+    pub token: Option<Token>,
+    /// Group of a Unix socket (mode 0660); without it the socket is 0600.
+    pub group: Option<u32>,
+}
+
 /// Starts serving; the task ends with the runtime.
 pub fn serve(
     addr: &ListenAddr,
     handles: Handles,
+    access: Access,
 ) -> Result<tokio::task::JoinHandle<()>, AdminError> {
     let bind_err = |source| AdminError::Bind {
         addr: addr.to_string(),
         source,
     };
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let token = access.token.map(Arc::new);
     match addr {
         ListenAddr::Tcp(a) => {
             if !a.ip().is_loopback() {
                 return Err(AdminError::NotLoopback(a.to_string()));
             }
-            let std_l = std::net::TcpListener::bind(a).map_err(bind_err)?;
-            std_l.set_nonblocking(true).map_err(bind_err)?;
-            let l = tokio::net::TcpListener::from_std(std_l).map_err(bind_err)?;
-            tracing::info!(event = "admin_listening", addr = %a, "admin endpoint ready");
+            let l = bind_tcp(*a).map_err(bind_err)?;
+            tracing::info!(event = "admin_listening", addr = %a, token = token.is_some(), "admin endpoint ready");
             Ok(tokio::spawn(async move {
                 loop {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        return;
+                    };
                     match l.accept().await {
-                        Ok((s, _)) => serve_conn(s, handles.clone()),
+                        Ok((s, _)) => serve_conn(s, handles.clone(), token.clone(), permit),
                         Err(e) => accept_failed(e).await,
                     }
                 }
@@ -60,13 +86,15 @@ pub fn serve(
         }
         #[cfg(unix)]
         ListenAddr::Unix(p) => {
-            let _ = std::fs::remove_file(p);
-            let l = tokio::net::UnixListener::bind(p).map_err(bind_err)?;
-            tracing::info!(event = "admin_listening", addr = %addr, "admin endpoint ready");
+            let l = bind_unix(p, access.group).map_err(bind_err)?;
+            tracing::info!(event = "admin_listening", addr = %addr, token = token.is_some(), "admin endpoint ready");
             Ok(tokio::spawn(async move {
                 loop {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        return;
+                    };
                     match l.accept().await {
-                        Ok((s, _)) => serve_conn(s, handles.clone()),
+                        Ok((s, _)) => serve_conn(s, handles.clone(), token.clone(), permit),
                         Err(e) => accept_failed(e).await,
                     }
                 }
@@ -77,6 +105,54 @@ pub fn serve(
     }
 }
 
+fn bind_tcp(a: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(a), socket2::Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&a.into())?;
+    s.listen(BACKLOG)?;
+    s.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(s.into())
+}
+
+/// Creates the socket with mode 0600 (0660 and `group` when given). An existing path is
+/// replaced only if it is a socket nobody serves on.
+#[cfg(unix)]
+fn bind_unix(
+    path: &std::path::Path,
+    group: Option<u32>,
+) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another process serves on this socket",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket; refusing to replace it",
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    // The socket is never accessible beyond its owner, not even between bind and chmod.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = tokio::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let l = bound?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    }
+    Ok(l)
+}
+
 /// A failed accept (EMFILE under a flood, say) must not turn the loop into a busy spin that
 /// starves the single-threaded master.
 async fn accept_failed(e: std::io::Error) {
@@ -84,12 +160,17 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-fn serve_conn<S>(stream: S, handles: Handles)
-where
+fn serve_conn<S>(
+    stream: S,
+    handles: Handles,
+    token: Option<Arc<Token>>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
-        let svc = hyper::service::service_fn(move |req| route(req, handles.clone()));
+        let _permit = permit;
+        let svc = hyper::service::service_fn(move |req| route(req, handles.clone(), token.clone()));
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(10))
@@ -98,7 +179,32 @@ where
     });
 }
 
-async fn route(req: Request<Incoming>, h: Handles) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn route(
+    req: Request<Incoming>,
+    h: Handles,
+    token: Option<Arc<Token>>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() == Method::POST && req.uri().path() == "/restart" {
+        let presented = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if token.as_ref().is_some_and(|t| !t.accepts(presented)) {
+            tracing::warn!(
+                event = "admin_refused",
+                "POST /restart without a valid token"
+            );
+            let mut r = json(
+                StatusCode::UNAUTHORIZED,
+                &serde_json::json!({"outcome": "refused", "reason": "POST /restart needs Authorization: Bearer <token> (the master's --admin-token-file)"}),
+            );
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer"),
+            );
+            return Ok(r);
+        }
+    }
     let resp = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => {
             let started = h.status.borrow().current_started;

@@ -62,6 +62,19 @@ const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+#[cfg(unix)]
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// `ctl --timeout`: 100 ms to 1 h.
 pub fn parse_ctl_timeout(s: &str) -> Result<Duration, String> {
     duration_between(ms(100), secs(3600))(s)
@@ -131,6 +144,13 @@ pub struct MasterArgs {
     /// Admin endpoint: loopback `HOST:PORT` or `unix:PATH` (GET /metrics, GET /status, POST /restart).
     #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
     pub admin: Option<ListenAddr>,
+    /// File holding the admin token (mode 0600, at least 16 characters): `POST /restart` then
+    /// needs `Authorization: Bearer <token>` (`ctl --token-file`). Reads stay open.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// Group allowed to use a `unix:` admin socket (mode 0660 instead of 0600): name or gid.
+    #[arg(long, value_name = "GROUP")]
+    pub admin_group: Option<String>,
     /// Compatibility mode for workers that must bind the port themselves (SO_REUSEPORT): the
     /// master holds no public socket. Loses queued connections when a worker's socket closes;
     /// use only for programs that cannot take inherited sockets.
@@ -169,6 +189,15 @@ impl MasterArgs {
             });
         cfg.pid_file = self.pid_file.clone();
         cfg.admin = self.admin.clone();
+        let bad = |e: crate::admin_auth::AuthError| InvalidArgs(error_chain(&e));
+        cfg.admin_token = match &self.admin_token_file {
+            Some(p) => Some(crate::admin_auth::read_token(p, true).map_err(bad)?),
+            None => None,
+        };
+        cfg.admin_group = match &self.admin_group {
+            Some(g) => Some(crate::admin_auth::resolve_group(g).map_err(bad)?),
+            None => None,
+        };
         cfg.compat_reuseport = self.compat_reuseport;
         Ok(cfg)
     }
@@ -203,12 +232,13 @@ pub fn ctl_blocking(
     verb: CtlVerb,
     admin: &ListenAddr,
     timeout: Duration,
+    token: Option<&crate::admin_auth::Token>,
 ) -> Result<bool, crate::probe::ProbeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(crate::probe::ProbeError::Runtime)?;
-    let (body, ok) = rt.block_on(ctl(verb, admin, timeout))?;
+    let (body, ok) = rt.block_on(ctl(verb, admin, timeout, token))?;
     print!("{body}");
     Ok(ok)
 }
@@ -219,16 +249,22 @@ pub async fn ctl(
     verb: CtlVerb,
     admin: &ListenAddr,
     timeout: Duration,
+    token: Option<&crate::admin_auth::Token>,
 ) -> Result<(String, bool), crate::probe::ProbeError> {
+    let token = token.map(|t| t.expose());
     let (method, path) = match verb {
         CtlVerb::Status => ("GET", "/status"),
         CtlVerb::Restart => ("POST", "/restart"),
         CtlVerb::Metrics => ("GET", "/metrics"),
     };
     let r = match admin {
-        ListenAddr::Tcp(a) => crate::probe::request(*a, method, path, timeout).await?,
+        ListenAddr::Tcp(a) => {
+            crate::probe::request_with_token(*a, method, path, timeout, token).await?
+        }
         #[cfg(unix)]
-        ListenAddr::Unix(p) => crate::probe::request_unix(p, method, path, timeout).await?,
+        ListenAddr::Unix(p) => {
+            crate::probe::request_unix_with_token(p, method, path, timeout, token).await?
+        }
         #[cfg(not(unix))]
         ListenAddr::Unix(p) => {
             return Err(crate::probe::ProbeError::Http {

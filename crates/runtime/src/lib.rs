@@ -14,6 +14,7 @@
 //! - [`backoff`]: bounded exponential crash-recovery backoff.
 //! - [`metrics`]: Prometheus counters and gauges of the master.
 //! - [`admin`]: the master's loopback admin endpoint (`/metrics`, `/status`, `POST /restart`).
+//! - [`admin_auth`]: its token (bearer, from a private file) and socket group.
 //! - [`probe`]: the master's minimal HTTP client.
 //! - [`worker`]: worker side: inherited listeners, identity, lifecycle, stop signal.
 //! - [`drain`]: serving an axum app with the zero-loss drain sequence.
@@ -21,6 +22,7 @@
 //! - [`logging`]: JSON lines on stderr.
 //! - [`cli`]: master options shared by `zdrun` and embedding services; the `ctl` client.
 
+pub mod admin_auth;
 pub mod backoff;
 pub mod cli;
 pub mod drain;

@@ -68,6 +68,18 @@ pub async fn request(
     path: &str,
     timeout: Duration,
 ) -> Result<ProbeResponse, ProbeError> {
+    request_with_token(addr, method, path, timeout, None).await
+}
+
+/// [`request`] with `Authorization: Bearer <token>` when a token is given (the admin
+/// endpoint's `POST /restart` when the master has an admin token file).
+pub async fn request_with_token(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+    token: Option<&str>,
+) -> Result<ProbeResponse, ProbeError> {
     let name = addr.to_string();
     bounded(&name, timeout, async {
         let stream = tokio::net::TcpStream::connect(addr)
@@ -77,7 +89,7 @@ pub async fn request(
                 error,
             })?;
         let _ = stream.set_nodelay(true);
-        exchange(stream, &name, method, path).await
+        exchange(stream, &name, method, path, token).await
     })
     .await
 }
@@ -90,6 +102,18 @@ pub async fn request_unix(
     path: &str,
     timeout: Duration,
 ) -> Result<ProbeResponse, ProbeError> {
+    request_unix_with_token(socket, method, path, timeout, None).await
+}
+
+/// [`request_unix`] with an optional bearer token.
+#[cfg(unix)]
+pub async fn request_unix_with_token(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+    token: Option<&str>,
+) -> Result<ProbeResponse, ProbeError> {
     let name = format!("unix:{}", socket.display());
     bounded(&name, timeout, async {
         let stream = tokio::net::UnixStream::connect(socket)
@@ -98,7 +122,7 @@ pub async fn request_unix(
                 addr: name.clone(),
                 error,
             })?;
-        exchange(stream, "localhost", method, path).await
+        exchange(stream, "localhost", method, path, token).await
     })
     .await
 }
@@ -122,6 +146,7 @@ async fn exchange<S>(
     host: &str,
     method: &str,
     path: &str,
+    token: Option<&str>,
 ) -> Result<ProbeResponse, ProbeError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -137,13 +162,15 @@ where
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header(hyper::header::HOST, host)
-        .header(hyper::header::CONNECTION, "close")
-        .body(Empty::new())
-        .map_err(|e| http(e.to_string()))?;
+        .header(hyper::header::CONNECTION, "close");
+    if let Some(t) = token {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req.body(Empty::new()).map_err(|e| http(e.to_string()))?;
     let result = async {
         let resp = sender
             .send_request(req)

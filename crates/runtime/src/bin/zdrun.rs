@@ -78,6 +78,9 @@ enum Sub {
         /// Give up waiting after this long (a restart waits for the new worker's readiness).
         #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_ctl_timeout)]
         timeout: std::time::Duration,
+        /// The master's --admin-token-file: sent as `Authorization: Bearer <token>`.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -97,9 +100,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         verb,
         admin,
         timeout,
+        token_file,
     }) = cli.ctl
     {
-        let ok = runtime::cli::ctl_blocking(verb, &admin, timeout)
+        let token = token_file
+            .map(|p| runtime::admin_auth::read_token(&p, false))
+            .transpose()?;
+        let ok = runtime::cli::ctl_blocking(verb, &admin, timeout, token.as_ref())
             .with_context(|| format!("admin endpoint {admin}"))?;
         return Ok(if ok {
             ExitCode::SUCCESS

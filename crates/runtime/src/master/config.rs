@@ -62,6 +62,10 @@ pub struct MasterConfig {
     pub pid_file: Option<PathBuf>,
     /// Loopback (or Unix socket) address of the admin endpoint.
     pub admin: Option<ListenAddr>,
+    /// `POST /restart` requires this bearer token when set.
+    pub admin_token: Option<crate::admin_auth::Token>,
+    /// Group of the admin Unix socket (mode 0660 instead of 0600).
+    pub admin_group: Option<u32>,
     /// Compatibility mode for workers that bind the port themselves with `SO_REUSEPORT`: the
     /// master holds no public socket, and after an unexpected exit it waits (up to the bind
     /// timeout) until the port is released before starting the replacement.
@@ -90,6 +94,8 @@ impl MasterConfig {
             liveness: None,
             pid_file: None,
             admin: None,
+            admin_token: None,
+            admin_group: None,
             compat_reuseport: false,
         }
     }

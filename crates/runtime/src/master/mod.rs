@@ -142,8 +142,15 @@ pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
     };
     let _admin = match &cfg.admin {
         Some(addr) => Some(
-            crate::admin::serve(addr, handles.clone())
-                .map_err(|e| MasterError::Admin(e.to_string()))?,
+            crate::admin::serve(
+                addr,
+                handles.clone(),
+                crate::admin::Access {
+                    token: cfg.admin_token.clone(),
+                    group: cfg.admin_group,
+                },
+            )
+            .map_err(|e| MasterError::Admin(e.to_string()))?,
         ),
         None => None,
     };

@@ -1,0 +1,138 @@
+//! Authenticated control: the admin Unix socket's mode, never replacing a file that is not a
+//! socket, and the bearer token for `POST /restart`.
+
+mod support;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+const TOKEN: &str = "s3cret-token-0123456789";
+
+fn token_file(dir: &std::path::Path, mode: u32) -> std::path::PathBuf {
+    let p = dir.join("admin.token");
+    std::fs::write(&p, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+fn post_restart(z: &Zdrun, token: Option<&str>) -> probe::ProbeResponse {
+    block_on(probe::request_with_token(
+        z.admin,
+        "POST",
+        "/restart",
+        Duration::from_secs(60),
+        token,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn restart_without_the_token_is_refused_and_reads_stay_open() {
+    let tdir = tempfile::tempdir().unwrap();
+    let file = token_file(tdir.path(), 0o600);
+    let z = Zdrun::start(
+        "normal",
+        &["--admin-token-file", file.to_str().unwrap()],
+        None,
+    );
+    z.wait_serving();
+    for token in [None, Some("wrong-token-0123456789")] {
+        let r = post_restart(&z, token);
+        assert_eq!(r.status, 401, "{token:?}: {}", r.body);
+        assert!(r.body.contains("refused"), "{}", r.body);
+    }
+    assert_eq!(get(z.admin, "/metrics").unwrap().status, 200);
+    assert!(get(z.admin, "/metrics")
+        .unwrap()
+        .body
+        .contains("hotel_be_worker_generation 1"));
+    let r = post_restart(&z, Some(TOKEN));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // `ctl` reads the same file.
+    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+        .args([
+            "ctl",
+            "restart",
+            "--admin",
+            &z.admin.to_string(),
+            "--token-file",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["generation"], 3, "{outcome}");
+    assert!(!z.log().contains(TOKEN), "the token must never be logged");
+}
+
+#[test]
+fn token_file_readable_by_others_is_refused_at_start() {
+    let tdir = tempfile::tempdir().unwrap();
+    let file = token_file(tdir.path(), 0o644);
+    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .arg("--admin-token-file")
+        .arg(&file)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("readable by group or others"), "{err}");
+}
+
+fn start_on_socket(sock: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_zdrun"))
+        .args(["--listen", &format!("http={}", free_addr())])
+        .arg("--admin")
+        .arg(format!("unix:{}", sock.display()))
+        .args(extra)
+        .args(["--", "python3", WORKER])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn admin_socket_is_0600_or_0660_with_a_group_and_never_replaces_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    // A stale socket (its master SIGKILLed) is replaced; a regular file at the path is refused
+    // and left intact.
+    std::fs::write(&sock, "precious").unwrap();
+    let out = start_on_socket(&sock, &[]).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a socket"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "precious");
+    std::fs::remove_file(&sock).unwrap();
+    for (extra, mode) in [(&[][..], 0o600), (&["--admin-group", "0"][..], 0o660)] {
+        let mut master = start_on_socket(&sock, extra);
+        // The socket is created 0600 and only then opened to its group.
+        wait_until("admin socket with its final mode", || {
+            std::fs::metadata(&sock).is_ok_and(|m| m.mode() & 0o777 == mode && m.gid() == 0)
+        });
+        wait_until("admin socket answers", || {
+            block_on(probe::request_unix(
+                &sock,
+                "GET",
+                "/status",
+                Duration::from_secs(5),
+            ))
+            .is_ok_and(|r| r.status == 200)
+        });
+        // A second master must not take over a socket that is being served.
+        let second = start_on_socket(&sock, &[]).wait_with_output().unwrap();
+        assert_eq!(second.status.code(), Some(2), "{second:?}");
+        let _ = master.kill();
+        let _ = master.wait();
+    }
+}
