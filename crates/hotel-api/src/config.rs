@@ -21,6 +21,9 @@ pub enum Fault {
     IgnoreSigterm,
     /// Once ready, every request but `/ready` hangs: a deadlock the liveness probe must catch.
     Hang,
+    /// Clears `PR_SET_PDEATHSIG` at start, as exec of a setuid or file-capability binary does:
+    /// only the master's guard pipe can then stop the worker when the master dies.
+    ClearPdeathsig,
 }
 
 /// Effective configuration.

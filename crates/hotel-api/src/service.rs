@@ -137,6 +137,15 @@ fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve_worker(config: Config) -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    if config.fault == Fault::ClearPdeathsig {
+        nix::sys::prctl::set_pdeathsig(None).context("clearing PR_SET_PDEATHSIG")?;
+        tracing::warn!(
+            event = "fault_injected",
+            fault = "clear-pdeathsig",
+            "parent-death signal cleared"
+        );
+    }
     let identity = Identity::from_env();
     let listeners =
         Listeners::from_env_or_bind(&[config.listen_spec()?]).context("taking the listeners")?;

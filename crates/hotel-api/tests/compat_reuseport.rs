@@ -1,6 +1,8 @@
 //! Compatibility mode: workers bind the port themselves with SO_REUSEPORT.
 mod support;
 
+use std::time::Duration;
+
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use support::*;
@@ -10,10 +12,13 @@ fn workers_bind_themselves_and_restart_works() {
     let svc = Service::start("linger_ms = 200\n", &["--compat-reuseport"]);
     let (old, _) = svc.current();
     // The master holds no public socket: only workers listen on the port.
-    let master_fds = std::fs::read_dir(format!("/proc/{}/fd", svc.master_pid()))
-        .unwrap()
-        .count();
-    assert!(master_fds > 0);
+    let port = svc.addr.port();
+    assert!(listening_on(port, svc.master_pid()).is_empty());
+    assert_eq!(
+        listening_on(port, old).len(),
+        1,
+        "the check sees a worker's listener"
+    );
     let v2 = svc.install_build("compat-v2");
     assert_eq!(svc.restart()["outcome"], "ok");
     wait_until("old worker gone", || !alive(old));
@@ -33,4 +38,48 @@ fn crash_waits_for_the_port_to_be_released_then_recovers() {
         s["current"]["generation"] == 2 && s["current"]["ready"] == true
     });
     assert_eq!(svc.get("/ping").status, 200);
+}
+
+/// The LISTEN sockets on `port` that process `pid` holds.
+fn listening_on(port: u16, pid: i32) -> Vec<u64> {
+    let held = socket_inodes(pid.into());
+    tcp_sockets(port)
+        .into_iter()
+        .filter(|(state, _, inode)| state == "0A" && held.contains(inode))
+        .map(|(_, _, inode)| inode)
+        .collect()
+}
+
+#[test]
+fn a_candidate_joins_the_port_only_once_ready() {
+    let svc = Service::start("linger_ms = 200\n", &["--compat-reuseport"]);
+    let port = svc.addr.port();
+    // Generation 2 warms up for 1.5 s: the kernel must not queue connections to it meanwhile.
+    svc.set_config("linger_ms = 200\nwarmup_ms = 1500\n");
+    svc.signal(Signal::SIGUSR1);
+    let started = svc.wait_event("worker_started", |e| e["generation"] == 2);
+    let candidate = started["pid"].as_i64().unwrap() as i32;
+    // Sample while it is still warming up (its readiness not yet confirmed).
+    let mut sampled = 0;
+    while svc.status()["current"]["generation"] == 1 && sampled < 20 {
+        assert!(
+            listening_on(port, candidate).is_empty(),
+            "a warming-up candidate listens on the public port"
+        );
+        sampled += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(sampled > 0, "never observed the warm-up");
+    svc.wait_event("restart_outcome", |e| e["action"] == "graceful_ok");
+    assert_eq!(listening_on(port, candidate).len(), 1, "listens once ready");
+}
+
+#[test]
+fn compat_mode_without_a_private_listener_starts_with_listen_fds_zero() {
+    let svc = Service::start(
+        "linger_ms = 200\n",
+        &["--compat-reuseport", "--no-private-listener"],
+    );
+    assert_eq!(svc.get("/ping").status, 200);
+    assert_eq!(svc.restart()["outcome"], "ok");
 }

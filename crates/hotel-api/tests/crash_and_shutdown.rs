@@ -18,15 +18,19 @@ fn sigkilled_worker_is_replaced_and_gap_connections_are_served() {
     let mut cfg = LoadConfig::new(svc.addr, "/ping", ClientMode::NewConnection);
     cfg.concurrency = 2;
     cfg.max_duration = Duration::from_secs(60);
-    let load = std::thread::spawn(move || block_on(loadgen::run(cfg, stop_rx, Arc::default())));
-    std::thread::sleep(Duration::from_millis(300));
+    let live = Arc::new(loadgen::Live::default());
+    let counted = live.clone();
+    let load = std::thread::spawn(move || block_on(loadgen::run(cfg, stop_rx, counted)));
+    let done = || live.requests.load(std::sync::atomic::Ordering::Relaxed);
+    wait_until("load running before the kill", || done() >= 100);
     let (pid, _) = svc.current();
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     wait_until("replacement serving", || {
         let s = svc.status();
         s["current"]["generation"] == 2 && s["current"]["ready"] == true
     });
-    std::thread::sleep(Duration::from_millis(300));
+    let after = done();
+    wait_until("load served by the replacement", || done() >= after + 100);
     stop_tx.send(true).unwrap();
     let r = load.join().unwrap();
     let by_kind = r.failed_by_kind();
@@ -77,6 +81,18 @@ fn master_sigkilled_takes_its_workers_down() {
 }
 
 #[test]
+fn master_sigkilled_takes_down_a_worker_that_cleared_pdeathsig() {
+    // As after exec of a setuid or file-capability binary: no PDEATHSIG, only the guard pipe.
+    let mut svc = Service::start(&format!("{CONFIG}fault = \"clear-pdeathsig\"\n"), &[]);
+    let (worker, _) = svc.current();
+    svc.wait_event("fault_injected", |e| e["fault"] == "clear-pdeathsig");
+    svc.signal(Signal::SIGKILL);
+    svc.wait_exit();
+    wait_until("worker exit after master death", || !alive(worker));
+    svc.wait_event("master_gone", |_| true);
+}
+
+#[test]
 fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     let mut svc = Service::start(CONFIG, &[]);
     let addr = svc.addr;
@@ -87,8 +103,11 @@ fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
             Duration::from_secs(20),
         ))
     });
-    // Wait until the request is inside the worker (its supplier calls are sleeping).
-    std::thread::sleep(Duration::from_millis(400));
+    // Wait until the worker has accepted the request's connection.
+    let (worker, _) = svc.current();
+    wait_until("slow request accepted by the worker", || {
+        accepted_by(worker, svc.addr.port()) >= 1
+    });
     svc.signal(Signal::SIGTERM);
     let resp = slow
         .join()

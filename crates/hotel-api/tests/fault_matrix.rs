@@ -18,9 +18,12 @@ fn sigusr1_during_shutdown_is_ignored() {
             Duration::from_secs(20),
         ))
     });
-    // The slow request keeps the worker draining long enough to signal in the middle. Its
-    // arrival inside the worker is not observable, so give it a moment to get there.
-    std::thread::sleep(Duration::from_millis(300));
+    // The slow request keeps the worker draining long enough to signal in the middle: wait
+    // until the worker has accepted its connection.
+    let (worker, _) = svc.current();
+    wait_until("slow request accepted by the worker", || {
+        accepted_by(worker, svc.addr.port()) >= 1
+    });
     svc.signal(Signal::SIGTERM);
     svc.wait_event("shutdown_begin", |_| true);
     svc.signal(Signal::SIGUSR1);
@@ -88,4 +91,32 @@ fn deadlocked_worker_is_replaced_by_the_liveness_probe() {
     assert!(svc
         .metrics()
         .contains("hotel_be_worker_restart_total{action=\"health_recovered\"} 1"));
+}
+
+#[test]
+fn liveness_failure_during_a_restart_is_acted_on_after_it() {
+    let svc = Service::start(
+        "",
+        &[
+            "--liveness-path",
+            "/ping",
+            "--liveness-interval",
+            "200ms",
+            "--ready-timeout",
+            "12s",
+        ],
+    );
+    // Generation 2 deadlocks once ready; its liveness probe fails after 3 x 2 s timeouts.
+    svc.set_config("fault = \"hang\"\n");
+    svc.signal(Signal::SIGUSR1);
+    svc.wait_event("restart_outcome", |e| e["action"] == "graceful_ok");
+    // Generation 3 never becomes ready: the restart is still running when the probe fails.
+    svc.set_config("fault = \"never-ready\"\n");
+    svc.signal(Signal::SIGUSR1);
+    svc.wait_event("worker_unresponsive_deferred", |e| e["generation"] == 2);
+    svc.set_config("");
+    svc.wait_event("restart_outcome", |e| e["action"] == "graceful_aborted");
+    svc.wait_event("worker_unresponsive", |e| e["generation"] == 2);
+    svc.wait_event("restart_outcome", |e| e["action"] == "health_recovered");
+    assert_eq!(svc.get("/ping").status, 200);
 }

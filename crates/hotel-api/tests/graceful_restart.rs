@@ -10,16 +10,6 @@ use support::*;
 
 const CONFIG: &str = "warmup_ms = 100\nlinger_ms = 1000\n";
 
-fn start_load(
-    svc: &Service,
-    mode: ClientMode,
-) -> (
-    tokio::sync::watch::Sender<bool>,
-    std::thread::JoinHandle<Report>,
-) {
-    start_load_counted(svc, mode, Arc::default())
-}
-
 fn start_load_counted(
     svc: &Service,
     mode: ClientMode,
@@ -40,15 +30,18 @@ fn start_load_counted(
 fn restarts_under_load_lose_nothing_in_both_client_modes() {
     let svc = Service::start(CONFIG, &[]);
     let v1 = build_id_of(&svc.bin);
-    let (stop_ka, ka) = start_load(&svc, ClientMode::KeepAlive);
-    let (stop_nc, nc) = start_load(&svc, ClientMode::NewConnection);
+    let live = Arc::new(loadgen::Live::default());
+    let (stop_ka, ka) = start_load_counted(&svc, ClientMode::KeepAlive, live.clone());
+    let (stop_nc, nc) = start_load_counted(&svc, ClientMode::NewConnection, live.clone());
+    let done = || live.requests.load(std::sync::atomic::Ordering::Relaxed);
     let mut expected = vec![v1];
     for (i, label) in ["v2", "v3", "v4"].iter().enumerate() {
         expected.push(svc.install_build(label));
         let outcome = svc.restart();
         assert_eq!(outcome["outcome"], "ok", "restart {i}: {outcome}");
         assert_eq!(outcome["generation"], i as u64 + 2);
-        std::thread::sleep(Duration::from_millis(300)); // let load run on the new worker
+        let after = done();
+        wait_until("load running on the new worker", || done() >= after + 100);
     }
     stop_ka.send(true).unwrap();
     stop_nc.send(true).unwrap();

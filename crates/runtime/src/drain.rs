@@ -70,15 +70,23 @@ pub async fn serve(
 
     if let Some(p) = listeners.private {
         // The private listener serves until the process ends; it is not part of the drain.
-        spawn_accept(AnyListener::Tcp(p), conns.clone(), watch::channel(false).1);
+        let _private = spawn_accept(AnyListener::Tcp(p), conns.clone(), watch::channel(false).1);
     }
     let stopped_early = tokio::select! {
         _ = lifecycle.started() => false,
         _ = &mut shutdown => true,
     };
+    let mut accepting = Vec::new();
     if !stopped_early {
         for l in listeners.public {
-            spawn_accept(l.listener, conns.clone(), stop_accept.subscribe());
+            if let Err(e) = l.start_listening() {
+                tracing::error!(event = "listen_failed", name = %l.name, error = %e, "cannot listen on a public socket");
+            }
+            accepting.push(spawn_accept(
+                l.listener,
+                conns.clone(),
+                stop_accept.subscribe(),
+            ));
         }
         notify_ready();
         tracing::info!(
@@ -90,6 +98,11 @@ pub async fn serve(
     let stop_at = Instant::now();
     lifecycle.begin_drain();
     let _ = stop_accept.send(true);
+    // A connection an accept task has just taken is registered before that task ends: count
+    // only once every accept task has stopped.
+    for task in accepting {
+        let _ = task.await;
+    }
     let open_at_stop = conns.count();
     tracing::info!(
         event = "drain_begin",
@@ -205,7 +218,11 @@ impl Conns {
     }
 }
 
-fn spawn_accept(listener: AnyListener, conns: Conns, mut stop: watch::Receiver<bool>) {
+fn spawn_accept(
+    listener: AnyListener,
+    conns: Conns,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         match listener {
             AnyListener::Tcp(l) => {
@@ -255,7 +272,7 @@ fn spawn_accept(listener: AnyListener, conns: Conns, mut stop: watch::Receiver<b
                 }
             }
         }
-    });
+    })
 }
 
 /// Transient accept errors (EMFILE, ECONNABORTED) must not spin the loop.

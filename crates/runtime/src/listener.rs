@@ -145,6 +145,9 @@ pub struct BindPolicy {
     pub backlog: i32,
     /// Set `SO_REUSEPORT` (compatibility mode: each worker binds its own socket).
     pub reuse_port: bool,
+    /// Bind only; the caller calls `listen(backlog)` later. With `SO_REUSEPORT` a socket joins
+    /// the kernel's connection split only when it listens, so a warming-up worker gets nothing.
+    pub defer_listen: bool,
 }
 
 impl Default for BindPolicy {
@@ -154,6 +157,7 @@ impl Default for BindPolicy {
             probe_interval: Duration::from_millis(250),
             backlog: 4096,
             reuse_port: false,
+            defer_listen: false,
         }
     }
 }
@@ -224,7 +228,9 @@ fn try_bind(spec: &ListenSpec, policy: &BindPolicy) -> std::io::Result<BoundList
         }
     };
     socket.bind(&sockaddr)?;
-    socket.listen(backlog)?;
+    if !policy.defer_listen {
+        socket.listen(backlog)?;
+    }
     let local = match &spec.addr {
         ListenAddr::Tcp(_) => ListenAddr::Tcp(
             socket
@@ -309,6 +315,7 @@ mod tests {
             probe_interval: Duration::from_millis(50),
             backlog: 16,
             reuse_port: false,
+            defer_listen: false,
         };
         let err = bind(&spec, &policy).unwrap_err();
         let msg = err.to_string();

@@ -159,10 +159,13 @@ impl ExecPlan {
             OsStr::new("LISTEN_FDS"),
             OsStr::new(&launch.fds.len().to_string()),
         )?);
-        env.push(env_entry(
-            OsStr::new("LISTEN_FDNAMES"),
-            OsStr::new(&names.join(":")),
-        )?);
+        if !names.is_empty() {
+            // An empty LISTEN_FDNAMES would name one fd; with none it is left out.
+            env.push(env_entry(
+                OsStr::new("LISTEN_FDNAMES"),
+                OsStr::new(&names.join(":")),
+            )?);
+        }
         if launch.guard_fd.is_some() {
             let fd = 3 + launch.fds.len();
             env.push(env_entry(

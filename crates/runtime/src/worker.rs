@@ -48,6 +48,23 @@ pub struct NamedListener {
     pub name: String,
     /// The socket.
     pub listener: AnyListener,
+    /// `Some(backlog)` while bound but not yet listening: in the compatibility mode a worker
+    /// joins the `SO_REUSEPORT` group only once ready ([`NamedListener::start_listening`]).
+    pub deferred_backlog: Option<i32>,
+}
+
+impl NamedListener {
+    /// Starts listening if that was deferred (a no-op otherwise).
+    pub fn start_listening(&self) -> std::io::Result<()> {
+        let Some(backlog) = self.deferred_backlog else {
+            return Ok(());
+        };
+        match &self.listener {
+            AnyListener::Tcp(t) => socket2::SockRef::from(t).listen(backlog),
+            #[cfg(unix)]
+            AnyListener::Unix(u) => socket2::SockRef::from(u).listen(backlog),
+        }
+    }
 }
 
 /// The sockets a worker serves on.
@@ -67,9 +84,15 @@ impl Listeners {
     pub fn from_env_or_bind(fallback: &[ListenSpec]) -> Result<Self, ActivationError> {
         #[cfg(unix)]
         {
-            let inherited: Vec<(i32, String)> = sd_notify::listen_fds_with_names()
-                .map_err(ActivationError::Env)?
-                .collect();
+            // LISTEN_FDS=0 (compatibility mode without a private listener) means "none".
+            let none = std::env::var("LISTEN_FDS").is_ok_and(|v| v.trim() == "0");
+            let inherited: Vec<(i32, String)> = if none {
+                Vec::new()
+            } else {
+                sd_notify::listen_fds_with_names()
+                    .map_err(ActivationError::Env)?
+                    .collect()
+            };
             if !inherited.is_empty() {
                 let mut adopted = Self::adopt(inherited)?;
                 if adopted.public.is_empty() {
@@ -89,8 +112,10 @@ impl Listeners {
     /// Binds the public listeners ourselves: bare mode, or the master's compatibility mode
     /// (`ZDRUN_REUSEPORT=1`, so old and new worker can both listen during a restart).
     fn bind_public(fallback: &[ListenSpec]) -> Result<Vec<NamedListener>, ActivationError> {
+        let reuse_port = std::env::var_os("ZDRUN_REUSEPORT").is_some_and(|v| v == "1");
         let policy = BindPolicy {
-            reuse_port: std::env::var_os("ZDRUN_REUSEPORT").is_some_and(|v| v == "1"),
+            reuse_port,
+            defer_listen: reuse_port,
             ..BindPolicy::default()
         };
         let mut public = Vec::new();
@@ -99,6 +124,7 @@ impl Listeners {
             public.push(NamedListener {
                 name: spec.name.clone(),
                 listener: from_socket(bound.socket, &bound.local),
+                deferred_backlog: policy.defer_listen.then_some(policy.backlog),
             });
         }
         Ok(public)
@@ -139,7 +165,11 @@ impl Listeners {
                 }
                 return Err(bad("the private listener must be TCP".into()));
             }
-            public.push(NamedListener { name, listener: l });
+            public.push(NamedListener {
+                name,
+                listener: l,
+                deferred_backlog: None,
+            });
         }
         Ok(Listeners {
             public,

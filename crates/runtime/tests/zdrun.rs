@@ -127,7 +127,12 @@ fn worker_closing_its_listener_loses_no_queued_connection() {
     let addr = z.addr;
     let pending =
         std::thread::spawn(move || block_on(probe::get(addr, "/", Duration::from_secs(20))));
-    std::thread::sleep(Duration::from_millis(300));
+    // Nobody accepts now: the connection waits in the master's accept queue.
+    wait_until("pending connection in the accept queue", || {
+        tcp_sockets(addr.port())
+            .iter()
+            .any(|(state, queued, _)| state == "0A" && *queued >= 1)
+    });
     std::fs::write(&z.mode_file, "normal").unwrap();
     assert_eq!(z.restart()["outcome"], "ok");
     let r = pending.join().unwrap().unwrap_or_else(|e| {

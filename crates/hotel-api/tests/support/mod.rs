@@ -288,3 +288,61 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap()
         .block_on(f)
 }
+
+/// One row of /proc/net/tcp{,6}: (state in hex, rx_queue, inode) of sockets whose local port
+/// is `port`. For a LISTEN socket (`0A`) rx_queue is the length of its accept queue.
+pub fn tcp_sockets(port: u16) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            let rx = f
+                .get(4)
+                .and_then(|q| q.split_once(':'))
+                .and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok());
+            let inode = f.get(9).and_then(|i| i.parse::<u64>().ok());
+            if let (Some(p), Some(state), Some(rx), Some(inode)) = (local_port, f.get(3), rx, inode)
+            {
+                if p == port {
+                    out.push((state.to_string(), rx, inode));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Socket inodes held by process `pid`.
+pub fn socket_inodes(pid: i64) -> Vec<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let target = std::fs::read_link(e.path()).ok()?;
+                    target
+                        .to_str()?
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Established connections on local `port` that process `pid` holds (accepted by it).
+pub fn accepted_by(pid: i32, port: u16) -> usize {
+    let held = socket_inodes(pid.into());
+    tcp_sockets(port)
+        .iter()
+        .filter(|(state, _, inode)| state == "01" && held.contains(inode))
+        .count()
+}

@@ -102,6 +102,8 @@ pub(crate) struct Supervisor {
     /// A candidate that was killed: the restart is reported aborted (with this reason) only
     /// once it has been reaped, so "aborted" means it no longer accepts.
     aborting: Option<(u64, String)>,
+    /// A liveness failure reported while a restart ran (generation, detail).
+    deferred_liveness: Option<(u64, String)>,
     follow_up: Option<Vec<oneshot::Sender<RestartOutcome>>>,
     last_restart: Option<RestartOutcome>,
     respawn_scheduled: bool,
@@ -139,6 +141,7 @@ impl Supervisor {
             previous: None,
             restart: None,
             aborting: None,
+            deferred_liveness: None,
             follow_up: None,
             last_restart: None,
             respawn_scheduled: false,

@@ -189,7 +189,14 @@ impl Supervisor {
     }
 
     pub(super) fn on_unresponsive(&mut self, generation: u64, detail: String) {
-        if self.stopping || self.restart.is_some() {
+        if self.stopping {
+            return;
+        }
+        if self.restart.is_some() {
+            // Acted on once the restart is over (finish_restart): if it is aborted, this worker
+            // stays current and must still be replaced.
+            tracing::warn!(event = "worker_unresponsive_deferred", generation, detail = %detail, "liveness probe failed during a restart; acting on it after the restart");
+            self.deferred_liveness = Some((generation, detail));
             return;
         }
         if let Some(w) = self.current.as_ref().filter(|w| w.generation == generation) {

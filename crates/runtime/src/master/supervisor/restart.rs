@@ -222,6 +222,10 @@ impl Supervisor {
         }
         self.last_restart = Some(outcome);
         notify_parent(&[sd_notify::NotifyState::Ready]);
+        if let Some((generation, detail)) = self.deferred_liveness.take() {
+            // Replaced only if still current (a successful restart already retired it).
+            self.on_unresponsive(generation, detail);
+        }
         if let Some(waiters) = self.follow_up.take() {
             if !self.stopping {
                 tracing::info!(
