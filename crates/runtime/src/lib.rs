@@ -17,6 +17,7 @@
 //! - [`admin_auth`]: its token (bearer, from a private file) and socket group.
 //! - [`probe`]: the master's minimal HTTP client.
 //! - [`worker`]: worker side: inherited listeners, identity, lifecycle, stop signal.
+//! - [`guard`]: worker side of the master's guard pipe (stop when the master is gone).
 //! - [`drain`]: serving an axum app with the zero-loss drain sequence.
 //! - [`embed`]: one binary that is master or worker ([`embed::Mode`]).
 //! - [`logging`]: JSON lines on stderr.
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod drain;
 pub mod embed;
 pub mod exit_reason;
+pub mod guard;
 pub mod listener;
 pub mod logging;
 pub mod metrics;

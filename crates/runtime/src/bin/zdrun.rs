@@ -38,6 +38,17 @@ SIGNALS TO THE MASTER
              a restart coalesce into one follow-up.
   SIGTERM    drain the worker and exit 0 (SIGINT too); a second one kills the workers.
 
+ADMIN ENDPOINT (--admin)
+  GET /metrics, GET /status, POST /restart (waits for the outcome). A unix: socket is created
+  0600 (0660 with --admin-group) and never replaces a file that is not a socket. With
+  --admin-token-file FILE (mode 0600), POST /restart needs `Authorization: Bearer <token>`;
+  `zdrun ctl restart --token-file FILE` sends it. At most 64 connections at once.
+
+RUNTIME DIRECTORY
+  Worker notify sockets live in a fresh zdrun-XXXXXX directory (mode 0700) created in
+  $RUNTIME_DIRECTORY (systemd RuntimeDirectory=), else $XDG_RUNTIME_DIR, else the temp dir;
+  only that directory is removed at exit.
+
 DURATIONS
   150ms, 2s, 1m or bare seconds. Zero and absurd values are refused when parsed, with the range
   allowed; --ready-interval must be shorter than --ready-timeout.

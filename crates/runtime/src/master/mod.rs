@@ -113,12 +113,11 @@ pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
     }
     // Guard pipe: every worker inherits the read end; the write end never leaves the master, so
     // end of file on it means the master is gone, even where PDEATHSIG does not reach.
-    let (guard_read, _guard_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| MasterError::File {
-            what: "guard pipe",
-            path: PathBuf::new(),
-            source: e.into(),
-        })?;
+    let (guard_read, _guard_write) = guard_pipe().map_err(|source| MasterError::File {
+        what: "guard pipe",
+        path: PathBuf::new(),
+        source,
+    })?;
     let runtime_dir =
         runtime_dir::RuntimeDir::create().map_err(|(path, source)| MasterError::File {
             what: "cannot create the runtime directory in",
@@ -187,6 +186,22 @@ fn mark_inherited_fds_cloexec() {
                 libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
             }
         }
+    }
+}
+
+/// A close-on-exec pipe (the worker's copy of the read end is placed by `spawn`).
+fn guard_pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+        let (r, w) = nix::unistd::pipe()?;
+        fcntl(&r, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        fcntl(&w, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        Ok((r, w))
     }
 }
 
