@@ -221,7 +221,10 @@ impl Supervisor {
             let _ = w.send(outcome.clone());
         }
         self.last_restart = Some(outcome);
-        notify_parent(&[sd_notify::NotifyState::Ready]);
+        if !self.stopping {
+            // READY=1 after STOPPING=1 would tell the service manager we are back.
+            notify_parent(&[sd_notify::NotifyState::Ready]);
+        }
         if let Some((generation, detail)) = self.deferred_liveness.take() {
             // Replaced only if still current (a successful restart already retired it).
             self.on_unresponsive(generation, detail);
