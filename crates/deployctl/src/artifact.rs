@@ -26,20 +26,17 @@ pub async fn prepare(
     env: &Environment,
     opts: &RunOptions,
 ) -> Result<(ArtifactInfo, Vec<Payload>), RunError> {
-    let path = opts
+    let given = opts
         .artifact
         .clone()
         .unwrap_or_else(|| env.artifact.binary.clone());
     let err = |reason: String| RunError::Artifact {
-        path: path.clone(),
+        path: given.clone(),
         reason,
     };
+    // Absolute, so that `version --json` runs this file and never one found on PATH.
+    let path = std::path::absolute(&given).map_err(|e| err(e.to_string()))?;
     let data = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
-    let mode = std::fs::metadata(&path)
-        .map_err(|e| err(e.to_string()))?
-        .permissions()
-        .mode()
-        & 0o7777;
     let build = probe::artifact_build(&path).await.map_err(err)?;
     let l = Layout::of(env);
     let sha = sha256_hex(&data);
@@ -54,7 +51,8 @@ pub async fn prepare(
         data,
         sha256: sha,
         dest: l.binary.clone(),
-        mode,
+        // Always 0755: a group-writable local build must not stay group-writable on hosts.
+        mode: 0o755,
     }];
     for (c, (dest, _)) in env.artifact.config.iter().zip(&l.configs) {
         let data = std::fs::read(&c.src).map_err(|e| RunError::Artifact {
@@ -62,7 +60,11 @@ pub async fn prepare(
             reason: e.to_string(),
         })?;
         let mode = match &c.mode {
-            Some(m) => u32::from_str_radix(m, 8).unwrap_or(0o640),
+            // Validated when the inventory was loaded (an error with file:line there).
+            Some(m) => crate::inventory::parse_mode(m).ok_or_else(|| RunError::Artifact {
+                path: c.src.clone(),
+                reason: format!("invalid mode `{m}`"),
+            })?,
             None => std::fs::metadata(&c.src)
                 .map(|m| m.permissions().mode() & 0o7777)
                 .unwrap_or(0o640),

@@ -8,7 +8,6 @@ use crate::rollout::{Mode, RunOptions};
 use crate::ui::Ui;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Roll a service binary out to a fleet over SSH, prove it serves, roll back when it does not.
 ///
@@ -108,6 +107,15 @@ pub enum Command {
         #[arg(long, short)]
         env: String,
     },
+    /// Remove host leases left by a run that died (expired ones; `--force` also live ones).
+    /// Writes an audit record like a run.
+    Unlock {
+        #[arg(long, short)]
+        env: String,
+        /// Remove live leases too (only when the holder is known to be gone).
+        #[arg(long)]
+        force: bool,
+    },
     /// Past runs from the local audit logs.
     History {
         #[arg(long, short)]
@@ -166,7 +174,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         | Command::Rollback { env, .. }
         | Command::Status { env }
         | Command::Netcheck { env }
-        | Command::Detect { env } => env,
+        | Command::Detect { env }
+        | Command::Unlock { env, .. } => env,
         Command::History { .. } => unreachable!("handled above"),
     };
     let env = match inv.env(env_name) {
@@ -181,7 +190,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         state_dir: state_dir.clone(),
         artifact,
         dry_run,
-        lock_max_age: Duration::from_secs(4 * 3600),
         mode,
     };
     match cli.command {
@@ -314,6 +322,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 1
             })
+        }
+        Command::Unlock { force, .. } => {
+            let r = crate::unlock::unlock(env, &state_dir, force).await?;
+            if cli.json {
+                print_json(&r)?;
+            } else {
+                for h in &r.hosts {
+                    let what = h.lease.as_ref().map(|l| format!(": lease of {l}"));
+                    let err = h.error.as_deref().map(|e| format!(": {e}"));
+                    println!(
+                        "{:<14} {}{}",
+                        h.host,
+                        h.result,
+                        what.or(err).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(if r.ok() { 0 } else { 1 })
         }
         Command::History { .. } => unreachable!("handled above"),
     }

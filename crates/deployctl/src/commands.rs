@@ -22,8 +22,13 @@ pub async fn rollout(
     json: bool,
 ) -> anyhow::Result<i32> {
     let report = tokio::select! {
-        r = rollout::rollout(env, o, ui) => r,
-        _ = tokio::signal::ctrl_c() => return Ok(interrupted()),
+        r = rollout::rollout(env, o, ui) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some(report) = report else {
+        // The run's future is dropped: its leases started their release; let it finish.
+        crate::lease::drain(std::time::Duration::from_secs(15)).await;
+        return Ok(interrupted());
     };
     let report = match report {
         Ok(r) => r,
@@ -82,8 +87,13 @@ pub async fn rollback(
     json: bool,
 ) -> anyhow::Result<i32> {
     let report = tokio::select! {
-        r = ops::rollback(env, o, to, only_gray, ui) => r,
-        _ = tokio::signal::ctrl_c() => return Ok(interrupted()),
+        r = ops::rollback(env, o, to, only_gray, ui) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let Some(report) = report else {
+        // The run's future is dropped: its leases started their release; let it finish.
+        crate::lease::drain(std::time::Duration::from_secs(15)).await;
+        return Ok(interrupted());
     };
     let report = match report {
         Ok(r) => r,

@@ -19,7 +19,8 @@ pub async fn connect_all(env: &Environment) -> Vec<Result<RemoteHost, TransportE
         async move {
             let _permit = sem.acquire().await.expect("semaphore");
             let t = transport::connect(&opts, h).await?;
-            Ok(RemoteHost::new(h.clone(), t))
+            Ok(RemoteHost::new(h.clone(), t)
+                .with_step_timeout(Duration::from_secs(env.remote.step_timeout_s)))
         }
     });
     futures_join_all(futs).await
@@ -70,38 +71,54 @@ pub struct HostNet {
     pub verdict: NetVerdict,
 }
 
-/// Probe every host's SSH port (16 sequential TCP connects each, 20 ms apart, 600 ms bound:
-/// under the kernel's 1 s SYN retry, so a dropped SYN counts as lost) and, at the same time,
-/// ping it (16 ICMP echoes 50 ms apart, where `ping` is available). Hosts are probed
-/// concurrently; local hosts are skipped.
+/// TCP connect probes per host: few, because each is a pre-authentication sshd process on
+/// the host (a fleet's `MaxStartups` counts them); the loss figure comes mainly from ICMP.
+pub const TCP_PROBES: u32 = 4;
+/// ICMP echoes per host (no cost on the host's sshd).
+pub const ICMP_PROBES: u32 = 16;
+
+/// Probe every host's SSH port ([`TCP_PROBES`] sequential TCP connects, 100 ms apart, 600 ms
+/// bound: under the kernel's 1 s SYN retry, so a dropped SYN counts as lost) and, at the same
+/// time, ping it ([`ICMP_PROBES`] echoes 50 ms apart, where `ping` is available). Host names
+/// are resolved (with the ssh transport, through `ssh -G`, so ssh_config aliases work). Hosts
+/// are probed concurrently; local hosts are skipped.
 pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
-    let futs = env.hosts.iter().map(|h| async move {
-        if env.transport == TransportKind::Local {
-            return HostNet {
-                host: h.name.clone(),
-                stats: None,
-                verdict: NetVerdict {
-                    ok: true,
-                    reasons: vec!["local transport: no network".into()],
-                },
+    let opts = ConnectOptions::for_env(env);
+    let futs = env.hosts.iter().map(|h| {
+        let opts = &opts;
+        async move {
+            if env.transport == TransportKind::Local {
+                return HostNet {
+                    host: h.name.clone(),
+                    stats: None,
+                    verdict: NetVerdict {
+                        ok: true,
+                        reasons: vec!["local transport: no network".into()],
+                    },
+                };
+            }
+            let (addr, port) = if env.transport == TransportKind::Ssh {
+                transport::ssh::effective_target(opts, h).await
+            } else {
+                (h.address.clone(), h.port)
             };
-        }
-        let (mut s, icmp) = tokio::join!(
-            netcheck::probe(
-                &h.address,
-                h.port,
-                16,
-                Duration::from_millis(20),
-                Duration::from_millis(600),
-            ),
-            netcheck::ping(&h.address, 16)
-        );
-        s.icmp = icmp;
-        let verdict = netcheck::judge(&s, &env.thresholds);
-        HostNet {
-            host: h.name.clone(),
-            stats: Some(s),
-            verdict,
+            let (mut s, icmp) = tokio::join!(
+                netcheck::probe(
+                    &addr,
+                    port,
+                    TCP_PROBES,
+                    Duration::from_millis(100),
+                    Duration::from_millis(600),
+                ),
+                netcheck::ping(&addr, ICMP_PROBES)
+            );
+            s.icmp = icmp;
+            let verdict = netcheck::judge(&s, &env.thresholds);
+            HostNet {
+                host: h.name.clone(),
+                stats: Some(s),
+                verdict,
+            }
         }
     });
     futures_join_all(futs).await

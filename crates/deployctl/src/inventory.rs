@@ -12,6 +12,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 mod raw;
+mod validate;
+
+pub use validate::parse_mode;
 
 /// Why an inventory cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,9 @@ pub struct Remote {
     pub backup_dir: String,
     #[serde(default = "raw::default_keep")]
     pub keep_backups: usize,
+    /// Upper bound of every remote command (seconds).
+    #[serde(default = "raw::default_step_timeout")]
+    pub step_timeout_s: u64,
 }
 
 /// How the service is controlled on a host.
@@ -164,6 +170,12 @@ pub struct Rollout {
     /// Deploy one host alone first.
     #[serde(default = "raw::default_true")]
     pub canary: bool,
+    /// Lifetime of the host leases (renewed every quarter of it while the run lives).
+    #[serde(default = "raw::default_lease_ttl")]
+    pub lease_ttl_s: u64,
+    /// Upper bound of one host's whole pipeline (backup, upload, restart, verify).
+    #[serde(default = "raw::default_host_deadline")]
+    pub host_deadline_s: u64,
 }
 
 /// One machine of an environment.
@@ -259,6 +271,12 @@ impl Inventory {
         for (name, renv) in raw.env {
             let env_span = renv.span();
             let renv = renv.into_inner();
+            if !valid_name(&name) {
+                return Err(invalid(
+                    Some(env_span),
+                    format!("bad environment name {name:?} (letters, digits, '-', '_', '.')"),
+                ));
+            }
             let missing = |what: &str| {
                 invalid(
                     Some(env_span.clone()),
@@ -298,6 +316,7 @@ impl Inventory {
                 ));
             }
             let mut seen = HashSet::new();
+            let mut addresses = HashSet::new();
             let mut hosts = Vec::new();
             for rh in renv.hosts {
                 let hname = rh.name.get_ref().clone();
@@ -318,6 +337,12 @@ impl Inventory {
                     return Err(invalid(
                         Some(rh.address.span()),
                         format!("bad address `{address}` for host `{hname}` (expected an IP address or a DNS name)"),
+                    ));
+                }
+                if !addresses.insert(canonical_address(&address)) {
+                    return Err(invalid(
+                        Some(rh.address.span()),
+                        format!("duplicate address `{address}` (host `{hname}`) in environment `{name}`: one machine would be deployed twice at once"),
                     ));
                 }
                 let roles = match rh.roles {
@@ -355,24 +380,31 @@ impl Inventory {
             for c in &mut artifact.config {
                 c.src = base.join(&c.src);
             }
-            envs.insert(
-                name.clone(),
-                Environment {
-                    name,
-                    transport,
-                    known_hosts: rel(renv.known_hosts),
-                    identity: rel(renv.identity),
-                    ssh_config: rel(renv.ssh_config),
-                    hosts,
-                    artifact,
-                    remote,
-                    service,
-                    health,
-                    thresholds,
-                    rollout,
-                    lb,
-                },
-            );
+            let env = Environment {
+                name,
+                transport,
+                known_hosts: rel(renv.known_hosts),
+                identity: rel(renv.identity),
+                ssh_config: rel(renv.ssh_config),
+                hosts,
+                artifact,
+                remote,
+                service,
+                health,
+                thresholds,
+                rollout,
+                lb,
+            };
+            if let Err(r) = validate::environment(&env) {
+                let at = line_of_needle(text, env_span.start, &r.needle)
+                    .unwrap_or_else(|| line_of(text, env_span.start));
+                return Err(InventoryError::Invalid {
+                    file: path.to_path_buf(),
+                    line: at,
+                    reason: format!("environment `{}`: {}", env.name, r.reason),
+                });
+            }
+            envs.insert(env.name.clone(), env);
         }
         Ok(Inventory {
             path: path.to_path_buf(),
@@ -399,6 +431,25 @@ impl Inventory {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Line of the first `"needle"` at or after `from`, else anywhere (top-level defaults).
+fn line_of_needle(text: &str, from: usize, needle: &str) -> Option<usize> {
+    let quoted = format!("\"{needle}\"");
+    let from = from.min(text.len());
+    text[from..]
+        .find(&quoted)
+        .map(|i| i + from)
+        .or_else(|| text.find(&quoted))
+        .map(|i| line_of(text, i))
+}
+
+/// The form two spellings of one address share (IP addresses parsed, names lowercased).
+fn canonical_address(a: &str) -> String {
+    match a.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => a.trim_end_matches('.').to_ascii_lowercase(),
+    }
 }
 
 fn valid_name(s: &str) -> bool {

@@ -155,3 +155,52 @@ fn address_validation() {
         assert!(!valid_address(bad), "{bad}");
     }
 }
+
+#[test]
+fn hostile_values_are_refused_with_their_line() {
+    let host = "hosts = [{ name = \"h1\", address = \"10.0.0.1\" }]\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            format!("[env.a]\n{host}[env.a.lb]\ngray_header = \"X-Gray;evil\"\n"),
+            "gray_header = ",
+            "lb.gray_header `X-Gray;evil`",
+        ),
+        (
+            format!("[env.a]\n{host}[env.a.lb]\nsplit_key = \"${{remote_addr}}\"\n"),
+            "split_key = ",
+            "lb.split_key",
+        ),
+        (
+            format!("[env.\"a\\nb\"]\n{host}"),
+            "[env.",
+            "bad environment name \"a\\nb\"",
+        ),
+        (
+            "[env.a]\nhosts = [\n  { name = \"h1\", address = \"10.0.0.1\" },\n  { name = \"h2\", address = \"10.0.0.2\" },\n  { name = \"h3\", address = \"10.0.0.1\" },\n]\n".to_string(),
+            "h3",
+            "duplicate address `10.0.0.1` (host `h3`)",
+        ),
+        (
+            format!("[env.a]\n{host}remote = {{ install_dir = \"/srv/a;rm\", backup_dir = \"/srv/b\" }}\n"),
+            "/srv/a;rm",
+            "remote.install_dir `/srv/a;rm`",
+        ),
+        (
+            format!("[env.a]\n{host}artifact = {{ binary = \"b\", name = \"app\", config = [{{ src = \"c\", dest = \"c.toml\", mode = \"0o600\" }}] }}\n"),
+            "0o600",
+            "config mode `0o600`",
+        ),
+        (
+            "[env.a]\nhosts = [{ name = \"h1\", address = \"10.0.0.1\", user = \"-oProxyCommand=x\" }]\n".to_string(),
+            "ProxyCommand",
+            "bad user",
+        ),
+    ];
+    for (env, marker, expected) in cases {
+        let text = with_env(&env);
+        let (line, reason) = invalid(&text);
+        assert!(reason.contains(expected), "{expected}: {reason}");
+        let want = text.lines().position(|l| l.contains(marker)).unwrap() + 1;
+        assert_eq!(line, want, "{expected}: {reason}");
+    }
+}

@@ -1,15 +1,16 @@
-//! The environment lock: one rollout/rollback per environment at a time.
+//! The local environment lock: one rollout/rollback per environment and state directory at a
+//! time, on this machine.
 //!
-//! A lock file `STATE/locks/ENV.lock` is created with `O_EXCL` and holds the owner's pid,
-//! hostname, run id and start time. A lock is stale (and taken over) when its owner ran on
-//! this machine and that pid is gone, or when it is older than the maximum age. The
-//! [`EnvLock`] guard removes the file on drop, so every exit path releases it (errors,
-//! panics, and Ctrl-C, which the CLI turns into an orderly return).
+//! `STATE/locks/ENV.lock` is locked with `flock` (exclusive, non-blocking) and then holds the
+//! owner's pid, hostname, run id and start time for whoever is refused. The file itself is
+//! never removed: the kernel drops the lock when its holder exits, however it exits (SIGKILL
+//! included), so there is no stale lock to judge and no create/remove race. Runs from other
+//! state directories or other machines are kept out by the host leases ([`crate::lease`]).
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LockInfo {
@@ -34,61 +35,32 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
 }
 
-fn fmt_time(t: i64) -> String {
+pub(crate) fn fmt_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.to_rfc3339())
         .unwrap_or_else(|| t.to_string())
 }
 
-/// Held lock; released on drop.
+/// Held lock; the kernel releases it when the file is closed (drop) or the process dies.
 #[derive(Debug)]
 pub struct EnvLock {
-    path: PathBuf,
-    /// A stale lock this one replaced, if any.
-    pub replaced_stale: Option<LockInfo>,
+    _file: File,
+    pub path: PathBuf,
 }
 
-impl Drop for EnvLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// This machine's name (for lock ownership).
+/// This machine's name (for lock and lease ownership).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Why a lock is stale, or `None` when its owner may still be running.
-pub fn stale_reason(info: &LockInfo, now: i64, max_age: Duration) -> Option<String> {
-    if info.hostname == hostname() && !pid_alive(info.pid) {
-        return Some(format!(
-            "owner pid {} on {} is gone",
-            info.pid, info.hostname
-        ));
-    }
-    let age = now - info.started;
-    if age > max_age.as_secs() as i64 {
-        return Some(format!("lock is {age}s old (max {}s)", max_age.as_secs()));
-    }
-    None
-}
-
-/// Take the lock for `env` under `state_dir`.
-pub fn acquire(
-    state_dir: &Path,
-    env: &str,
-    run_id: &str,
-    max_age: Duration,
-) -> Result<EnvLock, LockError> {
+/// Take the lock for `env` under `state_dir`, or say who holds it.
+pub fn acquire(state_dir: &Path, env: &str, run_id: &str) -> Result<EnvLock, LockError> {
     let dir = state_dir.join("locks");
     let path = dir.join(format!("{env}.lock"));
     let io = |source| LockError::Io {
@@ -96,6 +68,33 @@ pub fn acquire(
         source,
     };
     std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = f.read_to_string(&mut text);
+            let holder = serde_json::from_str::<LockInfo>(&text).unwrap_or(LockInfo {
+                pid: 0,
+                hostname: "?".into(),
+                run_id: "(starting)".into(),
+                env: env.into(),
+                started: 0,
+            });
+            return Err(LockError::Held {
+                env: env.to_string(),
+                holder: Box::new(holder),
+                path,
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(io(e)),
+    }
     let me = LockInfo {
         pid: std::process::id(),
         hostname: hostname(),
@@ -103,52 +102,12 @@ pub fn acquire(
         env: env.to_string(),
         started: chrono::Utc::now().timestamp(),
     };
-    let mut replaced = None;
-    for _ in 0..3 {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(serde_json::to_string(&me).expect("lock json").as_bytes())
-                    .map_err(io)?;
-                return Ok(EnvLock {
-                    path,
-                    replaced_stale: replaced,
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                let Ok(holder) = serde_json::from_str::<LockInfo>(&text) else {
-                    // Half-written by a starting owner: give it a moment, then judge by age.
-                    std::thread::sleep(Duration::from_millis(50));
-                    let age = std::fs::metadata(&path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|m| m.elapsed().ok())
-                        .unwrap_or_default();
-                    if age > Duration::from_secs(5) {
-                        let _ = std::fs::remove_file(&path);
-                    }
-                    continue;
-                };
-                if stale_reason(&holder, me.started, max_age).is_some() {
-                    // Remove only the file we judged (rename away, then check it is still it).
-                    let _ = std::fs::remove_file(&path);
-                    replaced = Some(holder);
-                    continue;
-                }
-                return Err(LockError::Held {
-                    env: env.to_string(),
-                    holder: Box::new(holder),
-                    path,
-                });
-            }
-            Err(e) => return Err(io(e)),
-        }
-    }
-    Err(io(std::io::Error::other("lock contended; try again")))
+    f.set_len(0).map_err(io)?;
+    f.rewind().map_err(io)?;
+    f.write_all(serde_json::to_string(&me).expect("lock json").as_bytes())
+        .map_err(io)?;
+    f.flush().map_err(io)?;
+    Ok(EnvLock { _file: f, path })
 }
 
 #[cfg(test)]
@@ -158,53 +117,46 @@ mod tests {
     #[test]
     fn second_holder_is_refused_and_drop_releases() {
         let d = tempfile::tempdir().unwrap();
-        let a = acquire(d.path(), "uat", "run-a", Duration::from_secs(3600)).unwrap();
-        let err = acquire(d.path(), "uat", "run-b", Duration::from_secs(3600)).unwrap_err();
+        let a = acquire(d.path(), "uat", "run-a").unwrap();
+        let err = acquire(d.path(), "uat", "run-b").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("locked by run run-a"), "{msg}");
         assert!(
             msg.contains(&format!("pid {}", std::process::id())),
             "{msg}"
         );
-        acquire(d.path(), "prod", "run-c", Duration::from_secs(3600)).expect("other env is free");
+        acquire(d.path(), "prod", "run-c").expect("other env is free");
         drop(a);
-        acquire(d.path(), "uat", "run-b", Duration::from_secs(3600)).expect("released on drop");
+        acquire(d.path(), "uat", "run-b").expect("released on drop");
     }
 
     #[test]
-    fn lock_of_a_dead_pid_or_too_old_is_stale() {
+    fn a_killed_holders_lock_is_free_at_once() {
         let d = tempfile::tempdir().unwrap();
-        // A real process that has exited: its pid is gone.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
+        let path = d.path().join("locks/uat.lock");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "{}").unwrap();
+        // A real process holds the lock with flock(1), then is killed with SIGKILL.
+        let mut child = std::process::Command::new("flock")
+            .args(["-x", "-o"])
+            .arg(&path)
+            .args(["sleep", "60"])
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        loop {
+            match acquire(d.path(), "uat", "probe") {
+                Err(LockError::Held { .. }) => break,
+                Ok(l) => drop(l),
+                Err(e) => panic!("{e}"),
+            }
+            assert!(t0.elapsed().as_secs() < 30, "flock(1) never took the lock");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
         child.wait().unwrap();
-        let info = LockInfo {
-            pid: dead,
-            hostname: hostname(),
-            run_id: "killed".into(),
-            env: "uat".into(),
-            started: chrono::Utc::now().timestamp(),
-        };
-        std::fs::create_dir_all(d.path().join("locks")).unwrap();
-        std::fs::write(
-            d.path().join("locks/uat.lock"),
-            serde_json::to_string(&info).unwrap(),
-        )
-        .unwrap();
-        let l = acquire(d.path(), "uat", "new", Duration::from_secs(3600)).unwrap();
-        assert_eq!(
-            l.replaced_stale.as_ref().map(|i| i.run_id.as_str()),
-            Some("killed")
-        );
-        let old = LockInfo {
-            pid: std::process::id(),
-            hostname: "elsewhere".into(),
-            started: 0,
-            ..info
-        };
-        assert!(stale_reason(&old, 10_000, Duration::from_secs(3600))
-            .unwrap()
-            .contains("old"));
-        assert!(stale_reason(&old, 100, Duration::from_secs(3600)).is_none());
+        let l = acquire(d.path(), "uat", "new").expect("free once its holder died");
+        assert!(path.exists());
+        drop(l);
     }
 }

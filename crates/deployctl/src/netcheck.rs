@@ -7,6 +7,7 @@
 
 use crate::inventory::Thresholds;
 use serde::Serialize;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ pub struct NetStats {
     /// Median and worst connect time of the answered probes.
     pub latency_p50_ms: Option<f64>,
     pub latency_max_ms: Option<f64>,
+    /// Why the name did not resolve (then nothing was sent anywhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolve_error: Option<String>,
     /// ICMP echo figures, or why there are none.
     pub icmp: Icmp,
 }
@@ -61,8 +65,10 @@ pub struct NetVerdict {
 }
 
 /// Send `count` TCP connect probes to `addr:port`, one after the other `gap` apart, each
-/// bounded by `timeout`. Runs on its own OS thread (blocking connects) so that the async
-/// runtime's scheduling does not inflate the measured handshake time.
+/// bounded by `timeout`. `addr` may be a host name: it is resolved once, and each probe tries
+/// the resolved addresses in order, the first that answers counting (and tried first from
+/// then on). Runs on its own OS thread (blocking connects) so that the async runtime's
+/// scheduling does not inflate the measured handshake time.
 pub async fn probe(
     addr: &str,
     port: u16,
@@ -75,30 +81,42 @@ pub async fn probe(
     } else {
         format!("{addr}:{port}")
     };
-    let t = target.clone();
-    let lat = tokio::task::spawn_blocking(move || {
-        let Ok(sa) = t.parse::<std::net::SocketAddr>() else {
-            return Vec::new();
+    let host = addr.to_string();
+    let (lat, resolved) = tokio::task::spawn_blocking(move || {
+        let mut addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) => return (Vec::new(), Err(e.to_string())),
         };
         let mut lat = Vec::new();
         for i in 0..count {
             if i > 0 {
                 std::thread::sleep(gap);
             }
-            let t0 = Instant::now();
-            if std::net::TcpStream::connect_timeout(&sa, timeout).is_ok() {
-                lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+            for k in 0..addrs.len() {
+                let t0 = Instant::now();
+                if std::net::TcpStream::connect_timeout(&addrs[k], timeout).is_ok() {
+                    lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    addrs[..=k].rotate_right(1);
+                    break;
+                }
             }
         }
-        lat
+        let first = addrs
+            .first()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        (lat, Ok(first))
     })
     .await
-    .unwrap_or_default();
+    .unwrap_or_else(|e| (Vec::new(), Err(e.to_string())));
     let mut lat = lat;
     lat.sort_by(|a, b| a.total_cmp(b));
     let answered = lat.len() as u32;
     NetStats {
-        target,
+        target: match &resolved {
+            Ok(ip) if ip != addr && !ip.is_empty() => format!("{target} ({ip})"),
+            _ => target,
+        },
         sent: count,
         answered,
         loss_pct: if count == 0 {
@@ -108,6 +126,7 @@ pub async fn probe(
         },
         latency_p50_ms: lat.get(lat.len() / 2).copied(),
         latency_max_ms: lat.last().copied(),
+        resolve_error: resolved.err(),
         icmp: Icmp::Unavailable {
             reason: "not measured".into(),
         },
@@ -198,6 +217,12 @@ pub fn parse_ping_summary(out: &str) -> Option<IcmpStats> {
 /// median (the handshake the rollout's SSH sessions pay).
 pub fn judge(s: &NetStats, t: &Thresholds) -> NetVerdict {
     let mut reasons = Vec::new();
+    if let Some(e) = &s.resolve_error {
+        return NetVerdict {
+            ok: false,
+            reasons: vec![format!("cannot resolve {}: {e}", s.target)],
+        };
+    }
     let loss = s.worst_loss_pct();
     if loss > t.max_loss_pct {
         let icmp = match &s.icmp {
@@ -255,6 +280,36 @@ mod tests {
         let v = judge(&s, &t);
         assert!(!v.ok);
         assert!(v.reasons[0].contains("loss 100%"), "{:?}", v.reasons);
+    }
+
+    #[tokio::test]
+    async fn a_host_name_is_resolved_and_an_unresolvable_one_says_so() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        // `localhost` resolves to ::1 and 127.0.0.1 here; only the IPv4 one listens.
+        let s = probe(
+            "localhost",
+            port,
+            3,
+            Duration::ZERO,
+            Duration::from_millis(500),
+        )
+        .await;
+        assert_eq!((s.sent, s.answered), (3, 3), "{s:?}");
+        assert!(s.target.contains("127.0.0.1"), "{}", s.target);
+        let t: Thresholds = toml::from_str("").unwrap();
+        assert!(judge(&s, &t).ok);
+        let bad = probe(
+            "no-such-host.invalid",
+            port,
+            2,
+            Duration::ZERO,
+            Duration::from_millis(100),
+        )
+        .await;
+        assert_eq!(bad.answered, 0);
+        let v = judge(&bad, &t);
+        assert!(v.reasons[0].contains("cannot resolve"), "{:?}", v.reasons);
     }
 
     const ZERO: &str = "PING 198.18.3.2 (198.18.3.2) 56(84) bytes of data.\n\n\

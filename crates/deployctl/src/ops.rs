@@ -7,7 +7,6 @@ use crate::balancer::{Balancers, Pools};
 use crate::fleet::{self, HostNet};
 use crate::hostrun::{self, HostResult, HostState, Job};
 use crate::inventory::{Environment, Role};
-use crate::lock;
 use crate::outcome::Outcome;
 use crate::remote::{HostError, Layout};
 use crate::rollout::{close_all, summary, RunError, RunOptions};
@@ -54,7 +53,13 @@ pub async fn rollback(
             }
         }
     }
-    let _lock = lock::acquire(&opts.state_dir, &env.name, &run_id, opts.lock_max_age)?;
+    let guard = match crate::lease::guard(env, &hosts, &opts.state_dir, &audit, ui).await {
+        Ok(g) => g,
+        Err(e) => {
+            close_all(&hosts).await;
+            return Err(e.into());
+        }
+    };
     let job = Job {
         env,
         layout: Layout::of(env),
@@ -126,6 +131,7 @@ pub async fn rollback(
     for r in &hosts {
         hostrun::append_host_audit(&job, r).await;
     }
+    guard.release(&audit).await;
     close_all(&hosts).await;
     report.hosts = results;
     Ok(report)

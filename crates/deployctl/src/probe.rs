@@ -173,7 +173,8 @@ async fn https_get(
     ca_file: Option<&std::path::Path>,
 ) -> Result<Response, ProbeError> {
     let mut cmd = tokio::process::Command::new("curl");
-    cmd.args(["-sS", "-i", "--http1.1", "--max-time"])
+    // `-q` first: a ~/.curlrc (say with `insecure`) must not change how TLS is checked.
+    cmd.args(["-q", "-sS", "-i", "--http1.1", "--max-time"])
         .arg(format!("{:.1}", timeout.as_secs_f64()))
         .kill_on_drop(true);
     if let Some(ca) = ca_file {

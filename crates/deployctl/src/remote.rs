@@ -3,6 +3,7 @@
 
 use crate::inventory::{Environment, Host};
 use crate::transport::{exec_retry, ExecOutput, Transport, TransportError};
+use std::time::Duration;
 
 /// Why a step on a host failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -17,23 +18,76 @@ pub enum HostError {
     },
     #[error("{0}")]
     Check(String),
+    #[error("{what}: no answer within {secs}s (step timeout); the host is left as it is")]
+    Timeout { what: String, secs: u64 },
 }
 
 /// One connected host of the run.
 pub struct RemoteHost {
     pub host: Host,
-    pub t: Box<dyn Transport>,
+    /// Shared with the lease renewal task.
+    pub t: std::sync::Arc<dyn Transport>,
+    /// Upper bound of every command ([`crate::inventory::Remote::step_timeout_s`]).
+    pub step_timeout: Duration,
 }
 
 impl RemoteHost {
     pub fn new(host: Host, t: Box<dyn Transport>) -> Self {
-        RemoteHost { host, t }
+        RemoteHost {
+            host,
+            t: t.into(),
+            step_timeout: Duration::from_secs(120),
+        }
+    }
+
+    pub fn with_step_timeout(mut self, d: Duration) -> Self {
+        self.step_timeout = d;
+        self
+    }
+
+    /// `fut` bounded by the step timeout.
+    pub async fn bounded<T>(
+        &self,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, HostError>>,
+    ) -> Result<T, HostError> {
+        tokio::time::timeout(self.step_timeout, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(HostError::Timeout {
+                    what: what.to_string(),
+                    secs: self.step_timeout.as_secs(),
+                })
+            })
     }
 
     /// Run an idempotent command (retried across reconnects); non-zero exit is an error.
     pub async fn run(&self, what: &str, argv: &[String]) -> Result<String, HostError> {
-        let out = exec_retry(self.t.as_ref(), argv, None).await?;
+        let out = self
+            .bounded(what, async {
+                Ok(exec_retry(self.t.as_ref(), argv, None).await?)
+            })
+            .await?;
         check(what, out)
+    }
+
+    /// Run a command that must not be repeated blindly (install, signal, start): one
+    /// attempt, bounded; a lost connection is returned for the caller to re-read the host.
+    pub async fn run_once(&self, what: &str, argv: &[String]) -> Result<String, HostError> {
+        let out = self
+            .bounded(what, async { Ok(self.t.exec(argv, None).await?) })
+            .await?;
+        check(what, out)
+    }
+
+    /// Like [`script`](Self::script), one attempt only ([`run_once`](Self::run_once)).
+    pub async fn script_once(
+        &self,
+        what: &str,
+        script: &str,
+        args: &[&str],
+    ) -> Result<String, HostError> {
+        self.run_once(what, &sh_argv(script, args)).await
     }
 
     /// Run a shell script (`sh -c SCRIPT ARGS...`): the script refers to `$1`, `$2`... so
@@ -44,14 +98,7 @@ impl RemoteHost {
         script: &str,
         args: &[&str],
     ) -> Result<String, HostError> {
-        let mut argv = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            script.to_string(),
-            "sh".to_string(),
-        ];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        self.run(what, &argv).await
+        self.run(what, &sh_argv(script, args)).await
     }
 
     /// Like [`script`](Self::script) but feeding `stdin`, not retried (the caller decides).
@@ -62,16 +109,31 @@ impl RemoteHost {
         args: &[&str],
         stdin: &[u8],
     ) -> Result<ExecOutput, TransportError> {
-        let mut argv = vec![
-            "sh".to_string(),
-            "-c".to_string(),
-            script.to_string(),
-            "sh".to_string(),
-        ];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        let _ = what;
-        self.t.exec(&argv, Some(stdin)).await
+        let argv = sh_argv(script, args);
+        tokio::time::timeout(self.step_timeout, self.t.exec(&argv, Some(stdin)))
+            .await
+            .unwrap_or_else(|_| {
+                Err(TransportError::Other {
+                    host: self.host.name.clone(),
+                    detail: format!(
+                        "{what}: no answer within {}s (step timeout)",
+                        self.step_timeout.as_secs()
+                    ),
+                })
+            })
     }
+}
+
+/// `sh -c SCRIPT sh ARGS...`: the script refers to `$1`, `$2`....
+fn sh_argv(script: &str, args: &[&str]) -> Vec<String> {
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        script.to_string(),
+        "sh".to_string(),
+    ];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    argv
 }
 
 fn check(what: &str, out: ExecOutput) -> Result<String, HostError> {

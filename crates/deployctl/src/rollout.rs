@@ -8,15 +8,15 @@ use crate::balancer::{Balancers, Pools};
 use crate::fleet::{self, HostNet};
 use crate::hostrun::{self, HostResult, HostState, Job};
 use crate::inventory::{Environment, Role};
-use crate::lock;
 use crate::outcome::{self, Outcome};
 use crate::remote::{Layout, RemoteHost};
 use crate::ui::Ui;
+use crate::{lease, lock};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Options of one run.
 #[derive(Debug, Clone)]
@@ -24,7 +24,6 @@ pub struct RunOptions {
     pub state_dir: PathBuf,
     pub artifact: Option<PathBuf>,
     pub dry_run: bool,
-    pub lock_max_age: Duration,
     pub mode: Mode,
 }
 
@@ -125,8 +124,18 @@ pub async fn rollout(
         Ok(report)
     };
 
-    // 1. Network quality (before any SSH traffic), 2. connect, 3. detect roles.
-    report.netcheck = fleet::netcheck_all(env).await;
+    // 1. Network quality and 2. connect, concurrently (nothing is changed by either), then
+    // 3. detect roles.
+    let (netcheck, connected) = tokio::join!(fleet::netcheck_all(env), fleet::connect_all(env));
+    report.netcheck = netcheck;
+    let mut hosts = Vec::new();
+    let mut failures = Vec::new();
+    for c in connected {
+        match c {
+            Ok(r) => hosts.push(r),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
     let mut net_bad = vec![];
     for n in &report.netcheck {
         let mut e = audit.event(
@@ -150,6 +159,7 @@ pub async fn rollout(
         }
     }
     if !net_bad.is_empty() && env.thresholds.on_network == crate::inventory::NetworkPolicy::Stop {
+        close_all(&hosts).await;
         return abort(
             report,
             format!(
@@ -159,15 +169,8 @@ pub async fn rollout(
             &audit,
         );
     }
-    let mut hosts = Vec::new();
-    let mut failures = Vec::new();
-    for c in fleet::connect_all(env).await {
-        match c {
-            Ok(r) => hosts.push(r),
-            Err(e) => failures.push(e.to_string()),
-        }
-    }
     if !failures.is_empty() {
+        close_all(&hosts).await;
         return abort(
             report,
             format!(
@@ -235,16 +238,13 @@ pub async fn rollout(
         close_all(&hosts).await;
         return Ok(report);
     }
-    let _lock = lock::acquire(&opts.state_dir, &env.name, &run_id, opts.lock_max_age)?;
-    if let Some(stale) = &_lock.replaced_stale {
-        ui.info(&format!(
-            "replaced a stale lock of run {} (pid {} on {})",
-            stale.run_id, stale.pid, stale.hostname
-        ));
-        let mut e = audit.event(None, "lock", "warn");
-        e.detail = Some(format!("stale lock of run {} replaced", stale.run_id));
-        audit.record(e);
-    }
+    let guard = match lease::guard(env, &hosts, &opts.state_dir, &audit, ui).await {
+        Ok(g) => g,
+        Err(e) => {
+            close_all(&hosts).await;
+            return Err(e.into());
+        }
+    };
 
     // 4. Canary and batches. A zero-downtime restart is invisible to the load balancers: they
     // change only when membership does (a host fails verification or is restored, gray
@@ -389,6 +389,7 @@ pub async fn rollout(
         audit.record(he);
         hostrun::append_host_audit(&job, r).await;
     }
+    guard.release(&audit).await;
     close_all(&hosts).await;
     report.outcome = out;
     report.reason = Some(match &lb_error {

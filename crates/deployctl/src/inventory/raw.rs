@@ -60,6 +60,15 @@ pub(super) struct RawHost {
 pub(super) fn default_keep() -> usize {
     3
 }
+pub(super) fn default_step_timeout() -> u64 {
+    120
+}
+pub(super) fn default_lease_ttl() -> u64 {
+    120
+}
+pub(super) fn default_host_deadline() -> u64 {
+    900
+}
 pub(super) fn default_ready() -> String {
     "/ready".into()
 }

@@ -149,6 +149,46 @@ impl SshTransport {
     }
 }
 
+/// Where ssh connects for `host` once ssh_config applied (`ssh -G`: `HostName`, `Port`), so
+/// that an alias is probed at its real address; the inventory's own values when `ssh -G`
+/// cannot tell (bounded by 5 s).
+pub async fn effective_target(opts: &ConnectOptions, host: &Host) -> (String, u16) {
+    let fallback = (host.address.clone(), host.port);
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.arg("-G");
+    if let Some(cfg) = &opts.ssh_config {
+        cmd.arg("-F").arg(cfg);
+    }
+    cmd.args([
+        "-p",
+        &host.port.to_string(),
+        "-l",
+        &host.user,
+        "--",
+        &host.address,
+    ])
+    .stdin(std::process::Stdio::null())
+    .kill_on_drop(true);
+    let Ok(Ok(out)) = tokio::time::timeout(std::time::Duration::from_secs(5), cmd.output()).await
+    else {
+        return fallback;
+    };
+    if !out.status.success() {
+        return fallback;
+    }
+    parse_ssh_g(&String::from_utf8_lossy(&out.stdout)).unwrap_or(fallback)
+}
+
+/// `hostname` and `port` from `ssh -G` output.
+pub fn parse_ssh_g(out: &str) -> Option<(String, u16)> {
+    let field = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix(' ')))
+            .map(|v| v.trim().to_string())
+    };
+    Some((field("hostname")?, field("port")?.parse().ok()?))
+}
+
 async fn open(b: &SessionBuilder, dest: &str, name: &str) -> Result<Session, TransportError> {
     b.connect(dest).await.map_err(|e| classify(name, e))
 }

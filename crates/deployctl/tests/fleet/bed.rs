@@ -242,6 +242,10 @@ pub struct Inv {
     pub ca_file: Option<PathBuf>,
     /// TOML value of `artifact.config` (config files shipped with the binary).
     pub config: String,
+    /// `[rollout] lease_ttl_s`.
+    pub lease_ttl_s: u64,
+    /// `[remote] step_timeout_s`.
+    pub step_timeout_s: u64,
 }
 
 impl Default for Inv {
@@ -265,6 +269,8 @@ impl Default for Inv {
             external: None,
             ca_file: None,
             config: "[]".into(),
+            lease_ttl_s: 120,
+            step_timeout_s: 120,
         }
     }
 }
@@ -284,16 +290,16 @@ impl Bed {
         };
         let mut t = format!(
             "[artifact]\nbinary = \"{}\"\nname = \"hotel-api\"\nconfig = {}\n\
-             [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\nkeep_backups = {}\n\
+             [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\nkeep_backups = {}\nstep_timeout_s = {}\n\
              [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\n{admin}\
              args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\", \"--ready-timeout\", \"3s\", \"--grace\", \"2s\"{admin_args}]\n\
              [health]\ntimeout_s = {}\ninterval_ms = 100\n{}\
              [thresholds]\nfailure_tolerance = {}\nmax_loss_pct = 5.0\nmax_latency_ms = {}\non_network = \"{}\"\n\
-             [rollout]\nbatch_size = {}\nparallelism = {}\ncanary = true\n\
+             [rollout]\nbatch_size = {}\nparallelism = {}\ncanary = true\nlease_ttl_s = {}\n\
              [env.bed]\ntransport = \"{}\"\nknown_hosts = \"{}\"\nidentity = \"{}\"\nhosts = [\n",
-            artifact.display(), inv.config, inv.keep, inv.timeout_s,
+            artifact.display(), inv.config, inv.keep, inv.step_timeout_s, inv.timeout_s,
             inv.ca_file.as_ref().map(|c| format!("ca_file = \"{}\"\n", c.display())).unwrap_or_default(), inv.tolerance, inv.max_latency_ms, inv.on_network,
-            inv.batch_size, inv.parallelism, inv.transport,
+            inv.batch_size, inv.parallelism, inv.lease_ttl_s, inv.transport,
             inv.known_hosts.clone().unwrap_or_else(|| self.dir.join("known_hosts")).display(),
             self.dir.join("id_ed25519").display(),
         );

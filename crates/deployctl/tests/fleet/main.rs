@@ -8,6 +8,7 @@ mod gray;
 mod https;
 mod lbkinds;
 mod lbload;
+mod lease;
 mod local;
 mod network;
 mod rollout;

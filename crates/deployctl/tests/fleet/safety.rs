@@ -1,9 +1,8 @@
-//! Refusals: unknown or changed host keys, a held environment lock (and a stale one taken
-//! over), invalid inventories. In every case nothing changes on the hosts.
+//! Refusals: unknown or changed host keys, invalid or hostile inventories. In every case
+//! nothing changes on the hosts. (Locks and leases: `lease.rs`.)
 
 use crate::bed::*;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 fn host_key_refused(transport: &'static str) {
     let bed = Bed::up(1);
@@ -74,124 +73,6 @@ fn unknown_or_changed_host_key_is_refused_over_native_russh() {
 }
 
 #[test]
-fn concurrent_rollout_is_refused_and_a_killed_runs_lock_is_stale() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
-        &Inv {
-            admin: false,
-            timeout_s: 60,
-            ..Inv::default()
-        },
-    );
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
-    );
-    // A: a build that never becomes ready keeps A verifying (holding the lock) for 60 s.
-    let broken = builds.broken_on(&[&bed.hosts[0].name]);
-    let a = spawn(
-        &inv,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            broken.to_str().unwrap(),
-        ],
-    );
-    let lock = state.join("locks/bed.lock");
-    let t0 = Instant::now();
-    while !lock.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "run A never took the lock"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let b = deployctl(
-        &inv,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            builds.v2.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(b.code, 5, "{} {}", b.stderr, b.json);
-    assert!(b.stderr.contains("is locked by run"), "{}", b.stderr);
-    assert!(
-        b.stderr.contains(&format!("pid {}", a.id())),
-        "{}",
-        b.stderr
-    );
-    // Kill A hard (SIGKILL by its pid): its lock stays behind, stale.
-    let a_pid = a.id();
-    let st = Command::new("kill")
-        .args(["-KILL", &a_pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let _ = finish(a, Duration::from_secs(10));
-    assert!(lock.exists(), "a killed run cannot remove its lock");
-    let c = deployctl(
-        &inv,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            builds.v2.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(c.code, 0, "{} {}", c.stderr, c.json);
-    let audit = std::fs::read_to_string(c.json["audit_log"].as_str().unwrap()).unwrap();
-    assert!(audit.contains("stale lock of run"), "{audit}");
-    assert!(!lock.exists(), "released at the end of the run");
-    assert_eq!(
-        served_build(&bed.hosts[0].address),
-        Some(build_id(&builds.v2))
-    );
-    // Ctrl-C (SIGINT) in the middle of a run: exit 130 and the lock is released.
-    let d = spawn(
-        &inv,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            broken.to_str().unwrap(),
-        ],
-    );
-    let t0 = Instant::now();
-    while !lock.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "run D never took the lock"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let st = Command::new("kill")
-        .args(["-INT", &d.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let d = finish(d, Duration::from_secs(20));
-    assert_eq!(d.code, 130, "{}", d.stderr);
-    assert!(d.stderr.contains("interrupted"), "{}", d.stderr);
-    assert!(!lock.exists(), "Ctrl-C released the lock");
-}
-
-#[test]
 fn invalid_inventories_fail_with_file_line_and_reason_touching_nothing() {
     let bed = Bed::up(1);
     let builds = Builds::new();
@@ -209,7 +90,36 @@ fn invalid_inventories_fail_with_file_line_and_reason_touching_nothing() {
         &format!("  {{ name = \"{}\"", bed.hosts[0].name),
         &format!("  {{ name = \"x\", address = \"{addr}\" }},\n  {{ name = \"x\""),
     );
+    let lines = good.lines().count();
+    let same_addr = good.replace(
+        &format!("  {{ name = \"{}\"", bed.hosts[0].name),
+        &format!(
+            "  {{ name = \"y\", address = \"{addr}\" }},\n  {{ name = \"{}\"",
+            bed.hosts[0].name
+        ),
+    );
     let cases: Vec<(&str, String, &str, String)> = vec![
+        (
+            "header with a semicolon",
+            format!("{good}[env.bed.lb]\ngray_header = \"X-Gray;evil\"\n"),
+            "bed",
+            format!(
+                ":{}: environment `bed`: lb.gray_header `X-Gray;evil`",
+                lines + 2
+            ),
+        ),
+        (
+            "newline in an env name",
+            good.replace("[env.bed]", "[env.\"bed\\nx\"]"),
+            "bed",
+            "bad environment name \"bed\\nx\"".to_string(),
+        ),
+        (
+            "duplicate address",
+            same_addr,
+            "bed",
+            format!(":{}: duplicate address `{addr}`", host_line + 1),
+        ),
         (
             "missing field",
             good.replace(&format!("address = \"{addr}\", "), ""),

@@ -1,0 +1,190 @@
+//! Strict patterns for the inventory values that reach a remote shell, a file name on a host
+//! or the nginx configuration: environment names, users, paths, modes, the gray header and
+//! the split key. No `;`, braces, quotes, blanks or newlines get through, whatever quoting
+//! the code downstream does. Every refusal names the line the value sits on.
+
+use super::Environment;
+
+/// A refused value: the text to find its line by, and why.
+pub(super) struct Refusal {
+    pub(super) needle: String,
+    pub(super) reason: String,
+}
+
+fn refuse(needle: &str, reason: String) -> Refusal {
+    Refusal {
+        needle: needle.to_string(),
+        reason,
+    }
+}
+
+/// Octal file mode such as "0640" or "640" (3 or 4 octal digits); `None` otherwise.
+pub fn parse_mode(m: &str) -> Option<u32> {
+    if !(3..=4).contains(&m.len()) || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(m, 8).ok()
+}
+
+fn path_chars(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '+' | '@' | ':' | ',')
+    })
+}
+
+/// A remote path: safe characters only, no `..` component, absolute when `absolute`.
+pub fn valid_path(s: &str, absolute: bool) -> bool {
+    !s.is_empty()
+        && s.len() <= 4096
+        && path_chars(s)
+        && !s.starts_with('-')
+        && (!absolute || s.starts_with('/'))
+        && !s.split('/').any(|c| c == "..")
+}
+
+/// An HTTP header name nginx can turn into a variable: letters, digits and `-`.
+pub fn valid_header(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('-')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// One or more nginx variables written back to back: `$remote_addr`, `$http_x_user$cookie_id`.
+pub fn valid_split_key(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('$') else {
+        return false;
+    };
+    rest.split('$').all(|v| {
+        let mut c = v.chars();
+        matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+            && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// A login name: letters, digits, `_`, `.`, `-`; not starting with `-`.
+pub fn valid_user(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && !s.starts_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Check every value of `env` that leaves deployctl; the first refusal wins.
+pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
+    let abs = |what: &str, v: &str| {
+        if valid_path(v, true) {
+            Ok(())
+        } else {
+            Err(refuse(
+                v,
+                format!("{what} `{v}` must be an absolute path of letters, digits and ._-/+@:, (no `..`)"),
+            ))
+        }
+    };
+    abs("remote.install_dir", &env.remote.install_dir)?;
+    abs("remote.backup_dir", &env.remote.backup_dir)?;
+    abs("service.pid_file", &env.service.pid_file)?;
+    abs("lb.dir", &env.lb.dir)?;
+    let name = &env.artifact.name;
+    if !valid_path(name, false) || name.contains('/') || name == "." {
+        return Err(refuse(
+            name,
+            format!("artifact.name `{name}` must be a file name of letters, digits and ._-+@:,"),
+        ));
+    }
+    for c in &env.artifact.config {
+        if !valid_path(&c.dest, false) {
+            return Err(refuse(
+                &c.dest,
+                format!(
+                    "config dest `{}` must be a path of letters, digits and ._-/+@:, (no `..`)",
+                    c.dest
+                ),
+            ));
+        }
+        if let Some(m) = &c.mode {
+            if parse_mode(m).is_none() {
+                return Err(refuse(
+                    m,
+                    format!(
+                        "config mode `{m}` for {} is not an octal mode such as \"0640\"",
+                        c.dest
+                    ),
+                ));
+            }
+        }
+    }
+    if !valid_path(&env.lb.nginx, false) {
+        return Err(refuse(
+            &env.lb.nginx,
+            format!("lb.nginx `{}` is not a plain command or path", env.lb.nginx),
+        ));
+    }
+    if !valid_header(&env.lb.gray_header) {
+        return Err(refuse(
+            &env.lb.gray_header,
+            format!(
+                "lb.gray_header `{}` must be a header name (letters, digits, `-`)",
+                env.lb.gray_header
+            ),
+        ));
+    }
+    if !valid_split_key(&env.lb.split_key) {
+        return Err(refuse(
+            &env.lb.split_key,
+            format!(
+                "lb.split_key `{}` must be nginx variables such as `$remote_addr`",
+                env.lb.split_key
+            ),
+        ));
+    }
+    for h in &env.hosts {
+        if !valid_user(&h.user) {
+            return Err(refuse(
+                &h.user,
+                format!("bad user `{}` for host `{}`", h.user, h.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_refuse_shell_and_nginx_syntax() {
+        assert_eq!(parse_mode("0640"), Some(0o640));
+        assert_eq!(parse_mode("600"), Some(0o600));
+        for bad in ["0o600", "rw", "06400", "0800", "", "64"] {
+            assert_eq!(parse_mode(bad), None, "{bad}");
+        }
+        assert!(valid_path("/srv/hotel", true));
+        assert!(!valid_path("srv/hotel", true));
+        for bad in [
+            "/srv/a;b",
+            "/srv/a b",
+            "/srv/{x}",
+            "/srv/a\"",
+            "/srv/a\nb",
+            "/srv/../etc",
+            "-rf",
+        ] {
+            assert!(!valid_path(bad, false), "{bad:?}");
+        }
+        assert!(valid_header("X-Gray"));
+        for bad in ["X-Gray;", "X Gray", "X{Gray}", "", "-X"] {
+            assert!(!valid_header(bad), "{bad:?}");
+        }
+        assert!(valid_split_key("$remote_addr"));
+        assert!(valid_split_key("$http_x_user$cookie_id"));
+        for bad in ["remote_addr", "$", "${remote_addr}", "$a;", "$a b", "$1x"] {
+            assert!(!valid_split_key(bad), "{bad:?}");
+        }
+        assert!(valid_user("deploy"));
+        assert!(!valid_user("-oProxyCommand=x"));
+    }
+}

@@ -1,0 +1,500 @@
+//! Host leases: two controllers (other state directories, other machines, CI jobs) never
+//! deploy one environment at once.
+//!
+//! Every host of the environment carries `INSTALL_DIR/.deploy/lease` while a run owns it:
+//! run id, controller host, user, pid, start, heartbeat and expiry (host clock, so controller
+//! clocks do not matter). Every read-modify-write of the file happens under `flock` on
+//! `INSTALL_DIR/.deploy/lease.lock` on the host, which makes each step a compare-and-swap:
+//! acquire succeeds when the file is absent, ours, or expired (a take-over, reported); renew
+//! only while it is still ours; release removes it only when it is ours. Hosts are leased one
+//! after the other in name order before any host is changed, so of two runs started together
+//! exactly one passes the first host. A task renews every lease at a quarter of its lifetime;
+//! [`Lease::release`] (or, on an early return, drop) gives them back; a run killed with
+//! SIGKILL leaves leases that expire after their lifetime.
+
+use crate::fleet::futures_join_all;
+use crate::remote::RemoteHost;
+use crate::transport::Transport;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a host's lease file says, plus the host's clock when it was read.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct LeaseInfo {
+    pub run_id: String,
+    pub controller: String,
+    pub user: String,
+    pub pid: String,
+    pub started: i64,
+    pub heartbeat: i64,
+    pub expires: i64,
+    pub host_now: i64,
+}
+
+impl std::fmt::Display for LeaseInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "run {} ({}@{}, pid {}, since {}, heartbeat {}s ago, expires in {}s)",
+            self.run_id,
+            self.user,
+            self.controller,
+            self.pid,
+            crate::lock::fmt_time(self.started),
+            self.host_now - self.heartbeat,
+            self.expires - self.host_now
+        )
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LeaseError {
+    #[error("environment is leased on host {host} by {info}; wait until it ends or expires (`deployctl unlock --env ENV` removes an expired lease)")]
+    Held { host: String, info: Box<LeaseInfo> },
+    #[error("{host}: lease: {detail}")]
+    Remote { host: String, detail: String },
+}
+
+/// Who asks for the lease.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub run_id: String,
+    pub controller: String,
+    pub user: String,
+    pub pid: u32,
+}
+
+impl Owner {
+    /// This process, for run `run_id`.
+    pub fn me(run_id: &str) -> Owner {
+        let clean = |s: String| -> String {
+            s.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                .take(64)
+                .collect()
+        };
+        Owner {
+            run_id: clean(run_id.to_string()),
+            controller: clean(crate::lock::hostname()),
+            user: clean(std::env::var("USER").unwrap_or_else(|_| "?".into())),
+            pid: std::process::id(),
+        }
+    }
+}
+
+const SCRIPT: &str = r#"set -eu
+umask 077
+d=$1 op=$2 run=$3 ctl=$4 usr=$5 pid=$6 ttl=$7
+mkdir -p "$d"
+exec 9>>"$d/lease.lock"
+flock -w 10 9
+f="$d/lease"
+now=$(date +%s)
+cur=''
+exp=0
+if [ -s "$f" ]; then
+  cur=$(sed -n 's/^run=//p' "$f")
+  exp=$(sed -n 's/^expires=//p' "$f")
+  case "$exp" in ''|*[!0-9]*) exp=0;; esac
+fi
+show() { echo "now=$now"; cat "$f"; }
+put() {
+  printf 'run=%s\ncontroller=%s\nuser=%s\npid=%s\nstarted=%s\nheartbeat=%s\nexpires=%s\n' \
+    "$run" "$ctl" "$usr" "$pid" "$1" "$now" "$((now + ttl))" >"$f.new-$run"
+  mv -f "$f.new-$run" "$f"
+}
+case "$op" in
+acquire)
+  if [ -n "$cur" ] && [ "$cur" != "$run" ]; then
+    if [ "$exp" -gt "$now" ]; then echo HELD; show; exit 0; fi
+    echo TAKEOVER; show
+  else
+    echo ACQUIRED
+  fi
+  put "$now";;
+renew)
+  if [ "$cur" != "$run" ]; then echo LOST; if [ -s "$f" ]; then show; fi; exit 0; fi
+  put "$(sed -n 's/^started=//p' "$f")"; echo RENEWED;;
+release)
+  if [ -n "$cur" ] && [ "$cur" = "$run" ]; then rm -f "$f"; echo RELEASED; else echo NOT_HELD; fi;;
+unlock|unlock-force)
+  if [ -z "$cur" ]; then echo NONE; exit 0; fi
+  if [ "$exp" -gt "$now" ] && [ "$op" = unlock ]; then echo HELD; show; exit 0; fi
+  echo REMOVED; show; rm -f "$f";;
+esac
+"#;
+
+/// The lease directory of an install dir.
+pub fn dir_of(install_dir: &str) -> String {
+    format!("{}/.deploy", install_dir.trim_end_matches('/'))
+}
+
+/// Parse the script's answer: the verdict word and the lease shown with it, if any.
+pub fn parse(out: &str) -> (String, Option<LeaseInfo>) {
+    let mut lines = out.lines();
+    let verdict = lines.next().unwrap_or("").trim().to_string();
+    let mut info = LeaseInfo::default();
+    let mut any = false;
+    for l in lines {
+        let Some((k, v)) = l.split_once('=') else {
+            continue;
+        };
+        any = true;
+        let n = || v.trim().parse::<i64>().unwrap_or(0);
+        match k {
+            "now" => info.host_now = n(),
+            "run" => info.run_id = v.into(),
+            "controller" => info.controller = v.into(),
+            "user" => info.user = v.into(),
+            "pid" => info.pid = v.into(),
+            "started" => info.started = n(),
+            "heartbeat" => info.heartbeat = n(),
+            "expires" => info.expires = n(),
+            _ => {}
+        }
+    }
+    (verdict, any.then_some(info))
+}
+
+/// Run one lease operation on a host, bounded by `bound`.
+pub async fn op(
+    t: &dyn Transport,
+    dir: &str,
+    what: &str,
+    o: &Owner,
+    ttl: Duration,
+    bound: Duration,
+) -> Result<(String, Option<LeaseInfo>), LeaseError> {
+    let argv: Vec<String> = [
+        "sh",
+        "-c",
+        SCRIPT,
+        "sh",
+        dir,
+        what,
+        &o.run_id,
+        &o.controller,
+        &o.user,
+        &o.pid.to_string(),
+        &ttl.as_secs().max(1).to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let err = |detail: String| LeaseError::Remote {
+        host: t.host().to_string(),
+        detail,
+    };
+    let out = tokio::time::timeout(bound, t.exec(&argv, None))
+        .await
+        .map_err(|_| err(format!("{what}: no answer within {bound:?}")))?
+        .map_err(|e| err(e.to_string()))?;
+    if !out.ok() {
+        return Err(err(format!(
+            "{what} failed (exit {}): {}",
+            out.status,
+            out.stderr_str()
+        )));
+    }
+    Ok(parse(&out.stdout_str()))
+}
+
+/// Pending releases of leases dropped without [`Lease::release`] (see [`drain`]).
+static PENDING: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Wait (at most `limit`) for releases started by dropped leases, e.g. after Ctrl-C.
+pub async fn drain(limit: Duration) {
+    let handles: Vec<_> = std::mem::take(&mut *PENDING.lock().expect("pending leases"));
+    let _ = tokio::time::timeout(limit, futures_join_all(handles)).await;
+}
+
+/// The leases of one run on every host of the environment.
+pub struct Lease {
+    owner: Owner,
+    dir: String,
+    bound: Duration,
+    hosts: Vec<Arc<dyn Transport>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+    /// Hosts whose lease another run took (renewal found it gone).
+    pub lost: Arc<Mutex<Vec<String>>>,
+    /// Expired leases of other runs this one took over: (host, old lease).
+    pub taken_over: Vec<(String, LeaseInfo)>,
+}
+
+/// Lease every host (in name order), then keep the leases alive until released.
+pub async fn acquire(
+    hosts: &[RemoteHost],
+    install_dir: &str,
+    owner: Owner,
+    ttl: Duration,
+    bound: Duration,
+) -> Result<Lease, LeaseError> {
+    let mut order: Vec<&RemoteHost> = hosts.iter().collect();
+    order.sort_by(|a, b| a.host.name.cmp(&b.host.name));
+    let mut lease = Lease {
+        owner,
+        dir: dir_of(install_dir),
+        bound,
+        hosts: vec![],
+        renewer: None,
+        lost: Arc::default(),
+        taken_over: vec![],
+    };
+    for r in order {
+        // Listed before asking: a run dropped while the answer is on its way still releases
+        // (a release is a compare-and-swap on the run id, harmless where it holds nothing).
+        lease.hosts.push(r.t.clone());
+        let got = op(
+            r.t.as_ref(),
+            &lease.dir,
+            "acquire",
+            &lease.owner,
+            ttl,
+            bound,
+        )
+        .await;
+        let refusal = match got {
+            Ok((v, _)) if v == "ACQUIRED" => None,
+            Ok((v, Some(old))) if v == "TAKEOVER" => {
+                lease.taken_over.push((r.host.name.clone(), old));
+                None
+            }
+            Ok((v, Some(info))) if v == "HELD" => Some(LeaseError::Held {
+                host: r.host.name.clone(),
+                info: Box::new(info),
+            }),
+            Ok((v, _)) => Some(LeaseError::Remote {
+                host: r.host.name.clone(),
+                detail: format!("unexpected answer `{v}`"),
+            }),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = refusal {
+            lease.release().await;
+            return Err(e);
+        }
+    }
+    lease.renewer = Some(tokio::spawn(renew_loop(
+        lease.hosts.clone(),
+        lease.dir.clone(),
+        lease.owner.clone(),
+        ttl,
+        bound,
+        lease.lost.clone(),
+    )));
+    Ok(lease)
+}
+
+async fn renew_loop(
+    hosts: Vec<Arc<dyn Transport>>,
+    dir: String,
+    owner: Owner,
+    ttl: Duration,
+    bound: Duration,
+    lost: Arc<Mutex<Vec<String>>>,
+) {
+    loop {
+        tokio::time::sleep(ttl / 4).await;
+        let answers = futures_join_all(
+            hosts
+                .iter()
+                .map(|t| op(t.as_ref(), &dir, "renew", &owner, ttl, bound.min(ttl / 4))),
+        )
+        .await;
+        for (t, a) in hosts.iter().zip(answers) {
+            if matches!(&a, Ok((v, _)) if v == "LOST") {
+                let mut l = lost.lock().expect("lost leases");
+                if !l.iter().any(|h| h == t.host()) {
+                    l.push(t.host().to_string());
+                }
+            }
+        }
+    }
+}
+
+impl Lease {
+    /// Stop renewing and remove every lease of this run; hosts that could not be reached keep
+    /// theirs until it expires (returned).
+    pub async fn release(&mut self) -> Vec<String> {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+        let hosts = std::mem::take(&mut self.hosts);
+        release_all(hosts, self.dir.clone(), self.owner.clone(), self.bound).await
+    }
+}
+
+async fn release_all(
+    hosts: Vec<Arc<dyn Transport>>,
+    dir: String,
+    owner: Owner,
+    bound: Duration,
+) -> Vec<String> {
+    let answers = futures_join_all(
+        hosts
+            .iter()
+            .map(|t| op(t.as_ref(), &dir, "release", &owner, Duration::ZERO, bound)),
+    )
+    .await;
+    hosts
+        .iter()
+        .zip(answers)
+        .filter(|(_, a)| a.is_err())
+        .map(|(t, _)| t.host().to_string())
+        .collect()
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+        let hosts = std::mem::take(&mut self.hosts);
+        if hosts.is_empty() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (dir, owner, bound) = (self.dir.clone(), self.owner.clone(), self.bound);
+            let h = rt.spawn(async move {
+                release_all(hosts, dir, owner, bound).await;
+            });
+            PENDING.lock().expect("pending leases").push(h);
+        }
+    }
+}
+
+/// What keeps other runs out while this one changes hosts: the local lock and the leases.
+pub struct RunGuard {
+    _lock: crate::lock::EnvLock,
+    lease: Lease,
+}
+
+/// Take the local lock, then lease every host of `env`; report take-overs in the audit log.
+pub async fn guard(
+    env: &crate::inventory::Environment,
+    hosts: &[RemoteHost],
+    state_dir: &std::path::Path,
+    audit: &crate::audit::Audit,
+    ui: &crate::ui::Ui,
+) -> Result<RunGuard, crate::lock::LockError> {
+    let lock = crate::lock::acquire(state_dir, &env.name, &audit.run_id)?;
+    let lease = acquire(
+        hosts,
+        &env.remote.install_dir,
+        Owner::me(&audit.run_id),
+        Duration::from_secs(env.rollout.lease_ttl_s),
+        Duration::from_secs(env.remote.step_timeout_s),
+    )
+    .await?;
+    for (host, old) in &lease.taken_over {
+        let msg = format!("took over the expired lease of {old}");
+        ui.info(&format!("{host}: {msg}"));
+        let mut e = audit.event(Some(host), "lease", "warn");
+        e.detail = Some(msg);
+        audit.record(e);
+    }
+    Ok(RunGuard { _lock: lock, lease })
+}
+
+impl RunGuard {
+    /// Give the leases back (then the local lock); note lost or unreleased leases.
+    pub async fn release(mut self, audit: &crate::audit::Audit) {
+        let lost = self.lease.lost.lock().expect("lost leases").clone();
+        if !lost.is_empty() {
+            let mut e = audit.event(None, "lease", "fail");
+            e.detail = Some(format!(
+                "lease taken by another run during this one on {}",
+                lost.join(", ")
+            ));
+            audit.record(e);
+        }
+        let kept = self.lease.release().await;
+        if !kept.is_empty() {
+            let mut e = audit.event(None, "lease", "warn");
+            e.detail = Some(format!(
+                "could not release the lease on {}: it expires by itself",
+                kept.join(", ")
+            ));
+            audit.record(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::local::LocalTransport;
+
+    fn owner(run: &str) -> Owner {
+        Owner {
+            run_id: run.into(),
+            controller: "ctl".into(),
+            user: "ops".into(),
+            pid: 7,
+        }
+    }
+
+    #[tokio::test]
+    async fn held_expired_taken_over_renewed_and_released_by_compare_and_swap() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join(".deploy");
+        let dir = dir.to_str().unwrap();
+        let t = LocalTransport::new("h1");
+        let b = Duration::from_secs(20);
+        let ttl = Duration::from_secs(60);
+        let (v, _) = op(&t, dir, "acquire", &owner("a"), ttl, b).await.unwrap();
+        assert_eq!(v, "ACQUIRED");
+        let (v, info) = op(&t, dir, "acquire", &owner("b"), ttl, b).await.unwrap();
+        assert_eq!(v, "HELD");
+        let info = info.unwrap();
+        assert_eq!((info.run_id.as_str(), info.user.as_str()), ("a", "ops"));
+        assert!(info.expires - info.host_now > 50, "{info:?}");
+        // b cannot renew or release a's lease; a can.
+        assert_eq!(
+            op(&t, dir, "renew", &owner("b"), ttl, b).await.unwrap().0,
+            "LOST"
+        );
+        assert_eq!(
+            op(&t, dir, "release", &owner("b"), ttl, b).await.unwrap().0,
+            "NOT_HELD"
+        );
+        assert_eq!(
+            op(&t, dir, "renew", &owner("a"), ttl, b).await.unwrap().0,
+            "RENEWED"
+        );
+        assert_eq!(
+            op(&t, dir, "unlock", &owner("x"), ttl, b).await.unwrap().0,
+            "HELD"
+        );
+        // An expired lease (lifetime 1 s) is taken over, and the old holder has lost it.
+        op(&t, dir, "acquire", &owner("a"), Duration::from_secs(1), b)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let (v, old) = op(&t, dir, "acquire", &owner("b"), ttl, b).await.unwrap();
+        assert_eq!(
+            (v.as_str(), old.unwrap().run_id.as_str()),
+            ("TAKEOVER", "a")
+        );
+        assert_eq!(
+            op(&t, dir, "renew", &owner("a"), ttl, b).await.unwrap().0,
+            "LOST"
+        );
+        assert_eq!(
+            op(&t, dir, "release", &owner("b"), ttl, b).await.unwrap().0,
+            "RELEASED"
+        );
+        assert!(!std::path::Path::new(dir).join("lease").exists());
+        // unlock --force removes a live lease.
+        op(&t, dir, "acquire", &owner("c"), ttl, b).await.unwrap();
+        let (v, old) = op(&t, dir, "unlock-force", &owner("x"), ttl, b)
+            .await
+            .unwrap();
+        assert_eq!((v.as_str(), old.unwrap().run_id.as_str()), ("REMOVED", "c"));
+        assert_eq!(
+            op(&t, dir, "unlock", &owner("x"), ttl, b).await.unwrap().0,
+            "NONE"
+        );
+    }
+}

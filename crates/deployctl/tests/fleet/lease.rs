@@ -1,0 +1,219 @@
+//! Runs that must not overlap: the local lock (same state dir), host leases (another state
+//! dir, as another controller would have), a run killed with SIGKILL whose leases expire, and
+//! Ctrl-C; a remote command that hangs fails within its bound and gives the lease back.
+
+use crate::bed::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn lease_file(bed: &Bed) -> PathBuf {
+    bed.srv(0).join("hotel/.deploy/lease")
+}
+
+/// `key=value` of the host's lease file.
+fn lease_field(p: &Path, key: &str) -> String {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
+    let bed = Bed::up(1);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let (state_a, state_c) = (work.path().join("state-a"), work.path().join("state-c"));
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            admin: false,
+            timeout_s: 60,
+            lease_ttl_s: 6,
+            ..Inv::default()
+        },
+    );
+    assert_eq!(
+        deployctl(&inv, &state_a, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    let lease = lease_file(&bed);
+    assert!(!lease.exists(), "released at the end of a run");
+    // A: a build that never becomes ready keeps A verifying (holding the lease) for 60 s.
+    let broken = builds.broken_on(&[&bed.hosts[0].name]);
+    let art = ["rollout", "--env", "bed", "--artifact"];
+    let a = spawn(
+        &inv,
+        &state_a,
+        &[&art[..], &[broken.to_str().unwrap()]].concat(),
+    );
+    wait_for("run A leases the host", Duration::from_secs(60), || {
+        lease.exists()
+    });
+    let a_run = lease_field(&lease, "run");
+    assert!(!a_run.is_empty());
+    // B: same state dir, refused by the local lock (names A's pid).
+    let v2 = builds.v2.to_str().unwrap();
+    let b = deployctl(&inv, &state_a, &[&art[..], &[v2]].concat());
+    assert_eq!(b.code, 5, "{} {}", b.stderr, b.json);
+    assert!(b.stderr.contains("is locked by run"), "{}", b.stderr);
+    assert!(
+        b.stderr.contains(&format!("pid {}", a.id())),
+        "{}",
+        b.stderr
+    );
+    // C: another state dir, as a second controller: refused by the host lease, naming A.
+    let c = deployctl(&inv, &state_c, &[&art[..], &[v2]].concat());
+    assert_eq!(c.code, 5, "{} {}", c.stderr, c.json);
+    assert!(c.stderr.contains("leased on host"), "{}", c.stderr);
+    assert!(c.stderr.contains(&format!("run {a_run}")), "{}", c.stderr);
+    assert_eq!(
+        served_build(&bed.hosts[0].address),
+        Some(build_id(&builds.v1)),
+        "C changed nothing (A's new worker is not ready)"
+    );
+    // Kill A hard: its lease stays until it expires; a run before that is refused.
+    signal(a.id(), "-KILL");
+    let _ = finish(a, Duration::from_secs(10));
+    assert_eq!(
+        lease_field(&lease, "run"),
+        a_run,
+        "a killed run cannot release"
+    );
+    let early = deployctl(&inv, &state_c, &[&art[..], &[v2]].concat());
+    assert_eq!(early.code, 5, "{} {}", early.stderr, early.json);
+    assert!(early.stderr.contains(&a_run), "{}", early.stderr);
+    // After expiry (6 s lifetime, no renewal), the next run takes it over and proceeds.
+    let expires: i64 = lease_field(&lease, "expires").parse().unwrap();
+    wait_for("A's lease expires", Duration::from_secs(30), || {
+        chrono::Utc::now().timestamp() > expires
+    });
+    let d = deployctl(&inv, &state_c, &[&art[..], &[v2]].concat());
+    assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
+    let audit = std::fs::read_to_string(d.json["audit_log"].as_str().unwrap()).unwrap();
+    assert!(
+        audit.contains(&format!("took over the expired lease of run {a_run}")),
+        "{audit}"
+    );
+    assert!(!lease.exists(), "released at the end of the run");
+    assert_eq!(
+        served_build(&bed.hosts[0].address),
+        Some(build_id(&builds.v2))
+    );
+    // Ctrl-C (SIGINT) in the middle of a run: exit 130 and the lease is released.
+    let e = spawn(
+        &inv,
+        &state_c,
+        &[&art[..], &[broken.to_str().unwrap()]].concat(),
+    );
+    wait_for("run E leases the host", Duration::from_secs(60), || {
+        lease.exists()
+    });
+    signal(e.id(), "-INT");
+    let e = finish(e, Duration::from_secs(30));
+    assert_eq!(e.code, 130, "{}", e.stderr);
+    assert!(!lease.exists(), "Ctrl-C released the lease");
+}
+
+#[test]
+fn unlock_removes_only_an_expired_lease_unless_forced_and_audits_it() {
+    let bed = Bed::up(1);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
+    let lease = lease_file(&bed);
+    std::fs::create_dir_all(lease.parent().unwrap()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let write = |expires: i64| {
+        std::fs::write(
+            &lease,
+            format!("run=r-gone\ncontroller=ci-7\nuser=ops\npid=1\nstarted={now}\nheartbeat={now}\nexpires={expires}\n"),
+        )
+        .unwrap()
+    };
+    write(now + 3600);
+    let r = deployctl(&inv, &state, &["unlock", "--env", "bed"]);
+    assert_eq!(r.code, 1, "{} {}", r.stderr, r.json);
+    assert_eq!(r.json["hosts"][0]["result"], "held");
+    assert!(lease.exists(), "a live lease stays without --force");
+    let r = deployctl(&inv, &state, &["unlock", "--env", "bed", "--force"]);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    assert_eq!(r.json["hosts"][0]["result"], "removed");
+    assert!(!lease.exists());
+    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    assert!(
+        audit.contains("removed: lease of run r-gone (ops@ci-7"),
+        "{audit}"
+    );
+    write(now - 10);
+    let r = deployctl(&inv, &state, &["unlock", "--env", "bed"]);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    assert_eq!(r.json["hosts"][0]["result"], "removed");
+}
+
+#[test]
+fn a_hanging_remote_command_fails_within_its_bound_and_releases_the_lease() {
+    let bed = Bed::up(1);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            admin: false,
+            step_timeout_s: 3,
+            ..Inv::default()
+        },
+    );
+    // The pid file is a FIFO nobody writes: reading it blocks forever, as a read from a
+    // stale NFS mount would.
+    let run = bed.srv(0).join("hotel/run");
+    std::fs::create_dir_all(&run).unwrap();
+    let fifo = run.join("hotel-api.pid");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let t0 = Instant::now();
+    let r = finish(
+        spawn(&inv, &state, &["rollout", "--env", "bed"]),
+        Duration::from_secs(60),
+    );
+    let took = t0.elapsed();
+    // Release the blocked reader on the host (open for writing, then close: EOF).
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _w = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
+    }
+    std::fs::remove_file(&fifo).unwrap();
+    assert_ne!(r.code, 0, "{} {}", r.stderr, r.json);
+    let h = &r.json["hosts"][0];
+    assert_eq!(h["state"], "failed", "{}", r.json);
+    let err = h["error"].as_str().unwrap();
+    assert!(err.contains("no answer within 3s"), "{err}");
+    assert!(took < Duration::from_secs(40), "bounded: {took:?}");
+    assert!(!lease_file(&bed).exists(), "lease released");
+    assert!(!ls(&bed.srv(0).join("hotel")).contains(&"hotel-api".to_string()));
+}
