@@ -17,8 +17,14 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
     let hosts = n.json.as_array().unwrap();
     assert_eq!(hosts[0]["stats"]["loss_pct"], 0.0, "{}", n.json);
     assert_eq!(hosts[0]["verdict"]["ok"], true);
-    let lossy = hosts[1]["stats"]["loss_pct"].as_f64().unwrap();
-    assert!(lossy > 5.0, "40% injected, {lossy}% measured");
+    // Few TCP probes (each is a pre-authentication sshd process on the host), 16 ICMP
+    // echoes: the worse of the two is what the threshold judges.
+    let tcp = hosts[1]["stats"]["loss_pct"].as_f64().unwrap();
+    let icmp = hosts[1]["stats"]["icmp"]["loss_pct"].as_f64().unwrap();
+    assert!(
+        tcp.max(icmp) > 5.0,
+        "40% injected, {tcp}% / {icmp}% measured"
+    );
     assert_eq!(hosts[1]["verdict"]["ok"], false);
     // The nftables rule drops every packet entering the host, ICMP echo requests included:
     // `ping` (installed by the bed script) measures the loss too; the clean host has none.
