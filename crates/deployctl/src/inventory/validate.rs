@@ -86,7 +86,9 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
     abs("remote.install_dir", &env.remote.install_dir)?;
     abs("remote.backup_dir", &env.remote.backup_dir)?;
     abs("service.pid_file", &env.service.pid_file)?;
-    abs("lb.dir", &env.lb.dir)?;
+    if !env.lb.dir.is_empty() {
+        abs("lb.dir", &env.lb.dir)?;
+    }
     let name = &env.artifact.name;
     if !valid_path(name, false) || name.contains('/') || name == "." {
         return Err(refuse(
@@ -116,11 +118,17 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
             }
         }
     }
-    if !valid_path(&env.lb.nginx, false) {
-        return Err(refuse(
-            &env.lb.nginx,
-            format!("lb.nginx `{}` is not a plain command or path", env.lb.nginx),
-        ));
+    for (key, cmd) in [
+        ("lb.nginx", &env.lb.nginx),
+        ("lb.haproxy", &env.lb.haproxy),
+        ("lb.socat", &env.lb.socat),
+    ] {
+        if !valid_path(cmd, false) {
+            return Err(refuse(
+                cmd,
+                format!("{key} `{cmd}` is not a plain command or path"),
+            ));
+        }
     }
     if !valid_header(&env.lb.gray_header) {
         return Err(refuse(
