@@ -252,14 +252,13 @@ pub async fn rollout(
     let roles: Vec<Vec<Role>> = results.iter().map(|r| r.roles.clone()).collect();
     let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
     let (current, mut down) = lbs.current().await;
-    let during = match (opts.mode, current) {
-        (Mode::Gray(_), c) => Pools::Gray(c.unwrap_or(0.0)),
-        (Mode::Promote, Some(c)) => Pools::Gray(c),
-        _ => Pools::One,
-    };
-    let after = match opts.mode {
-        Mode::Gray(p) => Pools::Gray(p),
-        _ => Pools::One,
+    let before = current.map_or(Pools::One, Pools::Gray);
+    // Gray: the new share from the start (one LB change; the gray hosts restart without a
+    // dropped request). Promote: the gray routing stays until every host serves the build.
+    let (during, after) = match opts.mode {
+        Mode::Gray(p) => (Pools::Gray(p), Pools::Gray(p)),
+        Mode::Promote => (before, Pools::One),
+        Mode::Rollout => (Pools::One, Pools::One),
     };
     let mut lb_error: Option<String> = None;
     let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
@@ -363,7 +362,7 @@ pub async fn rollout(
                     _ => false,
                 };
             }
-            during
+            before
         } else {
             after
         };

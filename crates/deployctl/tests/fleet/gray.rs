@@ -4,7 +4,7 @@
 
 use crate::bed::*;
 
-fn rt() -> tokio::runtime::Runtime {
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -13,7 +13,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// GET /version through the LB with headers; returns the build id.
-async fn build_via(lb: &str, headers: &[(&str, String)]) -> String {
+pub async fn build_via(lb: &str, headers: &[(&str, String)]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(format!("{lb}:80"))
         .await
@@ -33,7 +33,7 @@ async fn build_via(lb: &str, headers: &[(&str, String)]) -> String {
 }
 
 /// Builds seen for client keys `c{from}..c{to}` (16 requests in flight).
-fn builds_for_keys(lb: &str, keys: std::ops::Range<usize>) -> Vec<String> {
+pub fn builds_for_keys(lb: &str, keys: std::ops::Range<usize>) -> Vec<String> {
     rt().block_on(async {
         let mut out = vec![String::new(); keys.len()];
         let start = keys.start;
@@ -57,7 +57,7 @@ fn builds_for_keys(lb: &str, keys: std::ops::Range<usize>) -> Vec<String> {
     })
 }
 
-fn share(builds: &[String], id: &str) -> f64 {
+pub fn share(builds: &[String], id: &str) -> f64 {
     100.0 * builds.iter().filter(|b| b.as_str() == id).count() as f64 / builds.len() as f64
 }
 

@@ -89,7 +89,7 @@ fn never_ready_host_ends_down(kind: &'static str) {
     } else {
         // nginx must reload once to mark the host down; the reload closes idle keep-alive
         // client connections (a request racing that close fails). New connections see nothing.
-        assert_reload_cost_only(&m, 20, "nginx never-ready host");
+        assert_reload_cost_only(&m, 20, 1, "nginx never-ready host");
     }
     let down = &bed.hosts[3].name;
     let lb = assert_lb_in_sync(&inv, &state, kind);

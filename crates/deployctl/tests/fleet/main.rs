@@ -4,8 +4,9 @@
 
 mod bed;
 mod failures;
-mod gray;
+pub mod gray;
 mod https;
+mod lbgray;
 mod lbkinds;
 mod lbload;
 mod lease;
