@@ -121,3 +121,93 @@ fn never_ready_host_ends_down_in_nginx_with_no_client_error() {
 fn never_ready_host_ends_down_in_haproxy_with_no_client_error() {
     never_ready_host_ends_down("haproxy");
 }
+
+/// `show stat` status of `backend/server`, read on the LB's stats socket (its path is visible
+/// from here: the bed host's /srv is a directory of this machine).
+fn haproxy_status(sock: &std::path::Path, backend: &str, server: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"show stat\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let v = deployctl::lbview::parse_stat(&out, "");
+    let x = v
+        .iter()
+        .find(|x| x.backend == backend && x.server == server)
+        .unwrap_or_else(|| panic!("{backend}/{server} in {out}"));
+    (x.status.clone(), x.check_status.clone())
+}
+
+/// Pids of the master in `pid_file` and of its children.
+fn master_and_workers(pid_file: &std::path::Path) -> Vec<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut v = vec![pid];
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        v.extend(kids.split_whitespace().map(|p| p.parse::<i32>().unwrap()));
+    }
+    v
+}
+
+#[test]
+fn haproxy_takes_a_killed_host_out_within_three_failed_checks() {
+    let bed = Bed::up(4);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(work.path(), &builds.v1, &lb_inv("haproxy", ""));
+    assert_eq!(
+        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    wait_lb_up(&inv, &state, "haproxy");
+    let sock = bed.srv(0).join("haproxy/haproxy.sock");
+    let victim = deployctl::haproxy::server_name(&bed.hosts[3].name);
+    assert_eq!(haproxy_status(&sock, "deployctl_stable", &victim).0, "UP");
+    let mix = Mix::start(&bed.hosts[0].address);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pids = master_and_workers(&bed.srv(3).join("hotel/run/hotel-api.pid"));
+    assert!(pids.len() >= 2, "master and worker: {pids:?}");
+    let t0 = std::time::Instant::now();
+    for p in &pids {
+        // Our own children's processes on the bed host, by pid.
+        // SAFETY: kill(2) with a pid read just now from the master's pid file or its children.
+        assert_eq!(unsafe { libc::kill(*p, libc::SIGKILL) }, 0, "kill {p}");
+    }
+    let (out_after, check) = loop {
+        let (st, check) = haproxy_status(&sock, "deployctl_stable", &victim);
+        if st.starts_with("DOWN") {
+            break (t0.elapsed(), check);
+        }
+        assert!(t0.elapsed().as_secs() < 20, "still {st} after 20 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let m = mix.stop();
+    eprintln!(
+        "haproxy host kill: out of rotation after {:.1} s (last check {check})\n{}",
+        out_after.as_secs_f64(),
+        table(&m)
+    );
+    // fall 3 at inter 3s: the third failed check comes at most 9 s (+ check timeout) after.
+    assert!(out_after.as_secs_f64() <= 12.0, "{out_after:?}");
+    for (l, r) in &m {
+        assert!(r.requests() >= 20, "{l} ran\n{}", table(&m));
+        if l.starts_with("GET") {
+            // Idempotent: retried by haproxy on another server.
+            assert_eq!(r.failed(), 0, "{l}\n{}", table(&m));
+        } else {
+            // A POST on a connection the kill reset cannot be replayed: at most one per client.
+            assert!(r.failed() <= CLIENTS as u64, "{l}\n{}", table(&m));
+        }
+    }
+}
