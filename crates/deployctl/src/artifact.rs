@@ -53,6 +53,7 @@ pub async fn prepare(
         dest: l.binary.clone(),
         // Always 0755: a group-writable local build must not stay group-writable on hosts.
         mode: 0o755,
+        privileged: None,
     }];
     for (c, (dest, _)) in env.artifact.config.iter().zip(&l.configs) {
         let data = std::fs::read(&c.src).map_err(|e| RunError::Artifact {
@@ -74,6 +75,7 @@ pub async fn prepare(
             data,
             dest: dest.clone(),
             mode,
+            privileged: c.sudo.then(|| c.owner.clone().unwrap_or_default()),
         });
     }
     Ok((info, payloads))

@@ -21,6 +21,8 @@ pub struct Payload {
     pub sha256: String,
     pub dest: String,
     pub mode: u32,
+    /// Installed through `sudo -n`, owned by this owner (empty: root's default).
+    pub privileged: Option<String>,
 }
 
 /// Where a host ended up.
@@ -168,7 +170,15 @@ async fn deploy_inner(
             .timed(
                 res,
                 "upload",
-                upload::upload(r, &p.data, &p.sha256, &p.dest, p.mode, &job.audit.run_id),
+                upload::upload_as(
+                    r,
+                    &p.data,
+                    &p.sha256,
+                    &p.dest,
+                    p.mode,
+                    p.privileged.as_deref(),
+                    &job.audit.run_id,
+                ),
             )
             .await?;
         res.upload_attempts += rep.attempts;

@@ -73,6 +73,8 @@ pub struct ConfigFile {
     /// Read/write this file through `sudo -n` (privileged files such as TLS keys).
     #[serde(default)]
     pub sudo: bool,
+    /// `user` or `user:group` of the installed file (with `sudo = true`).
+    pub owner: Option<String>,
 }
 
 /// The build to ship.

@@ -1,7 +1,8 @@
-//! Upload of one file: written to a temporary name next to its destination, resumed from
-//! the bytes already on the host when the connection dies, sha256-verified on the host, then
-//! renamed over the destination (atomic on one filesystem). A failed upload never leaves a
-//! partial file at the destination.
+//! Upload of one file: written under `umask 077` to a temporary name in an owner-only
+//! directory next to its destination, resumed from the bytes already on the host when the
+//! connection dies, sha256-verified on the host, then renamed over the destination (atomic on
+//! one filesystem; through `sudo -n` for privileged files). A failed upload never leaves a
+//! partial file at the destination, nor its temporary file.
 
 use crate::remote::{HostError, RemoteHost};
 use crate::transport::backoff;
@@ -39,10 +40,59 @@ pub async fn upload(
     mode: u32,
     tag: &str,
 ) -> Result<UploadReport, HostError> {
+    upload_as(r, data, sha256, dest, mode, None, tag).await
+}
+
+/// Where the bytes wait: `DIR/.deployctl-upload/NAME.TAG`, in a directory only the login
+/// user can enter, written under `umask 077` (a secret is never readable by others, even
+/// half-written), on the destination's filesystem (the final rename is atomic).
+pub fn temp_path(dest: &str, tag: &str) -> (String, String) {
     let (dir, name) = dest.rsplit_once('/').unwrap_or((".", dest));
-    let tmp = format!("{dir}/.{name}.upload-{tag}");
-    r.run("mkdir", &["mkdir".into(), "-p".into(), dir.to_string()])
-        .await?;
+    let tmpdir = format!("{dir}/.deployctl-upload");
+    let tmp = format!("{tmpdir}/{name}.{tag}");
+    (tmpdir, tmp)
+}
+
+/// Like [`upload`]; with `privileged = Some(owner)` the file is installed through `sudo -n`
+/// (owned by `owner` when not empty). The temporary file is removed on every failure.
+pub async fn upload_as(
+    r: &RemoteHost,
+    data: &[u8],
+    sha256: &str,
+    dest: &str,
+    mode: u32,
+    privileged: Option<&str>,
+    tag: &str,
+) -> Result<UploadReport, HostError> {
+    let (tmpdir, tmp) = temp_path(dest, tag);
+    r.script(
+        "upload dir",
+        "set -eu\numask 077\nmkdir -p \"$1\"\nchmod 700 \"$1\"",
+        &[&tmpdir],
+    )
+    .await?;
+    let out = async {
+        let report = transfer(r, data, sha256, &tmp, dest).await?;
+        install(r, &tmp, dest, sha256, mode, privileged, tag).await?;
+        Ok(report)
+    }
+    .await;
+    if out.is_err() {
+        let _ = r
+            .run("remove upload", &["rm".into(), "-f".into(), tmp.clone()])
+            .await;
+    }
+    out
+}
+
+/// Send the bytes (resuming what a broken attempt left) until the host's sha256 matches.
+async fn transfer(
+    r: &RemoteHost,
+    data: &[u8],
+    sha256: &str,
+    tmp: &str,
+    dest: &str,
+) -> Result<UploadReport, HostError> {
     let mut report = UploadReport {
         dest: dest.to_string(),
         bytes: data.len(),
@@ -57,14 +107,14 @@ pub async fn upload(
             .script(
                 "stat upload",
                 r#"[ -e "$1" ] && stat -c %s "$1" || echo 0"#,
-                &[&tmp],
+                &[tmp],
             )
             .await?
             .trim()
             .parse()
             .unwrap_or(0);
         let offset = if have > data.len() {
-            r.run("reset upload", &["rm".into(), "-f".into(), tmp.clone()])
+            r.run("reset upload", &["rm".into(), "-f".into(), tmp.to_string()])
                 .await?;
             0
         } else {
@@ -75,7 +125,12 @@ pub async fn upload(
         }
         if offset < data.len() {
             let sent = r
-                .script_stdin("upload", r#"cat >> "$1""#, &[&tmp], &data[offset..])
+                .script_stdin(
+                    "upload",
+                    "umask 077\ncat >> \"$1\"",
+                    &[tmp],
+                    &data[offset..],
+                )
                 .await;
             match sent {
                 Ok(out) if out.ok() => {}
@@ -94,36 +149,103 @@ pub async fn upload(
                 Err(e) => return Err(e.into()),
             }
         }
-        let remote_sha = r
-            .script(
-                "sha256 on host",
-                r#"sha256sum "$1" | cut -d' ' -f1"#,
-                &[&tmp],
-            )
-            .await?;
-        if remote_sha.trim() == sha256 {
-            break;
+        let remote_sha = sha_on_host(r, tmp).await?;
+        if remote_sha == sha256 {
+            return Ok(report);
         }
         r.run(
             "discard corrupt upload",
-            &["rm".into(), "-f".into(), tmp.clone()],
+            &["rm".into(), "-f".into(), tmp.to_string()],
         )
         .await?;
         if report.attempts >= MAX_ATTEMPTS {
             return Err(HostError::Check(format!(
-                "{dest}: sha256 on host {} != expected {sha256} after {} attempts",
-                remote_sha.trim(),
+                "{dest}: sha256 on host {remote_sha} != expected {sha256} after {} attempts",
                 report.attempts
             )));
         }
     }
-    r.script(
-        "install",
-        r#"chmod "$2" "$1" && mv -f "$1" "$3""#,
-        &[&tmp, &format!("{mode:o}"), dest],
+}
+
+async fn sha_on_host(r: &RemoteHost, path: &str) -> Result<String, HostError> {
+    Ok(r.script(
+        "sha256 on host",
+        r#"if [ -e "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi"#,
+        &[path],
     )
-    .await?;
-    Ok(report)
+    .await?
+    .trim()
+    .to_string())
+}
+
+const INSTALL: &str = r#"set -eu
+chmod "$2" "$1"
+mv -f "$1" "$3""#;
+
+/// Privileged install: a root-owned copy next to the destination, owner and mode set before
+/// the atomic rename; then the login user's temp file goes.
+const INSTALL_SUDO: &str = r#"set -eu
+sudo -n sh -c 'set -eu
+umask 077
+t="$(dirname "$3")/.$(basename "$3").install-$4"
+cp "$1" "$t"
+if [ -n "$5" ]; then chown "$5" "$t"; fi
+chmod "$2" "$t"
+mv -f "$t" "$3"' sh "$@"
+rm -f "$1""#;
+
+/// Put the verified temp file in place: never blindly repeated. After a lost connection the
+/// host is asked what happened (the destination's sha256) and the install counts as done
+/// when it already carries the new bytes.
+async fn install(
+    r: &RemoteHost,
+    tmp: &str,
+    dest: &str,
+    sha256: &str,
+    mode: u32,
+    privileged: Option<&str>,
+    tag: &str,
+) -> Result<(), HostError> {
+    let mode = format!("{mode:o}");
+    let res = match privileged {
+        None => r.script_once("install", INSTALL, &[tmp, &mode, dest]).await,
+        Some(owner) => {
+            r.script_once(
+                "install (sudo)",
+                INSTALL_SUDO,
+                &[tmp, &mode, dest, tag, owner],
+            )
+            .await
+        }
+    };
+    match res {
+        Ok(_) => Ok(()),
+        Err(HostError::Transport(e)) if e.is_transient() => {
+            let _ = r.t.reconnect().await;
+            let now = sha_on_host_any(r, dest, privileged.is_some()).await?;
+            if now == sha256 {
+                return Ok(());
+            }
+            Err(HostError::Check(format!(
+                "{dest}: connection lost during install ({e}); the host shows sha256 {now:?}, not the new build: not repeated"
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn sha_on_host_any(r: &RemoteHost, path: &str, sudo: bool) -> Result<String, HostError> {
+    if !sudo {
+        return sha_on_host(r, path).await;
+    }
+    Ok(r.script(
+        "sha256 on host (sudo)",
+        r#"sudo -n sh -c 'if [ -e "$1" ]; then sha256sum "$1" | cut -d" " -f1; fi' sh "$1""#,
+        &[path],
+    )
+    .await?
+    .trim()
+    .to_string())
 }
 
 #[cfg(test)]
@@ -147,6 +269,15 @@ mod tests {
         RemoteHost::new(h, Box::new(LocalTransport::new("local")))
     }
 
+    fn ls(d: &std::path::Path) -> Vec<std::ffi::OsString> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn sha256_of_known_input() {
         assert_eq!(
@@ -163,7 +294,12 @@ mod tests {
         let sha = sha256_hex(&data);
         // A previous attempt left the first 1000 bytes in the temp file.
         std::fs::create_dir_all(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/.app.upload-r1"), &data[..1000]).unwrap();
+        std::fs::create_dir_all(dir.path().join("sub/.deployctl-upload")).unwrap();
+        std::fs::write(
+            dir.path().join("sub/.deployctl-upload/app.r1"),
+            &data[..1000],
+        )
+        .unwrap();
         let rep = upload(&local(), &data, &sha, dest.to_str().unwrap(), 0o750, "r1")
             .await
             .unwrap();
@@ -173,11 +309,17 @@ mod tests {
             std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
             0o750
         );
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from("app")]);
+        let leftovers = ls(&dir.path().join("sub"));
+        assert_eq!(
+            leftovers,
+            vec![
+                std::ffi::OsString::from(".deployctl-upload"),
+                std::ffi::OsString::from("app")
+            ]
+        );
+        assert!(ls(&dir.path().join("sub/.deployctl-upload")).is_empty());
+        let tmpdir = std::fs::metadata(dir.path().join("sub/.deployctl-upload")).unwrap();
+        assert_eq!(tmpdir.permissions().mode() & 0o777, 0o700);
     }
 
     #[tokio::test]
@@ -186,12 +328,8 @@ mod tests {
         let dest = dir.path().join("app");
         std::fs::write(&dest, b"old").unwrap();
         let data = b"new contents".to_vec();
-        std::fs::write(dir.path().join(".app.upload-r2"), b"XXX").unwrap();
-        std::fs::write(
-            dir.path().join(".app.upload-old-run"),
-            b"left by a killed run",
-        )
-        .unwrap();
+        std::fs::create_dir_all(dir.path().join(".deployctl-upload")).unwrap();
+        std::fs::write(dir.path().join(".deployctl-upload/app.r2"), b"XXX").unwrap();
         let rep = upload(
             &local(),
             &data,
@@ -222,6 +360,6 @@ mod tests {
             data,
             "destination untouched by a failed upload"
         );
-        assert!(!dir.path().join(".app.upload-r3").exists());
+        assert!(!dir.path().join(".deployctl-upload/app.r3").exists());
     }
 }

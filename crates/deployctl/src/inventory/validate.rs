@@ -106,6 +106,15 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
                 ),
             ));
         }
+        if let Some(o) = &c.owner {
+            let ok = o.split(':').count() <= 2 && o.split(':').all(valid_user);
+            if !ok || !c.sudo {
+                return Err(refuse(
+                    o,
+                    format!("config owner `{o}` for {} must be `user` or `user:group`, with sudo = true", c.dest),
+                ));
+            }
+        }
         if let Some(m) = &c.mode {
             if parse_mode(m).is_none() {
                 return Err(refuse(

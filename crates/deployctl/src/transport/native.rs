@@ -160,22 +160,31 @@ async fn open(opts: &ConnectOptions, host: &Host) -> Result<Handle<Checker>, Tra
         host: host.name.clone(),
         detail,
     };
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let known_hosts = opts
-        .known_hosts
-        .clone()
-        .unwrap_or_else(|| home.join(".ssh/known_hosts"));
-    let identity = opts
-        .identity
-        .clone()
-        .unwrap_or_else(|| home.join(".ssh/id_ed25519"));
+    // Without HOME, `~/.ssh/...` would silently become `.ssh/...` of the current directory.
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                other("HOME is not set: name known_hosts and identity in the inventory".into())
+            })
+    };
+    let known_hosts = match &opts.known_hosts {
+        Some(k) => k.clone(),
+        None => home()?.join(".ssh/known_hosts"),
+    };
+    let identity = match &opts.identity {
+        Some(i) => i.clone(),
+        None => home()?.join(".ssh/id_ed25519"),
+    };
     let key = keys::load_secret_key(&identity, None)
         .map_err(|e| other(format!("identity {}: {e}", identity.display())))?;
     let config = Arc::new(client::Config {
         keepalive_interval: Some(opts.keepalive),
         keepalive_max: 3,
+        // Nagle plus delayed ACKs would add ~40 ms to every request/response exchange.
+        nodelay: true,
+        window_size: 8 << 20,
         ..Default::default()
     });
     let verdict = Arc::new(Mutex::new(None));

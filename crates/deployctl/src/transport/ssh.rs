@@ -42,9 +42,6 @@ impl SshTransport {
         if let Some(id) = &opts.identity {
             b.keyfile(id);
         }
-        if let Some(cfg) = &opts.ssh_config {
-            b.config_file(cfg);
-        }
         let sockdir = tempfile::Builder::new()
             .prefix("deployctl-ssh")
             .tempdir()
@@ -52,6 +49,13 @@ impl SshTransport {
                 host: host.name.clone(),
                 detail: format!("control dir: {e}"),
             })?;
+        let cfg = strict_config(sockdir.path(), opts.ssh_config.as_deref()).map_err(|e| {
+            TransportError::Other {
+                host: host.name.clone(),
+                detail: format!("ssh config: {e}"),
+            }
+        })?;
+        b.config_file(cfg);
         b.control_directory(sockdir.path());
         let session = open(&b, &host.address, &host.name).await?;
         Ok(SshTransport {
@@ -147,6 +151,31 @@ impl SshTransport {
         })?;
         Ok(Box::new(s))
     }
+}
+
+/// The `-F` file of every connection: `GlobalKnownHostsFile /dev/null` first (the first value
+/// of an option wins, so only the inventory's known_hosts is trusted, never
+/// /etc/ssh/ssh_known_hosts), then the inventory's ssh_config, or else `~/.ssh/config`, included.
+fn strict_config(
+    dir: &std::path::Path,
+    user: Option<&std::path::Path>,
+) -> std::io::Result<PathBuf> {
+    let mut text = String::from("GlobalKnownHostsFile /dev/null\n");
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh/config"));
+    let include = user
+        .map(std::path::Path::to_path_buf)
+        .or(home.filter(|p| p.exists()));
+    if let Some(p) = include {
+        let p = std::path::absolute(p)?;
+        let p = p.to_string_lossy();
+        if p.contains('"') || p.contains('\n') {
+            return Err(std::io::Error::other(format!("unusable path {p:?}")));
+        }
+        text.push_str(&format!("Include \"{p}\"\n"));
+    }
+    let path = dir.join("ssh_config");
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// Where ssh connects for `host` once ssh_config applied (`ssh -G`: `HostName`, `Port`), so

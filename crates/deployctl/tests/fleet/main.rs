@@ -14,3 +14,4 @@ mod local;
 mod network;
 mod rollout;
 mod safety;
+mod secrets;

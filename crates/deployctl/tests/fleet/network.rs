@@ -182,11 +182,9 @@ fn upload_killed_midway(transport: &'static str) {
             t0.elapsed() < Duration::from_secs(90),
             "upload never started"
         );
-        for f in ls(&dir)
-            .iter()
-            .filter(|f| f.starts_with(".hotel-api.upload-"))
-        {
-            let size = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
+        let up = dir.join(".deployctl-upload");
+        for f in ls(&up).iter().filter(|f| f.starts_with("hotel-api.")) {
+            let size = std::fs::metadata(up.join(f)).map(|m| m.len()).unwrap_or(0);
             if size > 1 << 20 && size < total / 2 {
                 // Kill the per-connection sshd processes (children of the listener) by pid.
                 for c in children(bed.sshd_pid(0)) {
@@ -213,9 +211,9 @@ fn upload_killed_midway(transport: &'static str) {
     );
     assert_eq!(sha256_file(&dir.join("hotel-api")), sha256_file(&builds.v2));
     assert!(
-        ls(&dir).iter().all(|f| !f.contains(".upload-")),
+        ls(&dir.join(".deployctl-upload")).is_empty(),
         "no partial file left: {:?}",
-        ls(&dir)
+        ls(&dir.join(".deployctl-upload"))
     );
     assert!(bed.logins(0) - logins >= 2, "reconnected after the kill");
     assert_eq!(
