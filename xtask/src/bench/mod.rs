@@ -5,16 +5,19 @@ pub mod crash;
 pub mod handoff;
 pub mod restart;
 pub mod rollout;
+pub mod rollout_phases;
 pub mod windows;
 
 /// Which benchmark.
 #[derive(Debug, clap::Subcommand)]
 pub enum Bench {
-    /// Graceful restarts under load in both client modes, against the same load run bare.
+    /// Graceful restarts at 64 connections in both client modes: throughput in restart vs
+    /// steady windows, open-loop latency, handoff seen from outside, the master's memory.
     Restart(restart::RestartArgs),
     /// SIGKILL the worker under load: crash-to-serving time and refused connections.
     Crash(crash::CrashArgs),
-    /// deployctl rollouts to 5, 10 and 20 test-bed hosts over SSH: time per rollout and phase.
+    /// deployctl rollouts (release) to 5, 10, 20, 50 test-bed hosts in 5 batches, both
+    /// transports: median and spread of the wall time, and where it goes.
     Rollout(rollout::RolloutArgs),
 }
 

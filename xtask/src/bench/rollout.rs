@@ -1,27 +1,34 @@
-//! `cargo xtask bench rollout`: real rollouts of a stamped hotel-api build to 5, 10 and 20
-//! test-bed hosts (network namespaces with their own OpenSSH servers, scripts/testbed.sh).
-//! Prints wall time per rollout, mean per-host phase times and SSH logins per host; the last
-//! line is JSON with `hosts` and `rollout_s`.
+//! `cargo xtask bench rollout`: real rollouts of a stamped release hotel-api build with the
+//! release deployctl to 5, 10, 20 and 50 test-bed hosts (network namespaces with their own
+//! OpenSSH servers, scripts/testbed.sh), over each transport. Every size runs 5 batches (a
+//! fifth of the hosts each, no canary: like `serial: 20%`), so sizes are comparable. Per size
+//! and transport: one untimed warm-up rollout, then `--runs` timed rollouts alternating two
+//! builds; the median and spread of the wall time, and where it goes
+//! ([`super::rollout_phases`]). The last line is JSON.
 
-use anyhow::{bail, Context};
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::rollout_phases::{self, Breakdown};
+use super::windows::spread;
 
 #[derive(Debug, clap::Args)]
 pub struct RolloutArgs {
     /// Host counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "5,10,20")]
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,50")]
     hosts: Vec<usize>,
-    /// Hosts per batch (after the canary).
+    /// Batches per rollout (batch size = hosts / batches, rounded up; parallelism = batch size).
     #[arg(long, default_value_t = 5)]
-    batch_size: usize,
-    /// Hosts deployed at once (>= batch size: time should follow batches, not hosts).
-    #[arg(long, default_value_t = 5)]
-    parallelism: usize,
-    /// ssh (OpenSSH) or native (russh).
-    #[arg(long, default_value = "ssh")]
-    transport: String,
+    batches: usize,
+    /// Timed rollouts per size and transport, after one untimed warm-up (>= 3).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Transports: ssh (OpenSSH) and/or native (russh).
+    #[arg(long, value_delimiter = ',', default_value = "ssh,native")]
+    transports: Vec<String>,
 }
 
 fn repo() -> PathBuf {
@@ -38,45 +45,31 @@ impl Drop for Bed {
     }
 }
 
-fn run_json(cmd: &mut Command) -> anyhow::Result<(i32, Value)> {
-    let out = cmd.output().context("spawn")?;
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(&out.stderr)))?;
-    Ok((out.status.code().unwrap_or(-1), v))
-}
-
-fn logins(dir: &Path, n: usize) -> anyhow::Result<usize> {
-    let mut total = 0;
-    for k in 1..=n {
-        let log = dir.join(format!("h{k}/sshd.log"));
-        let text =
-            std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
-        total += text
-            .lines()
-            .filter(|l| l.starts_with("Accepted publickey"))
-            .count();
-    }
-    Ok(total)
-}
-
-pub fn run(a: RolloutArgs) -> anyhow::Result<()> {
+/// Builds deployctl and hotel-api (release) and stamps two distinct hotel-api builds.
+fn build(work: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
     let root = repo();
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "-q", "-p", "deployctl", "-p", "hotel-api"])
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "deployctl",
+            "-p",
+            "hotel-api",
+        ])
         .current_dir(&root)
         .status()?;
     if !st.success() {
-        bail!("cargo build -p deployctl -p hotel-api failed");
+        bail!("cargo build --release -p deployctl -p hotel-api failed");
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let deployctl = target.join("debug/deployctl");
-    let work = tempfile::Builder::new().prefix("dctl-bench").tempdir()?;
     let mut builds = vec![];
     for label in ["bench1", "bench2"] {
-        let out = work.path().join(format!("hotel-api-{label}"));
-        let st = Command::new(target.join("debug/hotel-api"))
+        let out = work.join(format!("hotel-api-{label}"));
+        let st = Command::new(target.join("release/hotel-api"))
             .args(["stamp", "--label", label, "--out"])
             .arg(&out)
             .status()?;
@@ -85,125 +78,188 @@ pub fn run(a: RolloutArgs) -> anyhow::Result<()> {
         }
         builds.push(out);
     }
+    Ok((target.join("release/deployctl"), builds))
+}
+
+/// One measured rollout.
+struct Run {
+    wall_s: f64,
+    parts: Breakdown,
+}
+
+/// A bed of `n` hosts and what is needed to roll out to it.
+struct Target<'a> {
+    deployctl: &'a Path,
+    dir: PathBuf,
+    name: String,
+    work: &'a Path,
+}
+
+impl Target<'_> {
+    /// Writes the inventory for `transport` with `batch` hosts per batch.
+    fn inventory(&self, transport: &str, batch: usize) -> Result<PathBuf> {
+        let name = &self.name;
+        let inv = std::fs::read_to_string(self.dir.join("deploy.toml"))?.replace(
+            "transport = \"ssh\"",
+            &format!("transport = \"{transport}\""),
+        ) + &format!(
+            "[env.{name}.thresholds]\non_network = \"warn\"\n[env.{name}.rollout]\n\
+                 batch_size = {batch}\nparallelism = {batch}\ncanary = false\n"
+        );
+        let path = self.work.join(format!("{name}-{transport}.toml"));
+        std::fs::write(&path, inv)?;
+        Ok(path)
+    }
+
+    /// One rollout of `artifact`; fails unless it succeeds.
+    fn rollout(&self, inv: &Path, artifact: &Path) -> Result<Run> {
+        let spawned = chrono::Utc::now();
+        let t0 = std::time::Instant::now();
+        let out = Command::new(self.deployctl)
+            .arg("-i")
+            .arg(inv)
+            .arg("--state-dir")
+            .arg(self.work.join(format!("state-{}", self.name)))
+            .arg("--json")
+            .args(["rollout", "--env", &self.name, "--artifact"])
+            .arg(artifact)
+            .output()
+            .context("running deployctl")?;
+        let wall_s = t0.elapsed().as_secs_f64();
+        let exited = chrono::Utc::now();
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(&out.stderr)))?;
+        if !out.status.success() {
+            bail!(
+                "rollout to {}: {}: {}",
+                self.name,
+                out.status,
+                report["reason"]
+            );
+        }
+        let log = report["audit_log"]
+            .as_str()
+            .context("report without audit_log")?;
+        let events: Vec<Value> = std::fs::read_to_string(log)
+            .with_context(|| format!("reading {log}"))?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .context("audit log line")?;
+        let parts = rollout_phases::breakdown(spawned, exited, &events, &report)?;
+        Ok(Run { wall_s, parts })
+    }
+}
+
+pub fn run(a: RolloutArgs) -> Result<()> {
+    anyhow::ensure!(a.runs >= 3, "--runs must be at least 3");
+    anyhow::ensure!(a.batches >= 1, "--batches must be at least 1");
+    let work = tempfile::Builder::new().prefix("dctl-bench").tempdir()?;
+    let (deployctl, builds) = build(work.path())?;
     let size = std::fs::metadata(&builds[1])?.len();
     println!(
-        "rollout of a {:.1} MB hotel-api build, transport {}, batch size {}, parallelism {}, canary first",
-        size as f64 / 1e6, a.transport, a.batch_size, a.parallelism
+        "rollout of a {:.1} MB release hotel-api build (release deployctl), {} batches, no canary, \
+         {} timed runs after a warm-up",
+        size as f64 / 1e6,
+        a.batches,
+        a.runs
     );
     println!(
-        "{:>6} {:>8} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>13}",
+        "{:>9} {:>5} {:>6} {:>16} | {:>7} {:>8} {:>7} {:>7} {:>7} {:>7} | {:>6} {:>7} {:>6}",
+        "transport",
         "hosts",
+        "batch",
+        "wall s (min-max)",
+        "startup",
+        "netcheck",
+        "connect",
+        "lock",
         "batches",
-        "rollout_s",
-        "netchk+",
-        "backup",
+        "finish",
         "upload",
         "restart",
-        "verify",
-        "ssh_logins/h"
+        "verify"
     );
     let mut rows = vec![];
     for &n in &a.hosts {
-        let name = format!("bench{}n{n}", std::process::id());
-        let out = Command::new(root.join("scripts/testbed.sh"))
+        let name = format!("rb{}n{n}", std::process::id());
+        let out = Command::new(repo().join("scripts/testbed.sh"))
             .args(["up", &n.to_string(), "--name", &name])
             .output()?;
         let _bed = Bed(name.clone());
         if !out.status.success() {
             bail!("testbed up {n}: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        let inv = std::fs::read_to_string(dir.join("deploy.toml"))?
-            .replace("transport = \"ssh\"", &format!("transport = \"{}\"", a.transport))
-            + &format!("[env.{name}.thresholds]\non_network = \"warn\"\n[env.{name}.rollout]\nbatch_size = {}\nparallelism = {}\ncanary = true\n", a.batch_size, a.parallelism);
-        let inv_path = work.path().join(format!("{name}.toml"));
-        std::fs::write(&inv_path, inv)?;
-        let state = work.path().join(format!("state-{n}"));
-        let rollout = |artifact: &Path| {
-            run_json(
-                Command::new(&deployctl)
-                    .arg("-i")
-                    .arg(&inv_path)
-                    .arg("--state-dir")
-                    .arg(&state)
-                    .arg("--json")
-                    .args(["rollout", "--env", &name, "--artifact"])
-                    .arg(artifact),
-            )
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let t = Target {
+            deployctl: &deployctl,
+            dir,
+            name,
+            work: work.path(),
         };
-        let (code, _r) = rollout(&builds[0])?;
-        if code != 0 {
-            bail!(
-                "first install on {n} hosts failed (exit {code}): {}",
-                _r["reason"]
-            );
-        }
-        let before = logins(&dir, n)?;
-        let t0 = std::time::Instant::now();
-        let (code, report) = rollout(&builds[1])?;
-        let wall = t0.elapsed().as_secs_f64();
-        if code != 0 {
-            bail!("rollout to {n} hosts: exit {code}: {}", report["reason"]);
-        }
-        let per_host = (logins(&dir, n)? - before) as f64 / n as f64;
-        let hosts = report["hosts"]
-            .as_array()
-            .filter(|h| h.len() == n)
-            .with_context(|| format!("the report does not list {n} hosts"))?;
-        let mean = |phase: &str| -> anyhow::Result<f64> {
-            let mut sum = 0.0;
-            for h in hosts {
-                sum += h["phases_ms"][phase]
-                    .as_f64()
-                    .with_context(|| format!("host {} has no {phase} time", h["host"]))?;
+        let batch = n.div_ceil(a.batches);
+        for transport in &a.transports {
+            let inv = t.inventory(transport, batch)?;
+            // Warm-up (the first install on a fresh bed, or a redeploy), not timed.
+            t.rollout(&inv, &builds[0])?;
+            let mut runs = vec![];
+            for i in 0..a.runs {
+                runs.push(t.rollout(&inv, &builds[(i + 1) % 2])?);
             }
-            Ok(sum / hosts.len() as f64 / 1000.0)
-        };
-        let mut phases_sum = 0.0;
-        for p in [
-            "check master",
-            "backup",
-            "upload",
-            "restart",
-            "verify",
-            "rotate backups",
-        ] {
-            phases_sum += mean(p)?;
+            rows.push(row(transport, n, batch, &runs)?);
         }
-        let batches = report["batches"]
-            .as_array()
-            .context("the report has no batches")?
-            .len();
-        let elapsed = report["elapsed_ms"]
-            .as_f64()
-            .context("the report has no elapsed_ms")?;
-        let pre = elapsed / 1000.0 - phases_sum * batches as f64;
-        let (backup, upload, restart, verify) = (
-            mean("backup")?,
-            mean("upload")?,
-            mean("restart")?,
-            mean("verify")?,
-        );
-        println!(
-            "{n:>6} {batches:>8} {wall:>11.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {per_host:>13.1}",
-            pre.max(0.0), backup, upload, restart, verify
-        );
-        rows.push(json!({"hosts": n, "batches": batches, "rollout_s": wall, "ssh_logins_per_host": per_host,
-            "mean_phase_s": {"backup": backup, "upload": upload, "restart": restart, "verify": verify}}));
     }
-    println!("(netchk+ = wall time outside the per-host phases: netcheck, connect, detect, lock, audit; phases are means per host)");
-    let summary = json!({
-        "bench": "rollout",
-        "transport": a.transport,
-        "batch_size": a.batch_size,
-        "parallelism": a.parallelism,
-        "artifact_bytes": size,
-        "hosts": rows.iter().map(|r| r["hosts"].clone()).collect::<Vec<_>>(),
-        "rollout_s": rows.iter().map(|r| r["rollout_s"].clone()).collect::<Vec<_>>(),
-        "batches": rows.iter().map(|r| r["batches"].clone()).collect::<Vec<_>>(),
-        "ssh_logins_per_host": rows.iter().map(|r| r["ssh_logins_per_host"].clone()).collect::<Vec<_>>(),
-        "runs": rows,
-    });
-    println!("{summary}");
+    println!(
+        "(startup..finish: medians of wall-time parts from the audit log; upload/restart/verify: \
+         medians of the sum over batches of each batch's slowest host)"
+    );
+    println!(
+        "{}",
+        json!({"bench": "rollout", "artifact_bytes": size, "batches": a.batches, "runs": a.runs, "rows": rows})
+    );
     Ok(())
+}
+
+/// Prints one table row (medians) and returns it as JSON with every run.
+fn row(transport: &str, n: usize, batch: usize, runs: &[Run]) -> Result<Value> {
+    let med = |f: &dyn Fn(&Run) -> Result<f64>| -> Result<f64> {
+        let v = runs.iter().map(f).collect::<Result<Vec<_>>>()?;
+        Ok(spread("runs", &v)?.0)
+    };
+    let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+    let (w50, wmin, wmax) = spread("wall times", &walls)?;
+    let phase = |p: &'static str| {
+        move |r: &Run| -> Result<f64> {
+            r.parts
+                .slowest_s
+                .get(p)
+                .copied()
+                .with_context(|| format!("no {p} phase"))
+        }
+    };
+    let parts = [
+        med(&|r| Ok(r.parts.startup_s))?,
+        med(&|r| Ok(r.parts.netcheck_s))?,
+        med(&|r| Ok(r.parts.connect_s))?,
+        med(&|r| Ok(r.parts.lock_s))?,
+        med(&|r| Ok(r.parts.batches_s))?,
+        med(&|r| Ok(r.parts.finish_s))?,
+    ];
+    let (up, rs, ve) = (
+        med(&phase("upload"))?,
+        med(&phase("restart"))?,
+        med(&phase("verify"))?,
+    );
+    println!(
+        "{transport:>9} {n:>5} {batch:>6} {:>16} | {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} | {up:>6.2} {rs:>7.2} {ve:>6.2}",
+        format!("{w50:.2} ({wmin:.2}-{wmax:.2})"),
+        parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]
+    );
+    Ok(json!({
+        "transport": transport, "hosts": n, "batch_size": batch,
+        "wall_s_median": w50, "wall_s_min": wmin, "wall_s_max": wmax,
+        "median_s": {"startup": parts[0], "netcheck": parts[1], "connect": parts[2], "lock": parts[3],
+            "batches": parts[4], "finish": parts[5], "upload_slowest": up, "restart_slowest": rs, "verify_slowest": ve},
+        "runs": runs.iter().map(|r| json!({"wall_s": r.wall_s, "parts": r.parts})).collect::<Vec<_>>(),
+    }))
 }
