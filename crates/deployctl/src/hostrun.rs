@@ -119,7 +119,16 @@ impl Job<'_> {
 
 /// Deploy the job to one host; fills `res` (state, error, backup, phases).
 pub async fn deploy(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
-    match deploy_inner(job, r, res).await {
+    let deadline = std::time::Duration::from_secs(job.env.rollout.host_deadline_s);
+    let out = tokio::time::timeout(deadline, deploy_inner(job, r, res))
+        .await
+        .unwrap_or_else(|_| {
+            Err(HostError::Check(format!(
+                "host pipeline past its deadline ({}s, rollout.host_deadline_s)",
+                deadline.as_secs()
+            )))
+        });
+    match out {
         Ok(()) => {
             res.state = HostState::Verified;
             job.ui
@@ -192,15 +201,25 @@ async fn deploy_inner(
     }
     let method = job
         .timed(res, "restart", async {
-            match &master {
-                Some(m) => service::restart(r, &env.service, m).await,
-                None => {
-                    service::start(r, &env.service, l).await?;
-                    service::wait_master(r, &env.service, l, std::time::Duration::from_secs(30))
-                        .await?;
-                    Ok(service::RestartMethod::Started)
+            let asked = match &master {
+                Some(m) => service::restart(r, &env.service, l, m).await,
+                None => service::start(r, &env.service, l)
+                    .await
+                    .map(|()| service::RestartMethod::Started),
+            };
+            let method = match asked {
+                // Never asked twice: reconnect and let verify read what the host serves.
+                Err(HostError::Transport(e)) if e.is_transient() => {
+                    r.t.reconnect().await?;
+                    service::RestartMethod::Unconfirmed
                 }
+                other => other?,
+            };
+            if master.is_none() {
+                service::wait_master(r, &env.service, l, std::time::Duration::from_secs(30))
+                    .await?;
             }
+            Ok(method)
         })
         .await?;
     let v = job
@@ -236,7 +255,7 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
         .await?;
         job.timed(res, "restart old", async {
             match service::master(r, &env.service, l).await? {
-                Some(m) => service::restart(r, &env.service, &m).await.map(|_| ()),
+                Some(m) => service::restart(r, &env.service, l, &m).await.map(|_| ()),
                 None => service::start(r, &env.service, l).await,
             }
         })

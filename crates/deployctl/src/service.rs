@@ -26,6 +26,7 @@ pub async fn master(
 case "$p" in ''|*[!0-9]*) exit 0;; esac
 [ -d "/proc/$p" ] || exit 0
 printf '%s\n' "$p"; readlink "/proc/$p/exe" || echo "?""#;
+    let script = &format!("set -eu\n{script}");
     let out = r.script("read pid file", script, &[&svc.pid_file]).await?;
     let mut lines = out.lines();
     let Some(pid) = lines.next().and_then(|p| p.trim().parse::<u32>().ok()) else {
@@ -73,7 +74,7 @@ pub async fn start(r: &RemoteHost, svc: &Service, l: &Layout) -> Result<(), Host
         l.binary.clone(),
     ];
     argv.extend(start_args(svc, l));
-    r.run("start service", &argv).await?;
+    r.run_once("start service", &argv).await?;
     Ok(())
 }
 
@@ -113,14 +114,26 @@ pub enum RestartMethod {
     AdminVerb,
     Sigusr1,
     Started,
+    /// The connection dropped while asking; verify decides from what the host serves.
+    Unconfirmed,
 }
 
-/// Graceful restart of `m`: the admin control verb when configured, else SIGUSR1.
+const SIGNAL: &str = r#"set -eu
+p=$(cat "$1" 2>/dev/null || true)
+[ "$p" = "$2" ] || { echo "pid file $1 now names '$p', not $2" >&2; exit 3; }
+e=$(readlink "/proc/$2/exe" || true)
+[ "$e" = "$3" ] || [ "$e" = "$3 (deleted)" ] || { echo "pid $2 runs '$e', not $3" >&2; exit 3; }
+kill -USR1 "$2""#;
+
+/// Graceful restart of `m`: the admin control verb when configured, else SIGUSR1. Neither is
+/// repeated after a lost connection (the caller re-reads the host).
 pub async fn restart(
     r: &RemoteHost,
     svc: &Service,
+    l: &Layout,
     m: &Master,
 ) -> Result<RestartMethod, HostError> {
+    let (pid_file, binary) = (svc.pid_file.as_str(), l.binary.as_str());
     if let Some(admin) = &svc.admin {
         let port: u16 = admin
             .rsplit_once(':')
@@ -146,12 +159,20 @@ pub async fn restart(
         }
         return Ok(RestartMethod::AdminVerb);
     }
-    r.run(
-        "SIGUSR1",
-        &["kill".into(), "-USR1".into(), m.pid.to_string()],
-    )
-    .await?;
-    Ok(RestartMethod::Sigusr1)
+    // Re-checked on the host right before the signal (the pid was read before backup and
+    // upload): the pid file must still name this pid and it must still run our binary.
+    let out = r
+        .script_once("SIGUSR1", SIGNAL, &[pid_file, &m.pid.to_string(), binary])
+        .await;
+    match out {
+        Ok(_) => Ok(RestartMethod::Sigusr1),
+        Err(HostError::Command {
+            status: 3, stderr, ..
+        }) => Err(HostError::Check(format!(
+            "master changed since it was checked, not signalled: {stderr}"
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

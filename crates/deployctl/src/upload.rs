@@ -180,7 +180,20 @@ async fn sha_on_host(r: &RemoteHost, path: &str) -> Result<String, HostError> {
 
 const INSTALL: &str = r#"set -eu
 chmod "$2" "$1"
-mv -f "$1" "$3""#;
+mv -f "$1" "$3"
+if [ "$4" = drop-after-install ]; then
+  p=$PPID
+  while [ "$p" -gt 1 ]; do
+    case "$(cat "/proc/$p/comm")" in sshd*) kill -9 "$p"; exit 0;; esac
+    p=$(cut -d' ' -f4 "/proc/$p/stat")
+  done
+fi"#;
+
+/// Test hook: `DEPLOYCTL_TEST_FAULT=drop-after-install` kills the host's sshd process of this
+/// connection right after the rename (a real lost connection at the worst moment).
+fn fault() -> String {
+    std::env::var("DEPLOYCTL_TEST_FAULT").unwrap_or_default()
+}
 
 /// Privileged install: a root-owned copy next to the destination, owner and mode set before
 /// the atomic rename; then the login user's temp file goes.
@@ -208,7 +221,10 @@ async fn install(
 ) -> Result<(), HostError> {
     let mode = format!("{mode:o}");
     let res = match privileged {
-        None => r.script_once("install", INSTALL, &[tmp, &mode, dest]).await,
+        None => {
+            r.script_once("install", INSTALL, &[tmp, &mode, dest, &fault()])
+                .await
+        }
         Some(owner) => {
             r.script_once(
                 "install (sudo)",

@@ -342,12 +342,23 @@ pub struct Run {
 
 /// Start `deployctl -i INV --state-dir STATE --json ARGS` (not waited).
 pub fn spawn(inv: &Path, state: &Path, args: &[&str]) -> std::process::Child {
+    spawn_env(inv, state, args, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_env(
+    inv: &Path,
+    state: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> std::process::Child {
     // deployctl's temporary files (SSH control directories) go next to the state dir, inside
     // the test's own temporary directory: a run the test kills cannot leave them in /tmp.
     let tmp = state.with_file_name("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
     Command::new(env!("CARGO_BIN_EXE_deployctl"))
         .env("TMPDIR", &tmp)
+        .envs(envs.iter().copied())
         .arg("-i")
         .arg(inv)
         .arg("--state-dir")

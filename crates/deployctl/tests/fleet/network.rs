@@ -239,3 +239,58 @@ fn ssh_connection_killed_during_upload_is_resumed_over_openssh() {
 fn ssh_connection_killed_during_upload_is_resumed_over_native_russh() {
     upload_killed_midway("native");
 }
+
+/// The connection dies right after the install rename (the host's sshd process of the
+/// connection is killed by the install script itself): the install is not repeated, the
+/// host's sha256 shows it happened, and the run continues to a verified host.
+fn connection_dropped_after_install(transport: &'static str) {
+    let bed = Bed::up(2);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let inv = bed.inventory(
+        work.path(),
+        &builds.v1,
+        &Inv {
+            transport,
+            ..Inv::default()
+        },
+    );
+    assert_eq!(
+        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
+        0
+    );
+    let logins: Vec<usize> = (0..2).map(|k| bed.logins(k)).collect();
+    let v2 = builds.v2.to_str().unwrap();
+    let r = finish(
+        spawn_env(
+            &inv,
+            &state,
+            &["rollout", "--env", "bed", "--artifact", v2],
+            &[("DEPLOYCTL_TEST_FAULT", "drop-after-install")],
+        ),
+        Duration::from_secs(240),
+    );
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    for (k, h) in bed.hosts.iter().enumerate() {
+        let res = r.json["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["host"] == h.name.as_str())
+            .unwrap();
+        assert_eq!(res["state"], "verified", "{}", r.json);
+        assert!(bed.logins(k) >= logins[k] + 2, "{}: reconnected", h.name);
+        assert_eq!(served_build(&h.address), Some(build_id(&builds.v2)));
+    }
+}
+
+#[test]
+fn connection_dropped_right_after_the_install_rename_over_openssh() {
+    connection_dropped_after_install("ssh");
+}
+
+#[test]
+fn connection_dropped_right_after_the_install_rename_over_native_russh() {
+    connection_dropped_after_install("native");
+}
