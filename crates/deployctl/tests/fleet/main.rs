@@ -11,6 +11,7 @@ mod lbkinds;
 mod lbload;
 mod lease;
 mod local;
+mod names;
 mod network;
 mod rollout;
 mod safety;
