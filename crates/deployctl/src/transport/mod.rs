@@ -124,6 +124,7 @@ pub async fn connect(
         TransportKind::Local => Ok(Box::new(local::LocalTransport::new(&host.name))),
         TransportKind::Ssh => {
             let t = retry(opts.attempts, || ssh::SshTransport::connect(opts, host)).await?;
+            posix_shell(&t, opts.connect_timeout).await?;
             Ok(Box::new(t))
         }
         TransportKind::Native => {
@@ -131,9 +132,36 @@ pub async fn connect(
                 native::NativeTransport::connect(opts, host)
             })
             .await?;
+            posix_shell(&t, opts.connect_timeout).await?;
             Ok(Box::new(t))
         }
     }
+}
+
+/// A word that only a POSIX shell reads back unchanged from its [`crate::quote`]d form.
+const SHELL_PROBE: &str = "a'b \"c\" $d `e` \\f *;|&<>{}~#%!";
+
+/// Every command is quoted for a POSIX shell; a login shell that reads quotes differently
+/// (fish, csh) would run something else. Checked once per connection.
+pub async fn posix_shell(t: &dyn Transport, bound: Duration) -> Result<(), TransportError> {
+    let argv: Vec<String> = ["printf", "%s", SHELL_PROBE].map(String::from).to_vec();
+    let out = tokio::time::timeout(bound, t.exec(&argv, None))
+        .await
+        .map_err(|_| TransportError::Connect {
+            host: t.host().to_string(),
+            detail: format!("shell check: no answer within {bound:?}"),
+        })??;
+    if out.ok() && out.stdout == SHELL_PROBE.as_bytes() {
+        return Ok(());
+    }
+    Err(TransportError::Other {
+        host: t.host().to_string(),
+        detail: format!(
+            "the remote login shell is not POSIX: a quoted test word came back as {:?} (exit {}); deployctl's quoting needs sh, bash, dash or ksh",
+            String::from_utf8_lossy(&out.stdout),
+            out.status
+        ),
+    })
 }
 
 /// Backoff before attempt `n` (1-based): 200 ms, 400 ms, 800 ms, ... capped at 5 s.

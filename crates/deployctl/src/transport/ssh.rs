@@ -18,7 +18,8 @@ pub struct SshTransport {
     name: String,
     destination: String,
     builder: SessionBuilder,
-    session: tokio::sync::RwLock<Arc<Session>>,
+    /// `None` once closed.
+    session: tokio::sync::RwLock<Option<Arc<Session>>>,
     /// Unix sockets of local forwards already requested on the current session.
     forwards: Mutex<HashSet<u16>>,
     sockdir: tempfile::TempDir,
@@ -62,11 +63,22 @@ impl SshTransport {
             name: host.name.clone(),
             destination: host.address.clone(),
             builder: b,
-            session: tokio::sync::RwLock::new(Arc::new(session)),
+            session: tokio::sync::RwLock::new(Some(Arc::new(session))),
             forwards: Mutex::new(HashSet::new()),
             sockdir,
             generation: 0.into(),
         })
+    }
+
+    async fn current(&self) -> Result<Arc<Session>, TransportError> {
+        self.session
+            .read()
+            .await
+            .clone()
+            .ok_or_else(|| TransportError::Other {
+                host: self.name.clone(),
+                detail: "connection already closed".into(),
+            })
     }
 
     fn classify(&self, e: openssh::Error) -> TransportError {
@@ -78,7 +90,7 @@ impl SshTransport {
         argv: &[String],
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, TransportError> {
-        let session = self.session.read().await.clone();
+        let session = self.current().await?;
         let mut cmd = session.raw_command(quote::join(argv));
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
@@ -124,7 +136,7 @@ impl SshTransport {
     }
 
     async fn open_tunnel(&self, port: u16) -> Result<Box<dyn Tunnel>, TransportError> {
-        let session = self.session.read().await.clone();
+        let session = self.current().await?;
         let path = self.socket_path(port);
         let fresh = self.forwards.lock().expect("forwards lock").insert(port);
         if fresh {
@@ -281,18 +293,24 @@ impl Transport for SshTransport {
         Box::pin(async move {
             let mut guard = self.session.write().await;
             let fresh = open(&self.builder, &self.destination, &self.name).await?;
-            let old = std::mem::replace(&mut *guard, Arc::new(fresh));
+            let old = guard.replace(Arc::new(fresh));
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.forwards.lock().expect("forwards lock").clear();
-            if let Ok(old) = Arc::try_unwrap(old) {
+            if let Some(Ok(old)) = old.map(Arc::try_unwrap) {
                 let _ = old.close().await;
             }
             Ok(())
         })
     }
     fn close(&self) -> BoxFuture<'_, ()> {
-        // Dropping the last handle of the session runs `ssh -O exit` on the master.
-        Box::pin(async {})
+        // `ssh -O exit` on the master, awaited (bounded) so that the run's hosts close
+        // concurrently; a session still in use by a command is dropped instead.
+        Box::pin(async move {
+            let old = self.session.write().await.take();
+            if let Some(Ok(s)) = old.map(Arc::try_unwrap) {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.close()).await;
+            }
+        })
     }
 }
