@@ -37,34 +37,75 @@ impl client::Handler for Checker {
             });
             return Ok(false);
         };
-        let fp = key.fingerprint(Default::default());
-        let res = keys::check_known_hosts_path(&self.host, self.port, key, &self.known_hosts);
-        let refusal = match res {
-            Ok(true) => return Ok(true),
-            Ok(false) => TransportError::HostKeyUnknown {
-                host: self.name.clone(),
-                detail: format!(
-                    "no entry for {}:{} with key {fp} in {}",
-                    self.host,
-                    self.port,
-                    self.known_hosts.display()
-                ),
-            },
-            Err(keys::Error::KeyChanged { line }) => TransportError::HostKeyChanged {
-                host: self.name.clone(),
-                detail: format!(
-                    "server key {fp} differs from {} line {line}",
-                    self.known_hosts.display()
-                ),
-            },
-            Err(e) => TransportError::HostKeyUnknown {
-                host: self.name.clone(),
-                detail: format!("{}: {e}", self.known_hosts.display()),
-            },
-        };
-        *self.verdict.lock().expect("verdict") = Some(refusal);
-        Ok(false)
+        let res = trust(&self.host, self.port, key, &self.known_hosts, &self.name);
+        match res {
+            Ok(()) => Ok(true),
+            Err(refusal) => {
+                *self.verdict.lock().expect("verdict") = Some(refusal);
+                Ok(false)
+            }
+        }
     }
+}
+
+/// Is `key` the known key of `host:port` in `known_hosts`? Refused: a key listed under
+/// `@revoked`; a key of another algorithm than the ones recorded for the host (what a
+/// man-in-the-middle offers when the client would accept any algorithm it has no entry for);
+/// a different key; no entry at all.
+pub fn trust(
+    host: &str,
+    port: u16,
+    key: &keys::PublicKey,
+    known_hosts: &std::path::Path,
+    name: &str,
+) -> Result<(), TransportError> {
+    let fp = key.fingerprint(Default::default());
+    let kh = known_hosts.display();
+    let changed = |detail: String| TransportError::HostKeyChanged {
+        host: name.to_string(),
+        detail,
+    };
+    let offered = key.to_openssh().unwrap_or_default();
+    let offered_b64 = offered.split_whitespace().nth(1).unwrap_or("");
+    let text = std::fs::read_to_string(known_hosts).unwrap_or_default();
+    for (n, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.first() == Some(&"@revoked") && f.get(3) == Some(&offered_b64) {
+            return Err(changed(format!(
+                "server key {fp} is REVOKED in {kh} line {}",
+                n + 1
+            )));
+        }
+    }
+    let recorded =
+        keys::known_hosts::known_host_keys_path(host, port, known_hosts).map_err(|e| {
+            TransportError::HostKeyUnknown {
+                host: name.to_string(),
+                detail: format!("{kh}: {e}"),
+            }
+        })?;
+    if recorded.iter().any(|(_, k)| k == key) {
+        return Ok(());
+    }
+    if let Some((line, _)) = recorded
+        .iter()
+        .find(|(_, k)| k.algorithm() == key.algorithm())
+    {
+        return Err(changed(format!(
+            "server key {fp} differs from {kh} line {line}"
+        )));
+    }
+    if let Some((line, k)) = recorded.first() {
+        return Err(changed(format!(
+            "server offered a {} key ({fp}) but {kh} line {line} records a {} key for this host: possible attack, refused (never add the other key without checking out of band)",
+            key.algorithm(),
+            k.algorithm()
+        )));
+    }
+    Err(TransportError::HostKeyUnknown {
+        host: name.to_string(),
+        detail: format!("no entry for {host}:{port} with key {fp} in {kh}"),
+    })
 }
 
 pub struct NativeTransport {
@@ -277,5 +318,50 @@ impl Transport for NativeTransport {
                 .disconnect(russh::Disconnect::ByApplication, "done", "en")
                 .await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keypair(dir: &std::path::Path, kind: &str) -> (String, keys::PublicKey) {
+        let f = dir.join(kind);
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-t", kind, "-f"])
+            .arg(&f)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let line = std::fs::read_to_string(f.with_extension("pub")).unwrap();
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let entry = format!("{} {}", f[0], f[1]);
+        (entry, keys::parse_public_key_base64(f[1]).unwrap())
+    }
+
+    #[test]
+    fn revoked_and_other_algorithm_keys_are_refused_as_possible_attacks() {
+        let d = tempfile::tempdir().unwrap();
+        let (ed_line, ed) = keypair(d.path(), "ed25519");
+        let (ec_line, _) = keypair(d.path(), "ecdsa");
+        let kh = d.path().join("known_hosts");
+        let check = |text: String| {
+            std::fs::write(&kh, text).unwrap();
+            trust("h.example", 22, &ed, &kh, "h")
+        };
+        assert!(check(format!("h.example {ed_line}\n")).is_ok());
+        let e = check(format!("h.example {ec_line}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("possible attack") && e.contains("HOST KEY CHANGED"),
+            "{e}"
+        );
+        let e = check(format!("@revoked * {ed_line}\nh.example {ed_line}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("REVOKED"), "{e}");
+        let e = check(format!("other.example {ed_line}\n")).unwrap_err();
+        assert!(matches!(e, TransportError::HostKeyUnknown { .. }), "{e}");
     }
 }
