@@ -3,6 +3,7 @@
 
 pub mod crash;
 pub mod handoff;
+pub mod lb;
 pub mod restart;
 pub mod rollout;
 pub mod rollout_phases;
@@ -16,6 +17,8 @@ pub enum Bench {
     Restart(restart::RestartArgs),
     /// SIGKILL the worker under load: crash-to-serving time and refused connections.
     Crash(crash::CrashArgs),
+    /// Client errors through a real nginx / haproxy LB while deployctl changes the fleet.
+    Lb(lb::LbArgs),
     /// deployctl rollouts (release) to 5, 10, 20, 50 test-bed hosts in 5 batches, both
     /// transports: median and spread of the wall time, and where it goes.
     Rollout(rollout::RolloutArgs),
@@ -27,6 +30,7 @@ pub fn run(b: Bench) -> anyhow::Result<()> {
         Bench::Restart(a) => restart::run(a),
         Bench::Crash(a) => crash::run(a),
         Bench::Rollout(a) => rollout::run(a),
+        Bench::Lb(a) => lb::run(a),
     }
 }
 
