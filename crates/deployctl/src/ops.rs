@@ -118,11 +118,15 @@ pub async fn rollback(
     // Everything back in one pool, hosts whose restore failed kept out.
     let roles: Vec<Vec<Role>> = results.iter().map(|r| r.roles.clone()).collect();
     let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
-    let down = results
-        .iter()
-        .filter(|r| r.state == HostState::RollbackFailed)
-        .map(|r| r.host.clone())
-        .collect();
+    // Hosts restored and verified return; hosts this rollback did not touch keep their state.
+    let (_, mut down) = lbs.current().await;
+    for r in &results {
+        match r.state {
+            HostState::RolledBack => down.remove(&r.host),
+            HostState::RollbackFailed => down.insert(r.host.clone()),
+            _ => false,
+        };
+    }
     if let Err(lb) = lbs.apply(Pools::One, &down, &audit).await {
         report.outcome = Outcome::PartialSuccess;
         report.reason = format!("{}; load balancer: {lb}", report.reason);
