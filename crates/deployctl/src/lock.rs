@@ -136,23 +136,24 @@ mod tests {
         let path = d.path().join("locks/uat.lock");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "{}").unwrap();
-        // A real process holds the lock with flock(1), then is killed with SIGKILL.
-        let mut child = std::process::Command::new("flock")
-            .args(["-x", "-o"])
+        // One real process holds the lock (its fd 9 is the only one on the file: flock(1)
+        // locks that shared open file, then the shell execs sleep), then is killed.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec 9>>"$1"; flock -x 9; echo locked; exec sleep 60"#)
+            .arg("sh")
             .arg(&path)
-            .args(["sleep", "60"])
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let t0 = std::time::Instant::now();
-        loop {
-            match acquire(d.path(), "uat", "probe") {
-                Err(LockError::Held { .. }) => break,
-                Ok(l) => drop(l),
-                Err(e) => panic!("{e}"),
-            }
-            assert!(t0.elapsed().as_secs() < 30, "flock(1) never took the lock");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert_eq!(line.trim(), "locked");
+        assert!(matches!(
+            acquire(d.path(), "uat", "probe"),
+            Err(LockError::Held { .. })
+        ));
         child.kill().unwrap();
         child.wait().unwrap();
         let l = acquire(d.path(), "uat", "new").expect("free once its holder died");
