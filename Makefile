@@ -18,6 +18,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) xtask gate --only file-size
+	git ls-files -z '*.sh' | xargs -0 shellcheck
 
 # The runtime must compile for the platforms where it runs in worker mode.
 check-platforms:

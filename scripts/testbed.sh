@@ -10,7 +10,8 @@
 # State lives in $DEPLOYCTL_TESTBED_ROOT (default /tmp/deployctl-testbed)/NAME:
 #   id_ed25519[.pub]  client key        known_hosts   strict host keys of every host
 #   hosts             "name address netns" per line    deploy.toml   inventory for env NAME
-#   hK/               host K: sshd_config, host key, sshd.pid, sshd.log, srv/ (its /srv)
+#   hK/               host K: sshd_config, host key, sshd.pid, sshd.log, srv/ (its /srv, with
+#                     admin.token: a random 0600 admin token for the masters)
 # Addresses come from 198.18.0.0/15 (RFC 2544 benchmarking range): bed slot S uses 198.18.S.0/24,
 # bridge dbrS at .1, host K at .(K+1). Slots are claimed atomically with mkdir under /run/dctl-testbed.
 # Requires root; installs openssh-server and nftables when missing.
@@ -78,7 +79,8 @@ claim_slot() {
 }
 
 up() {
-  N=${args[0]:-}; [[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] && [ "$N" -le 200 ] || die "usage: up N (1..200)"
+  N=${args[0]:-}
+  if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ] || [ "$N" -gt 200 ]; then die "usage: up N (1..200)"; fi
   [ "$(id -u)" = 0 ] || die "must run as root"
   [ -e "$DIR/slot" ] && die "bed $NAME exists ($DIR); run: $0 down --name $NAME"
   ensure_packages
@@ -102,6 +104,9 @@ up() {
   for k in $(seq 1 "$N"); do
     local ns=dctl${SLOT}h$k veth=dv${SLOT}h$k peer=dp${SLOT}h$k addr=$net.$((k + 1)) h=$DIR/h$k
     mkdir -p "$h/srv"
+    # The masters' admin token (--admin-token-file /srv/admin.token; deploy.toml's
+    # service.admin_token_file): 32 hex digits, owner-only.
+    (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$h/srv/admin.token")
     ip netns add "$ns"
     ip link add "$veth" type veth peer name "$peer" netns "$ns"
     ip link set "$veth" master "$br" up
@@ -201,7 +206,7 @@ down() {
       ip netns del "$ns" 2>/dev/null || true
     done < "$DIR/hosts"
   fi
-  [ -n "$slot" ] && ip link del "dbr$slot" 2>/dev/null || true
+  if [ -n "$slot" ]; then ip link del "dbr$slot" 2>/dev/null || true; fi
   (
     flock 8
     if [ -e "$REG/run-netns-ours" ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then

@@ -49,6 +49,7 @@ impl DemoEnv {
         let admin_port = service::free_port()?;
         let root = dir.path().display().to_string();
         let inventory = dir.path().join("deploy.toml");
+        service::write_admin_token(&dir.path().join("admin.token"))?;
         std::fs::write(
             &inventory,
             format!(
@@ -67,7 +68,8 @@ keep_backups = 3
 pid_file = "{root}/hotel/run/hotel-api.pid"
 port = {port}
 admin = "127.0.0.1:{admin_port}"
-args = ["--listen", "127.0.0.1:{{port}}", "--data-dir", "{{install_dir}}/data", "--pid-file", "{{pid_file}}", "--admin", "127.0.0.1:{admin_port}", "--warmup-ms", "300"]
+admin_token_file = "{root}/admin.token"
+args = ["--listen", "127.0.0.1:{{port}}", "--data-dir", "{{install_dir}}/data", "--pid-file", "{{pid_file}}", "--admin", "127.0.0.1:{admin_port}", "--admin-token-file", "{root}/admin.token", "--warmup-ms", "300"]
 
 [health]
 ready = "/ready"

@@ -53,6 +53,25 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// A free loopback port.
+/// Writes a random admin token (32 hex digits from /dev/urandom) to `path`, created with
+/// mode 0600: the master's `--admin-token-file` and deployctl's `service.admin_token_file`.
+pub fn write_admin_token(path: &Path) -> Result<()> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut raw = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .context("read /dev/urandom")?;
+    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(token.as_bytes()))
+        .with_context(|| format!("write admin token {}", path.display()))
+}
+
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

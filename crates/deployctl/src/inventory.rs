@@ -110,6 +110,9 @@ pub struct Service {
     pub pid_file: String,
     /// Loopback admin address of the master (`POST /restart`), if it has one.
     pub admin: Option<String>,
+    /// File on the host holding the master's admin token (its `--admin-token-file`); required
+    /// with `admin`: a master refuses an unauthenticated restart over TCP.
+    pub admin_token_file: Option<String>,
     /// Port the service listens on (on every interface of the host).
     pub port: u16,
     /// Arguments to start the master with when nothing runs yet (first install).

@@ -204,3 +204,37 @@ fn hostile_values_are_refused_with_their_line() {
         assert_eq!(line, want, "{expected}: {reason}");
     }
 }
+
+#[test]
+fn admin_needs_a_loopback_address_and_its_token_file() {
+    let text = |service: &str| {
+        format!(
+            "[artifact]\nbinary = \"bin/app\"\nname = \"app\"\n\
+             [remote]\ninstall_dir = \"/srv/app\"\nbackup_dir = \"/srv/app/backups\"\n\
+             [service]\npid_file = \"/srv/app/app.pid\"\nport = 8080\n{service}\n\
+             [env.a]\nhosts = [{{ name = \"h1\", address = \"10.0.0.1\" }}]\n"
+        )
+    };
+    let (line, reason) = invalid(&text("admin = \"127.0.0.1:9901\""));
+    assert_eq!(line, 10, "{reason}");
+    assert!(reason.contains("service.admin_token_file"), "{reason}");
+    let (line, reason) = invalid(&text(
+        "admin = \"10.0.0.5:9901\"\nadmin_token_file = \"/srv/t\"",
+    ));
+    assert_eq!(line, 10, "{reason}");
+    assert!(reason.contains("loopback"), "{reason}");
+    let (_, reason) = invalid(&text("admin_token_file = \"/srv/t\""));
+    assert!(reason.contains("without service.admin"), "{reason}");
+    let (_, reason) = invalid(&text(
+        "admin = \"127.0.0.1:9901\"\nadmin_token_file = \"rel/t\"",
+    ));
+    assert!(reason.contains("absolute"), "{reason}");
+    let inv = parse(&text(
+        "admin = \"127.0.0.1:9901\"\nadmin_token_file = \"/srv/t\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        inv.env("a").unwrap().service.admin_token_file.as_deref(),
+        Some("/srv/t")
+    );
+}

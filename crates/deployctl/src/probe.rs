@@ -45,15 +45,46 @@ pub struct BuildInfo {
 
 /// Send one request on `stream` and read the whole response.
 pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     method: &str,
     host: &str,
     path: &str,
     what: &str,
 ) -> Result<Response, ProbeError> {
+    exchange(stream, method, host, path, what, "").await
+}
+
+/// [`request`] with `Authorization: Bearer <token>` (the master's admin `POST /restart`).
+/// A token with control characters or blanks is refused before anything is sent.
+pub async fn request_with_token<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    method: &str,
+    host: &str,
+    path: &str,
+    what: &str,
+    token: &str,
+) -> Result<Response, ProbeError> {
+    if token.is_empty() || token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ProbeError::Io(
+            what.to_string(),
+            "the admin token is empty or holds blanks or control characters".into(),
+        ));
+    }
+    let header = format!("Authorization: Bearer {token}\r\n");
+    exchange(stream, method, host, path, what, &header).await
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    method: &str,
+    host: &str,
+    path: &str,
+    what: &str,
+    headers: &str,
+) -> Result<Response, ProbeError> {
     let io = |e: std::io::Error| ProbeError::Io(what.to_string(), e.to_string());
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: deployctl\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: deployctl\r\n{headers}Connection: close\r\nContent-Length: 0\r\n\r\n"
     );
     stream.write_all(req.as_bytes()).await.map_err(io)?;
     stream.flush().await.map_err(io)?;

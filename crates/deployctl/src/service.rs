@@ -125,6 +125,25 @@ e=$(readlink "/proc/$2/exe" || true)
 [ "$e" = "$3" ] || [ "$e" = "$3 (deleted)" ] || { echo "pid $2 runs '$e', not $3" >&2; exit 3; }
 kill -USR1 "$2""#;
 
+/// Prints the admin token file (at most 4 KiB); never logged.
+const READ_TOKEN: &str = r#"set -eu
+head -c 4096 -- "$1""#;
+
+/// The master's admin token, read on the host from `service.admin_token_file`.
+async fn admin_token(r: &RemoteHost, svc: &Service) -> Result<String, HostError> {
+    let file = svc.admin_token_file.as_deref().ok_or_else(|| {
+        HostError::Check("service.admin is set without service.admin_token_file".into())
+    })?;
+    let out = r.script("admin token", READ_TOKEN, &[file]).await?;
+    let token = out.trim().to_string();
+    if token.is_empty() {
+        return Err(HostError::Check(format!(
+            "admin token file {file} is empty"
+        )));
+    }
+    Ok(token)
+}
+
 /// Graceful restart of `m`: the admin control verb when configured, else SIGUSR1. Neither is
 /// repeated after a lost connection (the caller re-reads the host).
 pub async fn restart(
@@ -139,8 +158,10 @@ pub async fn restart(
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse().ok())
             .ok_or_else(|| HostError::Check(format!("bad admin address `{admin}`")))?;
+        let token = admin_token(r, svc).await?;
         let stream = r.t.tunnel(port).await?;
-        let fut = probe::request(stream, "POST", admin, "/restart", "admin /restart");
+        let fut =
+            probe::request_with_token(stream, "POST", admin, "/restart", "admin /restart", &token);
         let resp = tokio::time::timeout(Duration::from_secs(180), fut)
             .await
             .map_err(|_| HostError::Check("admin /restart: no answer within 180s".into()))?

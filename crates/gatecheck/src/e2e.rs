@@ -1,7 +1,8 @@
 //! The blocking E2E gate: every suite against every base URL of an environment.
 //!
 //! Per host the suites get `base_url` and, when the environment has `service.admin`,
-//! `admin_url` (a local forwarder through the deployctl transport, see [`crate::admin_tunnel`]).
+//! `admin_url` (a local forwarder through the deployctl transport, see [`crate::admin_tunnel`])
+//! and the secret `admin_token` read from `service.admin_token_file` on the host.
 //! Suites run one after another on the calling thread (hurl is blocking); the forwarders run
 //! on a small tokio runtime beside them.
 
@@ -47,7 +48,7 @@ pub fn run(env: &Environment, suites: &[Suite], opts: &E2eOptions) -> std::io::R
     for host in &env.hosts {
         // The forwarder (if any) lives until this host's suites are done.
         let mut notes = Vec::new();
-        let forwarder: Option<Forwarder> = admin_port.and_then(|port| {
+        let admin: Option<(Forwarder, Option<String>)> = admin_port.and_then(|port| {
             runtime
                 .block_on(open_admin(env, host, port))
                 .map_err(|e| notes.push(e))
@@ -59,8 +60,11 @@ pub fn run(env: &Environment, suites: &[Suite], opts: &E2eOptions) -> std::io::R
                 "base_url".into(),
                 base_url.trim_end_matches('/').to_string(),
             );
-            if let Some(f) = &forwarder {
+            if let Some((f, token)) = &admin {
                 vars.insert("admin_url".into(), f.url());
+                if let Some(t) = token {
+                    vars.insert(suite::ADMIN_TOKEN_VAR.into(), t.clone());
+                }
             }
             let runs = run_host(&host.name, suites, &vars, opts, &notes);
             hosts.push(HostRun {
@@ -69,26 +73,52 @@ pub fn run(env: &Environment, suites: &[Suite], opts: &E2eOptions) -> std::io::R
                 runs,
             });
         }
-        drop(forwarder);
+        drop(admin);
     }
     drop(runtime);
     Ok(E2eReport::new(&env.name, suites.len(), hosts))
 }
 
+/// A forwarder to the host's admin port, and the master's admin token when the inventory
+/// names its file (`service.admin_token_file`, read on the host over the same transport).
 async fn open_admin(
     env: &Environment,
     host: &deployctl::inventory::Host,
     port: u16,
-) -> Result<Forwarder, String> {
+) -> Result<(Forwarder, Option<String>), String> {
     let opts = ConnectOptions::for_env(env);
     let t: Arc<dyn Transport> = Arc::from(
         transport::connect(&opts, host)
             .await
             .map_err(|e| format!("admin tunnel: {e}"))?,
     );
-    admin_tunnel::start(t, port)
+    let token = match &env.service.admin_token_file {
+        Some(file) => Some(read_token(t.as_ref(), file).await?),
+        None => None,
+    };
+    let f = admin_tunnel::start(t, port)
         .await
-        .map_err(|e| format!("admin tunnel listener: {e}"))
+        .map_err(|e| format!("admin tunnel listener: {e}"))?;
+    Ok((f, token))
+}
+
+async fn read_token(t: &dyn Transport, file: &str) -> Result<String, String> {
+    let argv: Vec<String> = ["head", "-c", "4096", "--", file]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = t
+        .exec(&argv, None)
+        .await
+        .map_err(|e| format!("admin token {file}: {e}"))?;
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.ok() || token.is_empty() {
+        return Err(format!(
+            "admin token {file}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(token)
 }
 
 fn run_host(

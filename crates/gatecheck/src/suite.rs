@@ -110,12 +110,20 @@ impl Default for Limits {
     }
 }
 
+/// The suites' variable holding the master's admin token: a hurl secret, redacted from
+/// every report and log.
+pub const ADMIN_TOKEN_VAR: &str = "admin_token";
+
 /// Runs `suite` with `variables` (e.g. `base_url`). Blocking.
 pub fn run(suite: &Suite, variables: &BTreeMap<String, String>, limits: Limits) -> SuiteRun {
     let start = Instant::now();
     let mut vars = VariableSet::new();
     for (k, v) in variables {
-        vars.insert(k.clone(), Value::String(v.clone()));
+        if k == ADMIN_TOKEN_VAR {
+            vars.insert_secret(k.clone(), v.clone());
+        } else {
+            vars.insert(k.clone(), Value::String(v.clone()));
+        }
     }
     let context_dir = ContextDir::default();
     let options = RunnerOptionsBuilder::new()

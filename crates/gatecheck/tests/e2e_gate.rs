@@ -21,7 +21,7 @@ fn repository_suites_pass_against_a_real_hotel_api() {
         tmp.path(),
         "t",
         &bin,
-        Some(svc.admin_port),
+        Some(svc.admin()),
         &[("h1", svc.url())],
     );
     let reports = tmp.path().join("reports");
@@ -200,7 +200,7 @@ fn make_deploy_gate_check_passes_blocks_and_teaches() {
         tmp.path(),
         "t",
         &bin,
-        Some(svc.admin_port),
+        Some(svc.admin()),
         &[("h1", svc.url())],
     );
     let common = [

@@ -134,8 +134,8 @@ fn deploy_prod_gated_promotes_through_every_gate_and_stops_at_the_failing_gate()
         format!(
             "[artifact]\nbinary = \"{}\"\nname = \"hotel-api\"\n\
              [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\n\
-             [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\nadmin = \"127.0.0.1:9180\"\n\
-             args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--admin\", \"127.0.0.1:9180\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\"]\n\
+             [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\nadmin = \"127.0.0.1:9180\"\nadmin_token_file = \"/srv/admin.token\"\n\
+             args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--admin\", \"127.0.0.1:9180\", \"--admin-token-file\", \"/srv/admin.token\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\"]\n\
              [thresholds]\nfailure_tolerance = 0\n{}{}",
             v1.display(),
             uat.env_toml("uat", "uat"),

@@ -11,10 +11,12 @@ On Linux the process you start is the MASTER: it binds --listen once, runs the s
 worker child (this same binary, same arguments) and keeps the socket across worker swaps.
   kill -USR1 <master pid>     graceful restart from the binary now on disk (zero dropped requests)
   kill -TERM <master pid>     drain and exit 0
-  hotel-api ctl restart --admin 127.0.0.1:9901    the same restart, waiting for its outcome
+  hotel-api ctl restart --admin 127.0.0.1:9901 --token-file FILE
+                              the same restart, waiting for its outcome
 
 Endpoints: GET /ready /ping /version /search?city=Paris&nights=2, POST /bookings,
-GET /bookings/{id}. Admin (with --admin): GET /metrics /status, POST /restart.";
+GET /bookings/{id}. Admin (with --admin): GET /metrics /status, POST /restart (on TCP only
+with --admin-token-file FILE, mode 0600: Authorization: Bearer <token>).";
 
 /// The hotel distribution API (reference service of the zero-downtime runtime).
 #[derive(Parser, Debug)]

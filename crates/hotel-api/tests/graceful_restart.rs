@@ -204,11 +204,12 @@ fn concurrent_admin_restarts_share_one_follow_up() {
     let outcomes: Vec<serde_json::Value> = block_on(async move {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..5 {
-            set.spawn(runtime::probe::request(
+            set.spawn(runtime::probe::request_with_token(
                 admin,
                 "POST",
                 "/restart",
                 Duration::from_secs(60),
+                Some(ADMIN_TOKEN),
             ));
         }
         let mut out = Vec::new();

@@ -1,7 +1,9 @@
 //! The master's admin endpoint, on loopback TCP or a Unix socket only (never the public port):
 //! `GET /metrics` (Prometheus text), `GET /status` (JSON, enriched with the binary's sha256 and
-//! the worker's `/version`), `POST /restart` (synchronous graceful restart; with a configured
-//! token it needs `Authorization: Bearer <token>`, see [`crate::admin_auth`]).
+//! the worker's `/version`), `POST /restart` (synchronous graceful restart). Who may restart is
+//! a `RestartGate`: with a configured token it needs `Authorization: Bearer <token>` (see
+//! [`crate::admin_auth`]); without one it is open on a Unix socket (its file mode is the
+//! access control) and refused on TCP (any local user can connect to a loopback port).
 //!
 //! At most [`MAX_CONNECTIONS`] connections are served at once; further ones wait in the
 //! listen backlog. A Unix socket is created with mode 0600 (0660 with a group) and never
@@ -47,10 +49,45 @@ const BACKLOG: i32 = 1024;
 /// Who may do what on the admin endpoint.
 #[derive(Clone, Debug, Default)]
 pub struct Access {
-    /// `POST /restart` requires this bearer token when set.
+    /// `POST /restart` requires this bearer token when set; without one it is refused on TCP.
     pub token: Option<Token>,
     /// Group of a Unix socket (mode 0660); without it the socket is 0600.
     pub group: Option<u32>,
+}
+
+/// Who may `POST /restart`.
+#[derive(Clone, Debug)]
+enum RestartGate {
+    /// Whoever can connect (a Unix socket without a token: the socket's mode decides).
+    Open,
+    /// Only with `Authorization: Bearer <token>`.
+    Token(Arc<Token>),
+    /// Nobody (TCP without a token: every local user can reach a loopback port).
+    Closed,
+}
+
+impl RestartGate {
+    fn new(token: Option<Token>, tcp: bool) -> Self {
+        match token {
+            Some(t) => RestartGate::Token(Arc::new(t)),
+            None if tcp => RestartGate::Closed,
+            None => RestartGate::Open,
+        }
+    }
+
+    /// `None` when the request may restart, else why not.
+    fn refusal(&self, authorization: Option<&str>) -> Option<&'static str> {
+        match self {
+            RestartGate::Open => None,
+            RestartGate::Token(t) if t.accepts(authorization) => None,
+            RestartGate::Token(_) => Some(
+                "POST /restart needs Authorization: Bearer <token> (the master's --admin-token-file)",
+            ),
+            RestartGate::Closed => Some(
+                "POST /restart over TCP needs the master's --admin-token-file (any local user can reach a loopback port); or use SIGUSR1/SIGHUP, or an admin Unix socket",
+            ),
+        }
+    }
 }
 
 /// Starts serving; the task ends with the runtime.
@@ -64,21 +101,22 @@ pub fn serve(
         source,
     };
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let token = access.token.map(Arc::new);
+    let token = access.token.is_some();
     match addr {
         ListenAddr::Tcp(a) => {
             if !a.ip().is_loopback() {
                 return Err(AdminError::NotLoopback(a.to_string()));
             }
             let l = bind_tcp(*a).map_err(bind_err)?;
-            tracing::info!(event = "admin_listening", addr = %a, token = token.is_some(), "admin endpoint ready");
+            let gate = RestartGate::new(access.token, true);
+            tracing::info!(event = "admin_listening", addr = %a, token, "admin endpoint ready");
             Ok(tokio::spawn(async move {
                 loop {
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         return;
                     };
                     match l.accept().await {
-                        Ok((s, _)) => serve_conn(s, handles.clone(), token.clone(), permit),
+                        Ok((s, _)) => serve_conn(s, handles.clone(), gate.clone(), permit),
                         Err(e) => accept_failed(e).await,
                     }
                 }
@@ -87,14 +125,15 @@ pub fn serve(
         #[cfg(unix)]
         ListenAddr::Unix(p) => {
             let l = bind_unix(p, access.group).map_err(bind_err)?;
-            tracing::info!(event = "admin_listening", addr = %addr, token = token.is_some(), "admin endpoint ready");
+            let gate = RestartGate::new(access.token, false);
+            tracing::info!(event = "admin_listening", addr = %addr, token, "admin endpoint ready");
             Ok(tokio::spawn(async move {
                 loop {
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         return;
                     };
                     match l.accept().await {
-                        Ok((s, _)) => serve_conn(s, handles.clone(), token.clone(), permit),
+                        Ok((s, _)) => serve_conn(s, handles.clone(), gate.clone(), permit),
                         Err(e) => accept_failed(e).await,
                     }
                 }
@@ -163,14 +202,14 @@ async fn accept_failed(e: std::io::Error) {
 fn serve_conn<S>(
     stream: S,
     handles: Handles,
-    token: Option<Arc<Token>>,
+    gate: RestartGate,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
         let _permit = permit;
-        let svc = hyper::service::service_fn(move |req| route(req, handles.clone(), token.clone()));
+        let svc = hyper::service::service_fn(move |req| route(req, handles.clone(), gate.clone()));
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(10))
@@ -182,21 +221,18 @@ fn serve_conn<S>(
 async fn route(
     req: Request<Incoming>,
     h: Handles,
-    token: Option<Arc<Token>>,
+    gate: RestartGate,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() == Method::POST && req.uri().path() == "/restart" {
         let presented = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if token.as_ref().is_some_and(|t| !t.accepts(presented)) {
-            tracing::warn!(
-                event = "admin_refused",
-                "POST /restart without a valid token"
-            );
+        if let Some(reason) = gate.refusal(presented) {
+            tracing::warn!(event = "admin_refused", reason, "POST /restart refused");
             let mut r = json(
                 StatusCode::UNAUTHORIZED,
-                &serde_json::json!({"outcome": "refused", "reason": "POST /restart needs Authorization: Bearer <token> (the master's --admin-token-file)"}),
+                &serde_json::json!({"outcome": "refused", "reason": reason}),
             );
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,

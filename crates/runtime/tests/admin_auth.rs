@@ -76,6 +76,34 @@ fn restart_without_the_token_is_refused_and_reads_stay_open() {
 }
 
 #[test]
+fn restart_over_tcp_without_a_token_file_is_refused() {
+    let z = Zdrun::start_without_token("normal");
+    z.wait_serving();
+    let generation = z.wait_confirmed();
+    for token in [None, Some("any-token-at-all-0123456789")] {
+        let r = post_restart(&z, token);
+        assert_eq!(r.status, 401, "{token:?}: {}", r.body);
+        assert!(r.body.contains("--admin-token-file"), "{}", r.body);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+        .args(["ctl", "restart", "--admin", &z.admin.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "ctl restart must fail: {out:?}");
+    assert_eq!(
+        get(z.admin, "/status").unwrap().status,
+        200,
+        "reads stay open"
+    );
+    assert_eq!(
+        z.wait_confirmed(),
+        generation,
+        "no restart may have happened"
+    );
+    assert!(z.log().contains("admin_refused"), "{}", z.log());
+}
+
+#[test]
 fn token_file_readable_by_others_is_refused_at_start() {
     let tdir = tempfile::tempdir().unwrap();
     let file = token_file(tdir.path(), 0o644);

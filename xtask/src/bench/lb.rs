@@ -50,8 +50,8 @@ impl Ctx {
         let mut t = format!(
             "[artifact]\nbinary = \"{}\"\nname = \"hotel-api\"\n\
              [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\nkeep_backups = 3\n\
-             [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\nadmin = \"127.0.0.1:9901\"\n\
-             args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\", \"--ready-timeout\", \"3s\", \"--grace\", \"2s\", \"--admin\", \"127.0.0.1:9901\"]\n\
+             [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\nadmin = \"127.0.0.1:9901\"\nadmin_token_file = \"/srv/admin.token\"\n\
+             args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\", \"--ready-timeout\", \"3s\", \"--grace\", \"2s\", \"--admin\", \"127.0.0.1:9901\", \"--admin-token-file\", \"/srv/admin.token\"]\n\
              [health]\ntimeout_s = 20\ninterval_ms = 100\n\
              [thresholds]\nfailure_tolerance = 1\non_network = \"warn\"\n\
              [rollout]\nbatch_size = 1\nparallelism = 1\ncanary = true\n\

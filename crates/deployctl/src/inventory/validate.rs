@@ -72,6 +72,40 @@ pub fn valid_user(s: &str) -> bool {
 }
 
 /// Check every value of `env` that leaves deployctl; the first refusal wins.
+/// `service.admin` is a loopback `IP:PORT` and comes with the token file restarts need.
+fn admin(
+    svc: &super::Service,
+    abs: impl Fn(&str, &str) -> Result<(), Refusal>,
+) -> Result<(), Refusal> {
+    let Some(a) = &svc.admin else {
+        return match &svc.admin_token_file {
+            Some(f) => Err(refuse(
+                f,
+                "service.admin_token_file without service.admin".into(),
+            )),
+            None => Ok(()),
+        };
+    };
+    if !a
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|s| s.ip().is_loopback())
+    {
+        return Err(refuse(
+            a,
+            format!("service.admin `{a}` must be a loopback address such as 127.0.0.1:9901"),
+        ));
+    }
+    match &svc.admin_token_file {
+        Some(f) => abs("service.admin_token_file", f),
+        None => Err(refuse(
+            a,
+            "service.admin needs service.admin_token_file (the master's --admin-token-file on \
+             the host): a master refuses an unauthenticated restart over TCP"
+                .into(),
+        )),
+    }
+}
+
 pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
     let abs = |what: &str, v: &str| {
         if valid_path(v, true) {
@@ -86,6 +120,7 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
     abs("remote.install_dir", &env.remote.install_dir)?;
     abs("remote.backup_dir", &env.remote.backup_dir)?;
     abs("service.pid_file", &env.service.pid_file)?;
+    admin(&env.service, abs)?;
     if !env.lb.dir.is_empty() {
         abs("lb.dir", &env.lb.dir)?;
     }

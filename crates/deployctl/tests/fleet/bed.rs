@@ -279,12 +279,12 @@ impl Bed {
     /// Write an inventory for this bed into `dir` and return its path.
     pub fn inventory(&self, dir: &Path, artifact: &Path, inv: &Inv) -> PathBuf {
         let admin = if inv.admin {
-            "admin = \"127.0.0.1:9901\"\n"
+            "admin = \"127.0.0.1:9901\"\nadmin_token_file = \"/srv/admin.token\"\n"
         } else {
             ""
         };
         let admin_args = if inv.admin {
-            ", \"--admin\", \"127.0.0.1:9901\""
+            ", \"--admin\", \"127.0.0.1:9901\", \"--admin-token-file\", \"/srv/admin.token\""
         } else {
             ""
         };

@@ -83,6 +83,11 @@ pub struct Service {
 }
 
 impl Service {
+    /// The admin port and the master's token file, for [`inventory`].
+    pub fn admin(&self) -> (u16, PathBuf) {
+        (self.admin_port, self.data.path().join("admin.token"))
+    }
+
     /// Starts `bin` and waits (<= 30 s) until `/ready` answers 200.
     pub fn start(bin: &Path) -> Service {
         let data = tempfile::tempdir().unwrap();
@@ -93,6 +98,8 @@ impl Service {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--admin")
             .arg(format!("127.0.0.1:{admin_port}"))
+            .arg("--admin-token-file")
+            .arg(admin_token_file(data.path()))
             .arg("--data-dir")
             .arg(data.path().join("data"))
             .arg("--pid-file")
@@ -166,21 +173,38 @@ pub fn http_get_at(addr: &str, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// Writes a fresh admin token to `dir/admin.token`, mode 0600, and returns its path.
+fn admin_token_file(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("admin.token");
+    std::fs::write(&p, format!("gatecheck-test-token-{}\n", std::process::id())).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
 /// A `deploy.toml` with one local environment `name`; hosts are (name, base URL).
 pub fn inventory(
     dir: &Path,
     env: &str,
     artifact: &Path,
-    admin_port: Option<u16>,
+    admin: Option<(u16, PathBuf)>,
     hosts: &[(&str, String)],
 ) -> PathBuf {
-    let admin = admin_port
-        .map(|p| format!("admin = \"127.0.0.1:{p}\"\n"))
+    let admin = admin
+        .map(|(p, token)| {
+            format!(
+                "admin = \"127.0.0.1:{p}\"\nadmin_token_file = \"{}\"\n",
+                token.display()
+            )
+        })
         .unwrap_or_default();
     let hosts: Vec<String> = hosts
         .iter()
-        .map(|(n, url)| {
-            format!("{{ name = \"{n}\", address = \"127.0.0.1\", external_url = \"{url}\" }}")
+        .enumerate()
+        .map(|(i, (n, url))| {
+            // Distinct loopback addresses: deployctl refuses one address under two names.
+            let a = i + 1;
+            format!("{{ name = \"{n}\", address = \"127.0.0.{a}\", external_url = \"{url}\" }}")
         })
         .collect();
     let text = format!(

@@ -24,6 +24,18 @@ pub fn free_port() -> u16 {
 }
 
 /// A running master with its workers.
+/// The admin token every test service gets (restart over TCP needs one).
+pub const ADMIN_TOKEN: &str = "service-admin-token-0123456789";
+
+/// Writes [`ADMIN_TOKEN`] to `dir/admin.token`, mode 0600.
+pub fn private_token_file(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("admin.token");
+    std::fs::write(&p, ADMIN_TOKEN).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
 pub struct Service {
     pub dir: tempfile::TempDir,
     pub bin: PathBuf,
@@ -65,6 +77,8 @@ impl Service {
             .arg("--pid-file")
             .arg(dir.path().join("master.pid"))
             .args(["--ready-interval", "100ms"])
+            .arg("--admin-token-file")
+            .arg(private_token_file(dir.path()))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -123,11 +137,12 @@ impl Service {
 
     /// Synchronous graceful restart through the admin endpoint; returns the outcome JSON.
     pub fn restart(&self) -> serde_json::Value {
-        let r = block_on(probe::request(
+        let r = block_on(probe::request_with_token(
             self.admin,
             "POST",
             "/restart",
             Duration::from_secs(60),
+            Some(ADMIN_TOKEN),
         ))
         .unwrap();
         serde_json::from_str(&r.body).unwrap()

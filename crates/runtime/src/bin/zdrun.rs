@@ -42,7 +42,8 @@ ADMIN ENDPOINT (--admin)
   GET /metrics, GET /status, POST /restart (waits for the outcome). A unix: socket is created
   0600 (0660 with --admin-group) and never replaces a file that is not a socket. With
   --admin-token-file FILE (mode 0600), POST /restart needs `Authorization: Bearer <token>`;
-  `zdrun ctl restart --token-file FILE` sends it. At most 64 connections at once.
+  `zdrun ctl restart --token-file FILE` sends it. Without one, POST /restart is refused on TCP
+  (any local user reaches a loopback port) and open on a unix: socket. At most 64 connections.
 
 RUNTIME DIRECTORY
   Worker notify sockets live in a fresh zdrun-XXXXXX directory (mode 0700) created in
@@ -55,7 +56,8 @@ DURATIONS
 
 EXAMPLES
   zdrun --listen http=0.0.0.0:8080 --admin 127.0.0.1:9901 -- ./my-server --flag
-  kill -USR1 $(cat /run/my-server.pid)        # or: zdrun ctl restart --admin 127.0.0.1:9901";
+  kill -USR1 $(cat /run/my-server.pid)
+  zdrun ctl restart --admin 127.0.0.1:9901 --token-file /etc/my-server/admin.token";
 
 #[derive(Parser, Debug)]
 #[command(name = "zdrun", version, about = ABOUT, after_long_help = PROTOCOL, args_conflicts_with_subcommands = true)]

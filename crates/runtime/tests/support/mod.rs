@@ -21,6 +21,15 @@ pub fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
+/// Writes [`ADMIN_TOKEN`] to `dir/harness.token`, mode 0600.
+pub fn private_token_file(dir: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("harness.token");
+    std::fs::write(&p, ADMIN_TOKEN).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -41,6 +50,9 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The admin token every harness master gets (restart over TCP needs one).
+pub const ADMIN_TOKEN: &str = "harness-admin-token-0123456789";
+
 pub struct Zdrun {
     pub child: Child,
     pub addr: SocketAddr,
@@ -57,11 +69,29 @@ impl Zdrun {
         })
     }
 
+    /// `zdrun` over the Python worker with a TCP admin endpoint and no admin token.
+    pub fn start_without_token(mode: &str) -> Zdrun {
+        Zdrun::spawn(mode, &[], None, false, |_| {
+            vec!["python3".into(), WORKER.into()]
+        })
+    }
+
     /// `zdrun` over the command built by `command(dir)` (the mode file is appended).
     pub fn start_with(
         mode: &str,
         extra: &[&str],
         notify: Option<&std::path::Path>,
+        command: impl FnOnce(&std::path::Path) -> Vec<std::ffi::OsString>,
+    ) -> Zdrun {
+        let token = !extra.iter().any(|a| a.starts_with("--admin-token-file"));
+        Zdrun::spawn(mode, extra, notify, token, command)
+    }
+
+    fn spawn(
+        mode: &str,
+        extra: &[&str],
+        notify: Option<&std::path::Path>,
+        token: bool,
         command: impl FnOnce(&std::path::Path) -> Vec<std::ffi::OsString>,
     ) -> Zdrun {
         let dir = tempfile::tempdir().unwrap();
@@ -74,8 +104,12 @@ impl Zdrun {
             .arg(format!("http={addr}"))
             .arg("--admin")
             .arg(admin.to_string())
-            .args(["--ready-interval", "100ms"])
-            .args(extra)
+            .args(["--ready-interval", "100ms"]);
+        if token {
+            cmd.arg("--admin-token-file")
+                .arg(private_token_file(dir.path()));
+        }
+        cmd.args(extra)
             .arg("--")
             .args(worker)
             .arg(&mode_file)
@@ -126,12 +160,14 @@ impl Zdrun {
         std::fs::read_to_string(self.dir.path().join("zdrun.log")).unwrap_or_default()
     }
 
+    /// Synchronous restart through the admin endpoint, with the harness token.
     pub fn restart(&self) -> serde_json::Value {
-        let r = block_on(probe::request(
+        let r = block_on(probe::request_with_token(
             self.admin,
             "POST",
             "/restart",
             Duration::from_secs(60),
+            Some(ADMIN_TOKEN),
         ))
         .unwrap();
         serde_json::from_str(&r.body).unwrap()
