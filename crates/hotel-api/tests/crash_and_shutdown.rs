@@ -95,6 +95,8 @@ fn master_sigkilled_takes_down_a_worker_that_cleared_pdeathsig() {
 #[test]
 fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     let mut svc = Service::start(CONFIG, &[]);
+    // The worker's pid first: /status hashes the binary, which can outlast the slow request.
+    let (worker, _) = svc.current();
     let addr = svc.addr;
     let slow = std::thread::spawn(move || {
         block_on(runtime::probe::get(
@@ -104,7 +106,6 @@ fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
         ))
     });
     // Wait until the worker has accepted the request's connection.
-    let (worker, _) = svc.current();
     wait_until("slow request accepted by the worker", || {
         accepted_by(worker, svc.addr.port()) >= 1
     });

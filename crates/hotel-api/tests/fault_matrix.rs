@@ -10,6 +10,8 @@ use support::*;
 #[test]
 fn sigusr1_during_shutdown_is_ignored() {
     let mut svc = Service::start("linger_ms = 200\n", &[]);
+    // The worker's pid first: /status hashes the binary, which can outlast the slow request.
+    let (worker, _) = svc.current();
     let addr = svc.addr;
     let slow = std::thread::spawn(move || {
         block_on(runtime::probe::get(
@@ -20,7 +22,6 @@ fn sigusr1_during_shutdown_is_ignored() {
     });
     // The slow request keeps the worker draining long enough to signal in the middle: wait
     // until the worker has accepted its connection.
-    let (worker, _) = svc.current();
     wait_until("slow request accepted by the worker", || {
         accepted_by(worker, svc.addr.port()) >= 1
     });
