@@ -89,6 +89,20 @@ fn full_rollout(transport: &'static str) {
         .collect();
     assert_eq!(checksums.len(), 3);
     assert!(checksums.iter().all(|e| e["sha256"] == sha.as_str()));
+    // Every running master was restarted through its admin endpoint with the host's token
+    // (a TCP restart without it is refused), and no token reached the audit log.
+    let by_admin = audit
+        .lines()
+        .filter(|l| l.contains("restart via AdminVerb"))
+        .count();
+    assert_eq!(by_admin, 3, "{audit}");
+    for k in 0..3 {
+        let token = std::fs::read_to_string(bed.srv(k).join("admin.token")).unwrap();
+        assert!(
+            !audit.contains(token.trim()),
+            "admin token in the audit log"
+        );
+    }
     assert!(audit
         .lines()
         .last()
