@@ -58,9 +58,22 @@ fn repository_suites_pass_against_a_real_hotel_api() {
         junit.contains("tests=\"5\" failures=\"0\" errors=\"0\""),
         "{junit}"
     );
-    // The restart suite really restarted the service.
+    // The restart suite really restarted the service, with the master's token, which no
+    // report or output shows.
     assert!(svc.version()["generation"].as_u64().unwrap() > generation_before);
+    let token = std::fs::read_to_string(svc.admin().1).unwrap();
+    let json_text = std::fs::read_to_string(reports.join("e2e.json")).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    for (what, text) in [
+        ("junit", &junit),
+        ("json", &json_text),
+        ("stdout", &stdout.to_string()),
+    ] {
+        assert!(
+            !text.contains(token.trim()),
+            "admin token in the {what} report"
+        );
+    }
     assert!(
         stdout.contains("PASS  03-search"),
         "per-suite/per-host lines: {stdout}"
