@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks that print a table and, as their last line, one JSON
 //! object. Figures, not pass/fail: targets are compared in the table.
 
+pub mod cpu;
 pub mod crash;
 pub mod handoff;
 pub mod lb;

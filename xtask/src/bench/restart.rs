@@ -10,8 +10,8 @@
 //!    generation on the public port, and SIGUSR1 -> old worker gone (its `/proc` entry);
 //! 4. the master's memory after the first and the last restart (VmHWM, private memory).
 //!
-//! Who is the bottleneck: the CPU time of the server processes and of this process (the
-//! client) over each phase, against the client's threads.
+//! Who is the bottleneck: the CPU time of the server processes, of this process (the client)
+//! and of the whole machine over each phase, judged by [`super::cpu`].
 
 use std::time::{Duration, Instant};
 
@@ -278,22 +278,13 @@ fn server_ticks(svc: &LocalService) -> Result<u64> {
 /// Which side limits the throughput, from CPU use over the phase.
 fn bottleneck(p: &Phase, client_threads: usize) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let client_idle = 100.0 * (1.0 - p.client_cores / client_threads as f64).max(0.0);
-    let others = (p.machine_cores - p.server_cores - p.client_cores).max(0.0);
-    let what = if client_idle < 20.0 {
-        "the client (its threads are busy)"
-    } else if p.machine_cores >= 0.9 * cores && others >= 0.25 * cores {
-        "the machine: other processes take CPU from the server"
-    } else if p.machine_cores >= 0.9 * cores {
-        "the server: CPU saturated by the server"
-    } else {
-        "the server (client threads idle, CPU not saturated: waits, not CPU)"
-    };
-    format!(
-        "server {:.2} cores, client {:.2} cores of {client_threads} threads ({client_idle:.0}% idle), \
-         other processes {others:.2}, machine {:.2} of {cores:.0} cores busy: bottleneck is {what}",
-        p.server_cores, p.client_cores, p.machine_cores
-    )
+    super::cpu::verdict(&super::cpu::Usage {
+        server: p.server_cores,
+        client: p.client_cores,
+        machine: p.machine_cores,
+        client_threads,
+        cores,
+    })
 }
 
 /// A latency percentile of the steady (or restart-window) samples of a phase.
