@@ -77,7 +77,7 @@ fn master_sigkilled_takes_its_workers_down() {
     let (worker, _) = svc.current();
     svc.signal(Signal::SIGKILL);
     svc.wait_exit();
-    wait_until("worker exit after master death", || !alive(worker));
+    wait_until("worker exit after master death", || !running(worker));
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn master_sigkilled_takes_down_a_worker_that_cleared_pdeathsig() {
     svc.wait_event("fault_injected", |e| e["fault"] == "clear-pdeathsig");
     svc.signal(Signal::SIGKILL);
     svc.wait_exit();
-    wait_until("worker exit after master death", || !alive(worker));
+    wait_until("worker exit after master death", || !running(worker));
     svc.wait_event("master_gone", |_| true);
 }
 

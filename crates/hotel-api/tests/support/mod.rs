@@ -272,8 +272,15 @@ pub fn children_of(pid: i32) -> Vec<i32> {
     out
 }
 
-/// Whether a process exists and is not a zombie.
+/// Whether a process exists, zombies included: a worker its master has not reaped yet is not
+/// gone (a master that never reaps must fail "old worker gone").
 pub fn alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether a process exists and is not a zombie. Only for a process whose parent is gone (a
+/// worker of a SIGKILLed master): its reaping is then up to whoever adopted it.
+pub fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
