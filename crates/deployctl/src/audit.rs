@@ -41,13 +41,15 @@ pub struct Audit {
     pub path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
     events: Mutex<Vec<Event>>,
+    /// The first write that failed: the run fails with it.
+    write_error: Mutex<Option<String>>,
 }
 
 /// A new run id: UTC time plus this process id (sortable, unique per machine).
 pub fn new_run_id() -> String {
     format!(
         "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"),
         std::process::id()
     )
 }
@@ -74,6 +76,7 @@ impl Audit {
             path,
             file: Mutex::new(Some(file)),
             events: Mutex::new(Vec::new()),
+            write_error: Mutex::new(None),
         })
     }
 
@@ -95,13 +98,21 @@ impl Audit {
         }
     }
 
-    /// Append `e` to the local log.
+    /// Append `e` to the local log; a failed write is kept for [`Audit::write_error`].
     pub fn record(&self, e: Event) {
         let line = serde_json::to_string(&e).expect("event json");
         if let Some(f) = self.file.lock().expect("audit file").as_mut() {
-            let _ = writeln!(f, "{line}");
+            if let Err(err) = writeln!(f, "{line}").and_then(|()| f.flush()) {
+                let mut w = self.write_error.lock().expect("audit error");
+                w.get_or_insert_with(|| format!("{}: {err}", self.path.display()));
+            }
         }
         self.events.lock().expect("audit events").push(e);
+    }
+
+    /// The first write to the local log that failed, if any (the run must fail with it).
+    pub fn write_error(&self) -> Option<String> {
+        self.write_error.lock().expect("audit error").clone()
     }
 
     /// JSONL of every event recorded so far for `host`.
@@ -137,6 +148,20 @@ pub fn read_all(state_dir: &Path) -> Vec<Vec<Event>> {
                 .collect()
         })
         .collect()
+}
+
+/// Run id of the last run of `env` by `rollout` or `promote` whose outcome was SUCCESS: after
+/// it every app host served its build, and its backups hold what they served before.
+pub fn last_success(state_dir: &Path, env: &str) -> Option<String> {
+    let succeeded = |events: &Vec<Event>| {
+        let first = events.first()?;
+        let by = first.command == "rollout" || first.command == "promote";
+        let ok = events.iter().rev().any(|e| {
+            e.step == "outcome" && e.host.is_none() && e.outcome.as_deref() == Some("SUCCESS")
+        });
+        (first.env == env && by && ok).then(|| first.run_id.clone())
+    };
+    read_all(state_dir).iter().rev().find_map(succeeded)
 }
 
 #[cfg(test)]

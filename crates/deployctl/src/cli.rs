@@ -17,13 +17,16 @@ use std::path::PathBuf;
 /// Exit codes: 0 SUCCESS, 3 PARTIAL_SUCCESS (failures within tolerance; failed hosts restored
 /// to their backup), 4 ROLLBACK (tolerance exceeded; every touched host restored and verified),
 /// 5 ABORTED (nothing touched: network past thresholds, host unreachable or key refused,
-/// environment locked), 2 usage or inventory error, 1 other error, 130 interrupted.
+/// role detection failed, no app host, environment locked, audit log not writable),
+/// 6 ROLLBACK_FAILED (a host could not be restored; named), 130 INTERRUPTED (Ctrl-C),
+/// 2 usage or inventory error, 1 other error (also: an audit record could not be written).
 ///
 /// Examples:
 ///   deployctl rollout --env local                     # this machine, no SSH
 ///   deployctl rollout --env prod --dry-run            # print the plan per host
 ///   deployctl rollout --env prod --artifact ./hotel-api-v2
-///   deployctl rollback --env prod                     # newest backup on every app host
+///   deployctl rollback --env prod                     # the build before the last successful rollout
+///   deployctl rollback --env prod --to RUN_ID         # the backups that run took, on every host
 ///   deployctl status --env prod --json
 #[derive(Debug, Parser)]
 #[command(name = "deployctl", version, verbatim_doc_comment)]
@@ -60,11 +63,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Restore every app host from a backup (default: its newest) and verify it serves.
+    /// Restore one build on every app host and verify it serves: the backups of run RUN_ID,
+    /// by default of the last `rollout`/`promote` that ended SUCCESS (the build the whole
+    /// fleet served together before it). A host without that run's backup uses its newest
+    /// backup of the same build. Refused (nothing touched) when the backups disagree.
     Rollback {
         #[arg(long, short)]
         env: String,
-        /// Backup id (see `status`).
+        /// Run id whose backups to restore (see `history`; backups are named by run id).
         #[arg(long)]
         to: Option<String>,
     },
@@ -156,6 +162,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     r.build_id.as_deref().unwrap_or("-"),
                     r.hosts.join(",")
                 );
+                for b in &r.builds {
+                    let s = |x: &Option<String>| x.clone().unwrap_or_else(|| "-".into());
+                    println!("    {:<14} {} -> {}", b.host, s(&b.before), s(&b.after));
+                }
             }
         }
         return Ok(0);

@@ -3,7 +3,6 @@
 
 use crate::cli::interrupted;
 use crate::inventory::Environment;
-use crate::ops;
 use crate::outcome::Outcome;
 use crate::rollout::{self, RunError, RunOptions};
 use crate::ui::Ui;
@@ -32,11 +31,7 @@ pub async fn rollout(
     };
     let report = match report {
         Ok(r) => r,
-        Err(RunError::Lock(e)) => {
-            eprintln!("deployctl: {e}");
-            return Ok(Outcome::Aborted.exit_code());
-        }
-        Err(e) => return Err(e).context("rollout"),
+        Err(e) => return refused(e, "rollout"),
     };
     if json {
         print_json(&report)?;
@@ -70,11 +65,35 @@ pub async fn rollout(
             ),
         );
     }
+    if let Some(err) = &report.audit_error {
+        return Ok(audit_failed(err, report.outcome));
+    }
     Ok(if report.dry_run {
         0
     } else {
         report.outcome.exit_code()
     })
+}
+
+/// A run refused before touching any host: the lock is held or the audit log cannot be
+/// opened (ABORTED); anything else is an internal error.
+fn refused(e: RunError, what: &'static str) -> anyhow::Result<i32> {
+    match e {
+        RunError::Lock(_) | RunError::Audit(_) => {
+            eprintln!("deployctl: {e}; nothing touched");
+            Ok(Outcome::Aborted.exit_code())
+        }
+        e => Err(e).context(what),
+    }
+}
+
+/// The audit log lost a record: the run fails (exit 1) whatever its outcome.
+fn audit_failed(err: &str, out: Outcome) -> i32 {
+    eprintln!(
+        "deployctl: the audit log could not be written ({err}): the run fails; its outcome was {}",
+        out.as_str()
+    );
+    1
 }
 
 /// `rollback`, `gray --abort`: returns the exit code.
@@ -87,7 +106,7 @@ pub async fn rollback(
     json: bool,
 ) -> anyhow::Result<i32> {
     let report = tokio::select! {
-        r = ops::rollback(env, o, to, only_gray, ui) => Some(r),
+        r = crate::rollback::rollback(env, o, to, only_gray, ui) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
     };
     let Some(report) = report else {
@@ -97,16 +116,27 @@ pub async fn rollback(
     };
     let report = match report {
         Ok(r) => r,
-        Err(RunError::Lock(e)) => {
-            eprintln!("deployctl: {e}");
-            return Ok(Outcome::Aborted.exit_code());
-        }
-        Err(e) => return Err(e).context("rollback"),
+        Err(e) => return refused(e, "rollback"),
     };
     if json {
         print_json(&report)?;
     } else {
+        for h in &report.hosts {
+            ui.info(&format!(
+                "{:<14} {:<16} served {}{}",
+                h.host,
+                format!("{:?}", h.state),
+                h.served_build.as_deref().unwrap_or("-"),
+                h.error
+                    .as_deref()
+                    .map(|e| format!(" error: {e}"))
+                    .unwrap_or_default()
+            ));
+        }
         ui.outcome(report.outcome.as_str(), &report.reason);
+    }
+    if let Some(err) = &report.audit_error {
+        return Ok(audit_failed(err, report.outcome));
     }
     Ok(report.outcome.exit_code())
 }

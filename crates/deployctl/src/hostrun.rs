@@ -4,6 +4,8 @@
 
 use crate::audit::Audit;
 use crate::backup::{self, Backup};
+use crate::image;
+
 use crate::inventory::{Environment, Role};
 use crate::remote::{HostError, Layout, RemoteHost};
 use crate::service;
@@ -157,9 +159,15 @@ async fn deploy_inner(
             .await
             .map(|b| b.build_id);
     }
-    if job.skip_current && res.previous_build.as_deref() == Some(job.expected_build.as_str()) {
+    let mut e = job.audit.event(Some(&res.host), "before", "info");
+    e.build_id = res.previous_build.clone();
+    job.audit.record(e);
+    if job.skip_current
+        && res.previous_build.as_deref() == Some(job.expected_build.as_str())
+        && installed_current(job, r).await?
+    {
         let mut e = job.audit.event(Some(&res.host), "skip", "ok");
-        e.detail = Some("already serving this build".into());
+        e.detail = Some("already serving this build with these files".into());
         job.audit.record(e);
         res.served_build = res.previous_build.clone();
         return Ok(());
@@ -234,8 +242,13 @@ async fn deploy_inner(
     job.audit.record(e);
     res.served_build = Some(v.build.build_id);
     res.generation = v.build.generation;
-    job.timed(res, "rotate backups", backup::rotate(r, l))
-        .await?;
+    prove_image(job, r, res).await?;
+    job.timed(
+        res,
+        "rotate backups",
+        backup::rotate(r, l, &job.audit.run_id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -247,12 +260,8 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
         })?;
         let env = job.env;
         let l = &job.layout;
-        job.timed(
-            res,
-            "restore",
-            backup::restore(r, l, &b.id, &job.audit.run_id),
-        )
-        .await?;
+        job.timed(res, "restore", backup::restore(r, l, &b, &job.audit.run_id))
+            .await?;
         job.timed(res, "restart old", async {
             match service::master(r, &env.service, l).await? {
                 Some(m) => service::restart(r, &env.service, l, &m).await.map(|_| ()),
@@ -260,14 +269,15 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
             }
         })
         .await?;
-        let expected = if b.build_id.is_empty() {
+        let expected = if b.build_id().is_empty() {
             res.previous_build.clone().unwrap_or_default()
         } else {
-            b.build_id.clone()
+            b.build_id().to_string()
         };
         let v = job
             .timed(res, "verify old", verify::verify(r, env, &expected))
             .await?;
+        prove_image(job, r, res).await?;
         Ok::<_, HostError>(v.build.build_id)
     }
     .await;
@@ -288,6 +298,35 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
                 .done(&res.host, false, &format!("rollback failed: {e}"));
         }
     }
+}
+
+/// Every shipped file is already installed with its sha256 (else a config-only change would
+/// be skipped).
+async fn installed_current(job: &Job<'_>, r: &RemoteHost) -> Result<bool, HostError> {
+    for p in &job.payloads {
+        let sha = upload::sha_on_host_any(r, &p.dest, p.privileged.is_some()).await?;
+        if sha != p.sha256 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The running worker image is the installed binary (audited with its sha256).
+async fn prove_image(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) -> Result<(), HostError> {
+    let img = job
+        .timed(res, "image", image::check(r, job.env, &job.layout))
+        .await?;
+    let mut e = job.audit.event(Some(&res.host), "running image", "ok");
+    match img {
+        image::Image::Proven(sha) => e.sha256 = Some(sha),
+        image::Image::Script => {
+            e.result = "warn".into();
+            e.detail = Some("installed file is a script: running image not comparable".into());
+        }
+    }
+    job.audit.record(e);
+    Ok(())
 }
 
 /// Append this run's audit records for the host to its own audit log.

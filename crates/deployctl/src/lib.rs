@@ -9,18 +9,19 @@
 //! - [`fleet`]: connect to every host, [`detect`] roles, [`netcheck`] loss and latency, plan
 //!   canary + batches. [`remote`]: a connected host plus the remote layout.
 //! - [`lock`]: the environment lock (stale detection, released on every exit path).
-//! - [`hostrun`]: one host's pipeline: [`backup`] (timestamped, modes kept, rotation) ->
+//! - [`hostrun`]: one host's pipeline: [`backup`] (complete or absent, manifest, rotation) ->
 //!   [`upload`] (temp name, resumable, sha256 on host, atomic rename) -> [`service`] (graceful
 //!   restart via admin verb or SIGUSR1 to a verified master, first start) -> [`verify`]
 //!   (`/ready`, `/ping`, `/version` through the SSH tunnel and the external URL; [`probe`] is
-//!   the small HTTP client).
+//!   the small HTTP client) -> [`image`] (the running worker image is the installed binary).
 //! - [`artifact`]: the build shipped (bytes, sha256, expected build id).
 //! - [`rollout`]: the run: batches with bounded parallelism, [`outcome`] (SUCCESS /
 //!   PARTIAL_SUCCESS / ROLLBACK / ABORTED, exit codes), restore, final routing.
 //! - Load balancers: [`lb`] renders the nginx upstreams (stable and gray pools, header route,
 //!   `split_clients`), [`lbpush`] applies them (`nginx -t`, reload, restore on failure),
 //!   [`balancer`] keeps restarting and failed hosts `down`.
-//! - [`ops`]: rollback, status, detect, netcheck, history. [`audit`]: JSONL evidence, local and
+//! - [`rollback`]: restore one build (a run's backups) on every app host.
+//! - [`ops`]: status, detect, netcheck, history. [`audit`]: JSONL evidence, local and
 //!   on each host. [`ui`]: colour, per-host progress bars or plain lines.
 //! - [`cli`] and [`commands`]: argument parsing and output; `main.rs` only calls them.
 pub mod artifact;
@@ -33,6 +34,7 @@ pub mod detect;
 pub mod fleet;
 pub mod haproxy;
 pub mod hostrun;
+pub mod image;
 pub mod inventory;
 pub mod lb;
 pub mod lbpush;
@@ -45,6 +47,7 @@ pub mod outcome;
 pub mod probe;
 pub mod quote;
 pub mod remote;
+pub mod rollback;
 pub mod rollout;
 pub mod service;
 pub mod transport;

@@ -1,145 +1,16 @@
-//! The other commands: `rollback` (to the latest or a named backup), `status`, `detect`,
-//! `netcheck` and `history` (past runs from the local audit logs).
+//! The other commands: `status`, `detect`, `netcheck` and `history` (past runs from the
+//! local audit logs, with the build each host served before and after). `rollback` lives in
+//! [`crate::rollback`].
 
-use crate::audit::{self, Audit};
-use crate::backup::{self, Backup};
-use crate::balancer::{Balancers, Pools};
+use crate::audit;
+use crate::backup;
 use crate::fleet::{self, HostNet};
-use crate::hostrun::{self, HostResult, HostState, Job};
 use crate::inventory::{Environment, Role};
-use crate::outcome::Outcome;
 use crate::remote::{HostError, Layout};
-use crate::rollout::{close_all, summary, RunError, RunOptions};
+use crate::rollout::close_all;
 use crate::service;
-use crate::ui::Ui;
 use crate::verify;
 use serde::Serialize;
-use std::sync::Arc;
-
-/// Result of `rollback`.
-#[derive(Debug, Clone, Serialize)]
-pub struct RollbackReport {
-    pub run_id: String,
-    pub env: String,
-    pub outcome: Outcome,
-    pub reason: String,
-    pub hosts: Vec<HostResult>,
-}
-
-/// Restore every app host to backup `to` (default: its newest) and verify it serves.
-pub async fn rollback(
-    env: &Environment,
-    opts: &RunOptions,
-    to: Option<&str>,
-    only_gray: bool,
-    ui: &Ui,
-) -> Result<RollbackReport, RunError> {
-    let run_id = audit::new_run_id();
-    let audit = Audit::open(&opts.state_dir, &run_id, &env.name, "rollback")?;
-    let mut report = RollbackReport {
-        run_id: run_id.clone(),
-        env: env.name.clone(),
-        outcome: Outcome::Aborted,
-        reason: String::new(),
-        hosts: vec![],
-    };
-    let mut hosts = vec![];
-    for c in fleet::connect_all(env).await {
-        match c {
-            Ok(r) => hosts.push(r),
-            Err(e) => {
-                report.reason = format!("nothing touched: {e}");
-                return Ok(report);
-            }
-        }
-    }
-    let guard = match crate::lease::guard(env, &hosts, &opts.state_dir, &audit, ui).await {
-        Ok(g) => g,
-        Err(e) => {
-            close_all(&hosts).await;
-            return Err(e.into());
-        }
-    };
-    let job = Job {
-        env,
-        layout: Layout::of(env),
-        payloads: vec![],
-        expected_build: String::new(),
-        audit: &audit,
-        ui,
-        skip_current: false,
-    };
-    let roles = fleet::detect_all(env, &hosts).await;
-    let mut results: Vec<HostResult> = hosts
-        .iter()
-        .zip(roles)
-        .map(|(r, roles)| HostResult::new(r, roles.map(|x| x.0).unwrap_or_default()))
-        .collect();
-    let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
-    let futs = results
-        .iter_mut()
-        .zip(&hosts)
-        .filter(|(res, r)| res.roles.contains(&Role::App) && (!only_gray || r.host.gray))
-        .map(|(res, r)| {
-            let (sem, job) = (sem.clone(), &job);
-            async move {
-                let _p = sem.acquire().await.expect("semaphore");
-                let all = match backup::list(r, &job.layout).await {
-                    Ok(all) => all,
-                    Err(e) => {
-                        res.state = HostState::RollbackFailed;
-                        res.error = Some(e.to_string());
-                        return;
-                    }
-                };
-                let pick: Option<Backup> = match to {
-                    Some(id) => all.into_iter().find(|b| b.id == id),
-                    None => all.into_iter().next_back(),
-                };
-                res.touched = true;
-                res.backup = pick;
-                hostrun::restore(job, r, res).await;
-            }
-        });
-    fleet::futures_join_all(futs).await;
-    let failed = results
-        .iter()
-        .filter(|r| r.state == HostState::RollbackFailed)
-        .count();
-    report.outcome = if failed == 0 {
-        Outcome::Success
-    } else {
-        Outcome::PartialSuccess
-    };
-    report.reason = summary(&results);
-    let mut e = audit.event(None, "outcome", if failed == 0 { "ok" } else { "fail" });
-    e.outcome = Some(report.outcome.as_str().into());
-    e.detail = Some(report.reason.clone());
-    // Everything back in one pool, hosts whose restore failed kept out.
-    let roles: Vec<Vec<Role>> = results.iter().map(|r| r.roles.clone()).collect();
-    let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
-    // Hosts restored and verified return; hosts this rollback did not touch keep their state.
-    let (_, mut down) = lbs.current().await;
-    for r in &results {
-        match r.state {
-            HostState::RolledBack => down.remove(&r.host),
-            HostState::RollbackFailed => down.insert(r.host.clone()),
-            _ => false,
-        };
-    }
-    if let Err(lb) = lbs.apply(Pools::One, &down, &audit).await {
-        report.outcome = Outcome::PartialSuccess;
-        report.reason = format!("{}; load balancer: {lb}", report.reason);
-    }
-    audit.record(e);
-    for r in &hosts {
-        hostrun::append_host_audit(&job, r).await;
-    }
-    guard.release(&audit).await;
-    close_all(&hosts).await;
-    report.hosts = results;
-    Ok(report)
-}
 
 /// One host in `status`.
 #[derive(Debug, Clone, Serialize)]
@@ -274,6 +145,34 @@ pub struct RunSummary {
     pub hosts: Vec<String>,
     pub build_id: Option<String>,
     pub detail: Option<String>,
+    /// Per host: the build it served before the run and after it.
+    pub builds: Vec<HostBuilds>,
+}
+
+/// The build one host served before and after a run (None: not recorded or no answer).
+#[derive(Debug, Clone, Serialize)]
+pub struct HostBuilds {
+    pub host: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+fn host_builds(events: &[audit::Event], hosts: &[String]) -> Vec<HostBuilds> {
+    let step = |h: &str, step: &str| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e.host.as_deref() == Some(h) && e.step == step)
+            .and_then(|e| e.build_id.clone())
+    };
+    hosts
+        .iter()
+        .map(|h| HostBuilds {
+            host: h.clone(),
+            before: step(h, "before"),
+            after: step(h, "outcome"),
+        })
+        .collect()
 }
 
 /// Past runs from `STATE/audit/*.jsonl`, oldest first (optionally one env only).
@@ -303,6 +202,7 @@ pub fn history(state_dir: &std::path::Path, env: Option<&str>) -> Vec<RunSummary
                     .iter()
                     .find(|e| e.step == "start")
                     .and_then(|e| e.build_id.clone()),
+                builds: host_builds(&events, &hosts),
                 hosts,
             })
         })

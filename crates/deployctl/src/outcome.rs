@@ -1,6 +1,8 @@
 //! Run outcome from per-host results: SUCCESS (all verified), PARTIAL_SUCCESS (failures among
 //! non-DR hosts within the tolerance), ROLLBACK (tolerance exceeded). DR hosts never count
-//! toward the tolerance. Each outcome has its own exit code.
+//! toward the tolerance; ROLLBACK_FAILED (a host could not be restored: it is named and the
+//! fleet may be mixed); ABORTED (stopped before touching a host, or nothing to do);
+//! INTERRUPTED (Ctrl-C). Each outcome has its own exit code.
 
 use serde::Serialize;
 
@@ -12,17 +14,24 @@ pub enum Outcome {
     Rollback,
     /// Stopped before touching any host (network past thresholds, lock held, connect failed).
     Aborted,
+    /// A restore failed on at least one host (named in the report and the audit log).
+    RollbackFailed,
+    /// Stopped by Ctrl-C (SIGINT) after the step in flight; changed hosts restored.
+    Interrupted,
 }
 
 impl Outcome {
-    /// Process exit code: 0 SUCCESS, 3 PARTIAL_SUCCESS, 4 ROLLBACK, 5 ABORTED
-    /// (1 is left for internal errors, 2 for usage and inventory errors).
+    /// Process exit code: 0 SUCCESS, 3 PARTIAL_SUCCESS, 4 ROLLBACK, 5 ABORTED,
+    /// 6 ROLLBACK_FAILED, 130 INTERRUPTED (1 is left for internal errors, 2 for usage and
+    /// inventory errors).
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Success => 0,
             Outcome::PartialSuccess => 3,
             Outcome::Rollback => 4,
             Outcome::Aborted => 5,
+            Outcome::RollbackFailed => 6,
+            Outcome::Interrupted => 130,
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -31,6 +40,8 @@ impl Outcome {
             Outcome::PartialSuccess => "PARTIAL_SUCCESS",
             Outcome::Rollback => "ROLLBACK",
             Outcome::Aborted => "ABORTED",
+            Outcome::RollbackFailed => "ROLLBACK_FAILED",
+            Outcome::Interrupted => "INTERRUPTED",
         }
     }
 }
@@ -75,10 +86,12 @@ mod tests {
             Outcome::PartialSuccess,
             Outcome::Rollback,
             Outcome::Aborted,
+            Outcome::RollbackFailed,
+            Outcome::Interrupted,
         ]
         .iter()
         .map(|o| o.exit_code())
         .collect();
-        assert_eq!(codes.len(), 4);
+        assert_eq!(codes.len(), 6);
     }
 }

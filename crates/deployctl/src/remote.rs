@@ -162,6 +162,13 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Every installed file: (path, sudo), the binary first.
+    pub fn files(&self) -> Vec<(String, bool)> {
+        let mut v = vec![(self.binary.clone(), false)];
+        v.extend(self.configs.iter().cloned());
+        v
+    }
+
     pub fn of(env: &Environment) -> Self {
         let dir = env.remote.install_dir.trim_end_matches('/').to_string();
         let abs = |p: &str| {

@@ -250,7 +250,11 @@ async fn install(
     }
 }
 
-async fn sha_on_host_any(r: &RemoteHost, path: &str, sudo: bool) -> Result<String, HostError> {
+pub(crate) async fn sha_on_host_any(
+    r: &RemoteHost,
+    path: &str,
+    sudo: bool,
+) -> Result<String, HostError> {
     if !sudo {
         return sha_on_host(r, path).await;
     }

@@ -117,7 +117,10 @@ fn external_https_url_is_verified_against_the_inventory_ca() {
             builds.v1.to_str().unwrap(),
         ],
     );
-    assert_eq!(r.code, 4, "{} {}", r.stderr, r.json);
+    // The restore happens, but the old build cannot be verified through that CA either: a
+    // restore that is not verified is ROLLBACK_FAILED, never ROLLBACK.
+    assert_eq!(r.code, 6, "{} {}", r.stderr, r.json);
+    assert_eq!(r.json["outcome"], "ROLLBACK_FAILED");
     let err = r.json["hosts"][0]["error"].as_str().unwrap();
     assert!(
         err.contains("https://") && err.to_lowercase().contains("certificate"),
@@ -127,5 +130,9 @@ fn external_https_url_is_verified_against_the_inventory_ca() {
         served_build(&addr),
         Some(build_id(&builds.v2)),
         "rolled back to the build it had"
+    );
+    assert_eq!(
+        sha256_file(&bed.srv(0).join("hotel/hotel-api")),
+        sha256_file(&builds.v2)
     );
 }

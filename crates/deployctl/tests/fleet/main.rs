@@ -3,6 +3,7 @@
 //! (`cargo nextest run -p deployctl`); scripts/testbed.sh installs openssh-server and nftables.
 
 mod bed;
+mod bytes;
 mod failures;
 pub mod gray;
 mod https;
@@ -13,6 +14,8 @@ mod lease;
 mod local;
 mod names;
 mod network;
+mod rollback;
 mod rollout;
 mod safety;
 mod secrets;
+mod state;

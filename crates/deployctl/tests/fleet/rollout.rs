@@ -59,12 +59,9 @@ fn full_rollout(transport: &'static str) {
         let backups = ls(&bed.srv(k).join("hotel/backups"));
         assert_eq!(backups.len(), 1, "{backups:?}");
         let b = bed.srv(k).join("hotel/backups").join(&backups[0]);
-        assert_eq!(sha256_file(&b.join("hotel-api")), sha256_file(&builds.v1));
-        let mode = std::fs::metadata(b.join("hotel-api"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let copy = b.join("files/srv/hotel/hotel-api");
+        assert_eq!(sha256_file(&copy), sha256_file(&builds.v1));
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
         assert_eq!(
             mode,
             std::fs::metadata(&builds.v1).unwrap().permissions().mode() & 0o777
@@ -226,7 +223,8 @@ fn config_files_ship_with_modes_privileged_ones_through_sudo_and_roll_back() {
     );
     let backup = dir
         .join("backups")
-        .join(ls(&dir.join("backups"))[0].clone());
+        .join(ls(&dir.join("backups"))[0].clone())
+        .join("files/srv/hotel");
     assert_eq!(
         std::fs::read_to_string(backup.join("tls.key")).unwrap(),
         "secret v1\n"

@@ -9,14 +9,17 @@ use crate::fleet::{self, HostNet};
 use crate::hostrun::{self, HostResult, HostState, Job};
 use crate::inventory::{Environment, Role};
 use crate::outcome::{self, Outcome};
-use crate::remote::{Layout, RemoteHost};
+use crate::remote::Layout;
 use crate::ui::Ui;
 use crate::{lease, lock};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+
+mod finish;
+pub use finish::{close_all, summary};
+use finish::{counted, lb_membership};
 
 /// Options of one run.
 #[derive(Debug, Clone)]
@@ -63,6 +66,8 @@ pub struct RolloutReport {
     pub hosts: Vec<HostResult>,
     pub elapsed_ms: u128,
     pub audit_log: PathBuf,
+    /// The local audit log could not be written: the run fails.
+    pub audit_error: Option<String>,
 }
 
 /// Run a rollout of `env`.
@@ -74,16 +79,7 @@ pub async fn rollout(
     let t0 = Instant::now();
     let (artifact, payloads) = prepare(env, opts).await?;
     let run_id = audit::new_run_id();
-    let audit = Audit::open(
-        &opts.state_dir,
-        &run_id,
-        &env.name,
-        if opts.dry_run {
-            "rollout-dry-run"
-        } else {
-            "rollout"
-        },
-    )?;
+    let audit = Audit::open(&opts.state_dir, &run_id, &env.name, command(opts))?;
     let mut start = audit.event(None, "start", "info");
     start.sha256 = Some(artifact.sha256.clone());
     start.build_id = Some(artifact.build_id.clone());
@@ -113,6 +109,7 @@ pub async fn rollout(
         hosts: vec![],
         elapsed_ms: 0,
         audit_log: audit.path.clone(),
+        audit_error: None,
     };
     let abort = |mut report: RolloutReport, reason: String, audit: &Audit| {
         let mut e = audit.event(None, "outcome", "fail");
@@ -121,6 +118,7 @@ pub async fn rollout(
         audit.record(e);
         report.reason = Some(reason);
         report.elapsed_ms = t0.elapsed().as_millis();
+        report.audit_error = audit.write_error();
         Ok(report)
     };
 
@@ -198,8 +196,21 @@ pub async fn rollout(
                 }
                 results.push(HostResult::new(r, roles));
             }
-            Err(e) => return abort(report, format!("{}: detect: {e}", r.host.name), &audit),
+            Err(e) => {
+                close_all(&hosts).await;
+                return abort(
+                    report,
+                    format!("{}: detect: {e}; nothing touched", r.host.name),
+                    &audit,
+                );
+            }
         }
+    }
+    // A DR host is never the canary: non-DR hosts first (stable order otherwise).
+    app.sort_by_key(|&i| results[i].dr);
+    if let Some(why) = no_deployable(&results, &app, opts.mode) {
+        close_all(&hosts).await;
+        return abort(report, why, &audit);
     }
     let batches = fleet::plan_batches(app.len(), env.rollout.batch_size, env.rollout.canary);
     let batches: Vec<Vec<usize>> = batches
@@ -261,6 +272,7 @@ pub async fn rollout(
         Mode::Rollout => (Pools::One, Pools::One),
     };
     let mut lb_error: Option<String> = None;
+    let mut canary_down = false;
     let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
     let tolerance = env.thresholds.failure_tolerance;
     for (n, batch) in batches.iter().enumerate() {
@@ -299,6 +311,11 @@ pub async fn rollout(
             lb_error = Some(e);
             break;
         }
+        if n == 0 && env.rollout.canary && canary_failed(&results, &batches[0]) {
+            ui.info("the canary failed: no new batches, whatever the tolerance");
+            canary_down = true;
+            break;
+        }
         if outcome::exceeded(counted(&results), tolerance) {
             ui.info(&format!(
                 "failures among non-DR hosts exceed the tolerance ({tolerance}): no new batches"
@@ -317,6 +334,9 @@ pub async fn rollout(
     }
     let any_failed = results.iter().any(|r| r.state == HostState::Failed);
     let mut out = outcome::classify(counted(&results), any_failed, tolerance);
+    if canary_down {
+        out = Outcome::Rollback;
+    }
     if let Some(e) = &lb_error {
         ui.info(&format!("load balancer refused the new configuration: {e}"));
         out = if results.iter().any(|r| r.touched) {
@@ -326,126 +346,67 @@ pub async fn rollout(
         };
     }
     // 5. Restore: every touched host on ROLLBACK, the failed ones on PARTIAL_SUCCESS.
-    let restore: Vec<usize> = (0..results.len())
-        .filter(|&i| {
-            results[i].touched
-                && (out == Outcome::Rollback || results[i].state == HostState::Failed)
-        })
-        .collect();
-    if !restore.is_empty() {
-        ui.info(&format!("restoring {} host(s) from backup", restore.len()));
-        let mut slots: Vec<(usize, HostResult)> =
-            restore.iter().map(|&i| (i, results[i].clone())).collect();
-        let futs = slots.iter_mut().map(|(i, res)| {
-            let sem = sem.clone();
-            let r = &hosts[*i];
-            let job = &job;
-            async move {
-                let _permit = sem.acquire().await.expect("semaphore");
-                hostrun::restore(job, r, res).await;
-            }
-        });
-        fleet::futures_join_all(futs).await;
-        for (i, res) in slots {
-            results[i] = res;
-        }
+    finish::restore_touched(&job, &hosts, &mut results, out).await;
+    if results.iter().any(|r| r.state == HostState::RollbackFailed) {
+        out = Outcome::RollbackFailed;
     }
     // 6. Final routing: failed hosts stay out of the pools; after ROLLBACK the old routing.
-    if !lbs.is_empty() && lb_error.is_none() {
-        // After ROLLBACK every restored host serves the old build again and may return; else
-        // a host whose deployment failed stays out even when restored (no mixed versions).
+    if lb_error.is_none() {
         let pools = if out == Outcome::Rollback {
-            for r in &results {
-                match r.state {
-                    HostState::RolledBack => down.remove(&r.host),
-                    HostState::RollbackFailed => down.insert(r.host.clone()),
-                    _ => false,
-                };
-            }
             before
         } else {
             after
         };
-        if let Err(e) = lbs.apply(pools, &down, &audit).await {
-            lb_error = Some(e);
+        lb_error = finish::final_routing(&mut lbs, &results, out, pools, &mut down, &audit).await;
+        if lb_error.is_some() && out == Outcome::Success {
+            out = Outcome::PartialSuccess;
         }
     }
-    let mut e = audit.event(
-        None,
-        "outcome",
-        if out == Outcome::Success {
-            "ok"
-        } else {
-            "fail"
-        },
-    );
-    e.outcome = Some(out.as_str().into());
-    e.detail = Some(summary(&results));
-    audit.record(e.clone());
-    for r in &hosts {
-        let mut he = e.clone();
-        he.host = Some(r.host.name.clone());
-        audit.record(he);
-        hostrun::append_host_audit(&job, r).await;
-    }
+    // 7. The outcome, once final, is the last record of the run.
+    let reason = match &lb_error {
+        Some(lb) => format!("{}; load balancer: {lb}", summary(&results)),
+        None => summary(&results),
+    };
+    finish::record_outcome(&job, &hosts, &results, out, &reason).await;
     guard.release(&audit).await;
     close_all(&hosts).await;
     report.outcome = out;
-    report.reason = Some(match &lb_error {
-        Some(lb) => format!("{}; load balancer: {lb}", summary(&results)),
-        None => summary(&results),
-    });
+    report.reason = Some(reason);
+    report.audit_error = audit.write_error();
     report.hosts = results;
     report.elapsed_ms = t0.elapsed().as_millis();
     Ok(report)
 }
 
-/// A host that failed verification leaves the pools; one that verified (back) joins them.
-fn lb_membership(down: &mut BTreeSet<String>, res: &HostResult) {
-    match res.state {
-        HostState::Verified => {
-            down.remove(&res.host);
-        }
-        HostState::Failed | HostState::RollbackFailed => {
-            down.insert(res.host.clone());
-        }
-        _ => {}
+/// Audit command name of the run.
+fn command(opts: &RunOptions) -> &'static str {
+    match (opts.dry_run, opts.mode) {
+        (true, _) => "rollout-dry-run",
+        (false, Mode::Rollout) => "rollout",
+        (false, Mode::Gray(_)) => "gray",
+        (false, Mode::Promote) => "promote",
     }
 }
 
-fn counted(results: &[HostResult]) -> usize {
-    outcome::counted_failures(
-        results
-            .iter()
-            .filter(|r| r.state == HostState::Failed)
-            .map(|r| (r.host.as_str(), r.dr)),
-    )
-}
-
-/// One-line summary: verified / failed (named) / rolled back.
-pub fn summary(results: &[HostResult]) -> String {
-    let names = |s: HostState| -> Vec<String> {
-        results
-            .iter()
-            .filter(|r| r.state == s)
-            .map(|r| r.host.clone())
-            .collect()
+/// Why there is nothing this run may deploy to, if so.
+fn no_deployable(results: &[HostResult], app: &[usize], mode: Mode) -> Option<String> {
+    let what = if matches!(mode, Mode::Gray(_)) {
+        "gray app"
+    } else {
+        "app"
     };
-    let mut parts = vec![format!("{} verified", names(HostState::Verified).len())];
-    for (label, s) in [
-        ("failed", HostState::Failed),
-        ("rolled back", HostState::RolledBack),
-        ("rollback FAILED", HostState::RollbackFailed),
-        ("skipped", HostState::Skipped),
-    ] {
-        let n = names(s);
-        if !n.is_empty() {
-            parts.push(format!("{label}: {}", n.join(", ")));
-        }
+    if app.is_empty() {
+        return Some(format!("no {what} host; nothing touched"));
     }
-    parts.join("; ")
+    if app.iter().all(|&i| results[i].dr) {
+        return Some(format!("every {what} host is DR; nothing touched"));
+    }
+    None
 }
 
-pub async fn close_all(hosts: &[RemoteHost]) {
-    fleet::futures_join_all(hosts.iter().map(|r| r.t.close())).await;
+/// The canary (first batch) has a failed host.
+fn canary_failed(results: &[HostResult], canary: &[usize]) -> bool {
+    canary
+        .iter()
+        .any(|&i| results[i].state == HostState::Failed)
 }

@@ -1,0 +1,99 @@
+//! Proof of the bytes: the running worker's image (sha256 of `/proc/PID/exe`, read from the
+//! admin `GET /status` when `[service] admin` is set, else on the host for every child of the
+//! master) must equal the sha256 of the installed binary. Run after every restart and restore.
+
+use crate::inventory::Environment;
+use crate::probe;
+use crate::remote::{HostError, Layout, RemoteHost};
+use std::time::{Duration, Instant};
+
+/// What the check established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    /// The running worker image is the installed binary (its sha256).
+    Proven(String),
+    /// The installed file is a script (`#!`): the kernel runs its interpreter, so the image
+    /// cannot be compared; recorded as a warning.
+    Script,
+}
+
+/// `installed SHA` or `script`, then `running SHA` lines for every child of the master.
+const HOST: &str = r#"set -eu
+bin=$1; pidf=$2
+if [ "$(head -c 2 -- "$bin")" = '#!' ]; then echo script; exit 0; fi
+s=$(sha256sum -- "$bin"); echo "installed ${s%% *}"
+[ "$3" = 1 ] || exit 0
+m=$(cat -- "$pidf")
+ps -o pid= --ppid "$m" | while read -r p; do
+  s=$(sha256sum -- "/proc/$p/exe") && echo "running ${s%% *}"
+done"#;
+
+/// Retry [`check_once`] until it passes or the health timeout elapses.
+pub async fn check(r: &RemoteHost, env: &Environment, l: &Layout) -> Result<Image, HostError> {
+    let start = Instant::now();
+    let limit = Duration::from_secs(env.health.timeout_s);
+    loop {
+        match check_once(r, env, l).await {
+            Ok(x) => return Ok(x),
+            Err(e) if start.elapsed() >= limit => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(env.health.interval_ms)).await,
+        }
+    }
+}
+
+/// One comparison of the running image with the installed binary.
+pub async fn check_once(r: &RemoteHost, env: &Environment, l: &Layout) -> Result<Image, HostError> {
+    let from_host = if env.service.admin.is_some() {
+        "0"
+    } else {
+        "1"
+    };
+    let out = r
+        .script(
+            "image check",
+            HOST,
+            &[&l.binary, &env.service.pid_file, from_host],
+        )
+        .await?;
+    if out.trim() == "script" {
+        return Ok(Image::Script);
+    }
+    let field = |k: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|x| x.strip_prefix(k).map(str::to_string))
+            .collect()
+    };
+    let installed = field("installed ")
+        .pop()
+        .ok_or_else(|| HostError::Check(format!("image check: no installed sha256 in {out:?}")))?;
+    let running = match &env.service.admin {
+        Some(admin) => vec![admin_sha(r, admin).await?],
+        None => field("running "),
+    };
+    if running.is_empty() || running.iter().any(|s| s != &installed) {
+        return Err(HostError::Check(format!(
+            "running worker image sha256 {running:?} is not the installed binary's {installed}"
+        )));
+    }
+    Ok(Image::Proven(installed))
+}
+
+/// `current.sha256` of the admin `GET /status`, through the SSH tunnel.
+async fn admin_sha(r: &RemoteHost, admin: &str) -> Result<String, HostError> {
+    let port: u16 = admin
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .ok_or_else(|| HostError::Check(format!("bad admin address `{admin}`")))?;
+    let stream = r.t.tunnel(port).await?;
+    let fut = probe::request(stream, "GET", admin, "/status", "admin /status");
+    let resp = tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .map_err(|_| HostError::Check("admin /status: no answer within 10s".into()))?
+        .map_err(|e| HostError::Check(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&resp.body)
+        .map_err(|e| HostError::Check(format!("admin /status: {e}")))?;
+    v["current"]["sha256"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| HostError::Check(format!("admin /status has no current.sha256: {v}")))
+}

@@ -1,0 +1,394 @@
+//! `deployctl rollback` (and `gray --abort`): restore one build on every app host (or every
+//! gray host) and verify it serves. The target is a run: `--to RUN_ID`, or by default the
+//! last `rollout`/`promote` that ended SUCCESS (its backups hold the build the whole fleet
+//! served together before it); `gray --abort` targets the build of the stable hosts. Nothing
+//! is touched unless every host is reachable, every role known and the target one build.
+
+pub mod target;
+
+use crate::audit::{self, Audit};
+use crate::backup::{self, Listing};
+use crate::balancer::{Balancers, Pools};
+use crate::fleet;
+use crate::hostrun::{self, HostResult, HostState, Job};
+use crate::inventory::{Environment, Role};
+use crate::outcome::Outcome;
+use crate::remote::{HostError, Layout, RemoteHost};
+use crate::rollout::{close_all, summary, RunError, RunOptions};
+use crate::ui::Ui;
+use crate::verify;
+use serde::Serialize;
+use std::sync::Arc;
+pub use target::Target;
+
+/// Result of `rollback`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackReport {
+    pub run_id: String,
+    pub env: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub target: Option<Target>,
+    pub hosts: Vec<HostResult>,
+    pub audit_log: std::path::PathBuf,
+    /// The local audit log could not be written: the run fails.
+    pub audit_error: Option<String>,
+}
+
+/// What `rollback` asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub to: Option<&'a str>,
+    pub only_gray: bool,
+}
+
+/// Restore the target build on every app host (gray hosts only with `only_gray`).
+pub async fn rollback(
+    env: &Environment,
+    opts: &RunOptions,
+    to: Option<&str>,
+    only_gray: bool,
+    ui: &Ui,
+) -> Result<RollbackReport, RunError> {
+    let req = Request { to, only_gray };
+    let run_id = audit::new_run_id();
+    let command = if only_gray { "gray-abort" } else { "rollback" };
+    let audit = Audit::open(&opts.state_dir, &run_id, &env.name, command)?;
+    let mut report = RollbackReport {
+        run_id: run_id.clone(),
+        env: env.name.clone(),
+        outcome: Outcome::Aborted,
+        reason: String::new(),
+        target: None,
+        hosts: vec![],
+        audit_log: audit.path.clone(),
+        audit_error: None,
+    };
+    let hosts = match connect(env).await {
+        Ok(h) => h,
+        Err(why) => return Ok(aborted(report, &audit, why)),
+    };
+    let (results, app) = match roles(env, &hosts, &audit, only_gray).await {
+        Ok(x) => x,
+        Err(why) => {
+            close_all(&hosts).await;
+            return Ok(aborted(report, &audit, why));
+        }
+    };
+    let guard = match crate::lease::guard(env, &hosts, &opts.state_dir, &audit, ui).await {
+        Ok(g) => g,
+        Err(e) => {
+            close_all(&hosts).await;
+            return Err(e.into());
+        }
+    };
+    let job = Job {
+        env,
+        layout: Layout::of(env),
+        payloads: vec![],
+        expected_build: String::new(),
+        audit: &audit,
+        ui,
+        skip_current: false,
+    };
+    let mut run = Run {
+        env,
+        opts,
+        req,
+        hosts: &hosts,
+        job: &job,
+        results,
+        app,
+    };
+    match run.execute().await {
+        Ok((outcome, target)) => {
+            report.outcome = outcome;
+            report.target = Some(target);
+            report.reason = summary(&run.results);
+        }
+        Err(why) => report.reason = format!("nothing touched: {why}"),
+    }
+    run.final_routing(&mut report).await;
+    finish(&mut report, &run, &audit).await;
+    guard.release(&audit).await;
+    close_all(&hosts).await;
+    report.hosts = run.results;
+    report.audit_error = audit.write_error();
+    Ok(report)
+}
+
+async fn connect(env: &Environment) -> Result<Vec<RemoteHost>, String> {
+    let mut hosts = vec![];
+    let mut errors = vec![];
+    for c in fleet::connect_all(env).await {
+        match c {
+            Ok(r) => hosts.push(r),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(hosts);
+    }
+    close_all(&hosts).await;
+    Err(format!("nothing touched: {}", errors.join(" | ")))
+}
+
+/// Roles of every host; the indices of the hosts this rollback restores. Errors: a role
+/// detection failed, no app host, or every app host is DR.
+async fn roles(
+    env: &Environment,
+    hosts: &[RemoteHost],
+    audit: &Audit,
+    only_gray: bool,
+) -> Result<(Vec<HostResult>, Vec<usize>), String> {
+    let mut results = vec![];
+    let mut app = vec![];
+    for (r, roles) in hosts.iter().zip(fleet::detect_all(env, hosts).await) {
+        let roles = roles.map_err(|e| format!("nothing touched: {}: detect: {e}", r.host.name))?;
+        let mut e = audit.event(Some(&r.host.name), "detect", "ok");
+        e.detail = Some(format!("{roles:?}", roles = roles.0));
+        audit.record(e);
+        if roles.0.contains(&Role::App) && (!only_gray || r.host.gray) {
+            app.push(results.len());
+        }
+        results.push(HostResult::new(r, roles.0));
+    }
+    if app.is_empty() {
+        return Err(format!(
+            "nothing touched: no {} host in env {}",
+            if only_gray { "gray app" } else { "app" },
+            env.name
+        ));
+    }
+    if app.iter().all(|&i| results[i].dr) {
+        return Err("nothing touched: every app host is DR".into());
+    }
+    Ok((results, app))
+}
+
+/// The run once every host is connected, its role known and the lease held.
+struct Run<'a> {
+    env: &'a Environment,
+    opts: &'a RunOptions,
+    req: Request<'a>,
+    hosts: &'a [RemoteHost],
+    job: &'a Job<'a>,
+    results: Vec<HostResult>,
+    app: Vec<usize>,
+}
+
+impl Run<'_> {
+    /// Choose the target, pick each host's backup, restore; the outcome.
+    async fn execute(&mut self) -> Result<(Outcome, Target), String> {
+        let listings = self.listings().await?;
+        let serving = self.serving().await;
+        let target = self.target(&listings).await?;
+        let mut e = self.job.audit.event(None, "target", "info");
+        e.build_id = Some(target.build_id.clone());
+        e.detail = Some(format!("run {:?}", target.run_id));
+        self.job.audit.record(e);
+        self.job.ui.info(&format!(
+            "rolling back to build {} (backups of run {})",
+            target.build_id,
+            target.run_id.as_deref().unwrap_or("-")
+        ));
+        self.restore_all(&target, &listings, &serving).await;
+        let failed = self
+            .app
+            .iter()
+            .any(|&i| self.results[i].state == HostState::RollbackFailed);
+        Ok((
+            if failed {
+                Outcome::RollbackFailed
+            } else {
+                Outcome::Success
+            },
+            target,
+        ))
+    }
+
+    /// Every app host's backups; any host that cannot be listed stops the rollback.
+    async fn listings(&self) -> Result<Vec<(String, Listing)>, String> {
+        let l = &self.job.layout;
+        let futs = self
+            .app
+            .iter()
+            .map(|&i| backup::list_all(&self.hosts[i], l));
+        let mut out = vec![];
+        for (&i, listing) in self.app.iter().zip(fleet::futures_join_all(futs).await) {
+            let name = self.results[i].host.clone();
+            out.push((
+                name.clone(),
+                listing.map_err(|e| format!("{name}: backups: {e}"))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The build each app host serves now (None: no answer).
+    async fn serving(&self) -> Vec<Option<String>> {
+        let futs = self.app.iter().map(|&i| {
+            let r = &self.hosts[i];
+            async move {
+                verify::served(Some(r), &r.host, self.env)
+                    .await
+                    .map(|b| b.build_id)
+            }
+        });
+        fleet::futures_join_all(futs).await
+    }
+
+    async fn target(&self, listings: &[(String, Listing)]) -> Result<Target, String> {
+        if let Some(run) = self.req.to {
+            return target::of_run(run, listings);
+        }
+        if self.req.only_gray {
+            return self.stable_build().await;
+        }
+        let run = audit::last_success(&self.opts.state_dir, &self.env.name).ok_or_else(|| {
+            format!(
+                "no successful rollout of env {} in the audit log ({}): name a run with --to",
+                self.env.name,
+                self.opts.state_dir.join("audit").display()
+            )
+        })?;
+        target::of_run(&run, listings)
+    }
+
+    /// `gray --abort`: the one build every stable (non-gray) app host serves.
+    async fn stable_build(&self) -> Result<Target, String> {
+        let futs = self
+            .hosts
+            .iter()
+            .zip(&self.results)
+            .filter(|(r, res)| res.roles.contains(&Role::App) && !r.host.gray)
+            .map(|(r, _)| async move {
+                let b = verify::served(Some(r), &r.host, self.env).await;
+                (r.host.name.clone(), b.map(|b| b.build_id))
+            });
+        let builds = fleet::futures_join_all(futs).await;
+        let first = builds.first().and_then(|(_, b)| b.clone());
+        match first {
+            Some(b) if builds.iter().all(|(_, x)| x.as_deref() == Some(b.as_str())) => Ok(Target {
+                run_id: None,
+                build_id: b,
+            }),
+            _ => Err(format!(
+                "the stable hosts do not serve one build: {builds:?}"
+            )),
+        }
+    }
+
+    async fn restore_all(
+        &mut self,
+        t: &Target,
+        listings: &[(String, Listing)],
+        serving: &[Option<String>],
+    ) {
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.env.rollout.parallelism));
+        let mut slots: Vec<(usize, HostResult)> = self
+            .app
+            .iter()
+            .map(|&i| (i, self.results[i].clone()))
+            .collect();
+        let futs = slots
+            .iter_mut()
+            .zip(listings)
+            .zip(serving)
+            .map(|(((i, res), (_, l)), now)| {
+                let (sem, job, r) = (sem.clone(), self.job, &self.hosts[*i]);
+                async move {
+                    let _p = sem.acquire().await.expect("semaphore");
+                    restore_one(job, r, res, t, l, now.as_deref()).await;
+                }
+            });
+        fleet::futures_join_all(futs).await;
+        for (i, res) in slots {
+            self.results[i] = res;
+        }
+    }
+
+    /// Hosts restored return to the one pool; hosts whose restore failed are kept out.
+    async fn final_routing(&mut self, report: &mut RollbackReport) {
+        let roles: Vec<Vec<Role>> = self.results.iter().map(|r| r.roles.clone()).collect();
+        let mut lbs = Balancers::new(self.env, self.hosts, &roles, &report.run_id);
+        if lbs.is_empty() || report.target.is_none() {
+            return;
+        }
+        let (_, mut down) = lbs.current().await;
+        for r in &self.results {
+            match r.state {
+                HostState::RolledBack | HostState::Unchanged => down.remove(&r.host),
+                HostState::RollbackFailed => down.insert(r.host.clone()),
+                _ => false,
+            };
+        }
+        if let Err(lb) = lbs.apply(Pools::One, &down, self.job.audit).await {
+            report.outcome = Outcome::RollbackFailed;
+            report.reason = format!("{}; load balancer: {lb}", report.reason);
+        }
+    }
+}
+
+/// Restore one host to `t` (or leave it when it already serves the build).
+async fn restore_one(
+    job: &Job<'_>,
+    r: &RemoteHost,
+    res: &mut HostResult,
+    t: &Target,
+    l: &Listing,
+    serving: Option<&str>,
+) {
+    res.previous_build = serving.map(str::to_string);
+    let mut e = job.audit.event(Some(&res.host), "before", "info");
+    e.build_id = res.previous_build.clone();
+    job.audit.record(e);
+    match target::pick(t, l, serving) {
+        Ok(Some(b)) => {
+            res.touched = true;
+            res.backup = Some(b);
+            hostrun::restore(job, r, res).await;
+        }
+        Ok(None) => {
+            res.state = HostState::Unchanged;
+            res.served_build = res.previous_build.clone();
+        }
+        Err(why) => {
+            res.state = HostState::RollbackFailed;
+            res.error = Some(HostError::Check(why).to_string());
+            job.ui
+                .done(&res.host, false, res.error.as_deref().unwrap_or(""));
+        }
+    }
+}
+
+/// Outcome recorded last (the run's and each host's), then each host's own audit log.
+async fn finish(report: &mut RollbackReport, run: &Run<'_>, audit: &Audit) {
+    let result = if report.outcome == Outcome::Success {
+        "ok"
+    } else {
+        "fail"
+    };
+    let mut e = audit.event(None, "outcome", result);
+    e.outcome = Some(report.outcome.as_str().into());
+    e.detail = Some(report.reason.clone());
+    e.build_id = report.target.as_ref().map(|t| t.build_id.clone());
+    for (r, res) in run.hosts.iter().zip(&run.results) {
+        let mut he = e.clone();
+        he.host = Some(r.host.name.clone());
+        he.build_id = res.served_build.clone();
+        audit.record(he);
+        hostrun::append_host_audit(run.job, r).await;
+    }
+    audit.record(e);
+}
+
+fn aborted(mut report: RollbackReport, audit: &Audit, why: String) -> RollbackReport {
+    let mut e = audit.event(None, "outcome", "fail");
+    e.outcome = Some(Outcome::Aborted.as_str().into());
+    e.detail = Some(why.clone());
+    audit.record(e);
+    report.reason = why;
+    report.audit_error = audit.write_error();
+    report
+}
