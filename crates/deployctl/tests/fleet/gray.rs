@@ -3,6 +3,7 @@
 //! a rejected nginx configuration, and a never-ready host kept out of the pool.
 
 use crate::bed::*;
+use crate::lbstate::assert_lb_agrees;
 
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -128,6 +129,7 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
             headed.iter().all(|b| *b == v2),
             "gray {pct}%: header not routed to gray"
         );
+        assert_lb_agrees(&bed, 0, "nginx", &format!("gray {pct}%"));
         if pct == 10 {
             let st = deployctl(&inv, &state, &["status", "--env", "bed"]);
             let lbst = &st.json[0]["lb"];
@@ -158,6 +160,8 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
         builds_for_keys(&lb, 0..200).iter().all(|b| *b == v2),
         "promote: new build everywhere"
     );
+    let live = assert_lb_agrees(&bed, 0, "nginx", "promote");
+    assert!(live.down.is_empty(), "{live:?}");
 }
 
 #[test]
@@ -252,4 +256,5 @@ fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
         builds_for_keys(&lb, 0..20).iter().all(|b| *b == v1),
         "nginx still serves, app untouched"
     );
+    assert_lb_agrees(&bed, 0, "nginx", "nginx -t rejected a file");
 }

@@ -8,6 +8,7 @@
 use crate::bed::*;
 use crate::gray::{build_via, builds_for_keys, rt, share};
 use crate::lbload::*;
+use crate::lbstate::assert_lb_agrees;
 
 /// LB changes a run made (audit `lb config` records in `STATE/audit/RUN_ID.jsonl`).
 fn lb_changes(state: &std::path::Path, r: &Run) -> usize {
@@ -84,6 +85,7 @@ fn gray_cycle(kind: &'static str) {
         assert_eq!(r.code, 0, "gray {pct}: {} {}", r.stderr, r.json);
         changes.push(lb_changes(&state, &r));
         assert_lb_in_sync(&inv, &state, kind);
+        assert_lb_agrees(&bed, 0, kind, &format!("gray {pct}%"));
         wait_lb_up(&inv, &state, kind);
         check_split(&lb, pct, &v2, &v1, &format!("{kind} gray {pct}%"));
     }
@@ -91,6 +93,7 @@ fn gray_cycle(kind: &'static str) {
     assert_eq!(r.code, 0, "promote: {} {}", r.stderr, r.json);
     changes.push(lb_changes(&state, &r));
     assert_lb_in_sync(&inv, &state, kind);
+    assert_lb_agrees(&bed, 0, kind, "promote");
     assert!(
         builds_for_keys(&lb, 0..200).iter().all(|b| *b == v2),
         "promote"
@@ -103,6 +106,7 @@ fn gray_cycle(kind: &'static str) {
     );
     assert_eq!(r.code, 0, "gray again: {} {}", r.stderr, r.json);
     changes.push(lb_changes(&state, &r));
+    assert_lb_agrees(&bed, 0, kind, "gray again");
     wait_lb_up(&inv, &state, kind);
     check_split(
         &lb,
@@ -115,6 +119,8 @@ fn gray_cycle(kind: &'static str) {
     assert_eq!(r.code, 0, "abort: {} {}", r.stderr, r.json);
     changes.push(lb_changes(&state, &r));
     assert_lb_in_sync(&inv, &state, kind);
+    let live = assert_lb_agrees(&bed, 0, kind, "abort");
+    assert!(live.down.is_empty(), "after abort: {live:?}");
     assert!(
         builds_for_keys(&lb, 0..200).iter().all(|b| *b == v2),
         "abort"

@@ -10,6 +10,8 @@ mod https;
 mod lbgray;
 mod lbkinds;
 mod lbload;
+mod lbreload;
+mod lbstate;
 mod lease;
 mod local;
 mod names;
