@@ -78,6 +78,12 @@ impl Bed {
         self.dir.join(format!("h{}/srv", k + 1))
     }
 
+    /// Whether nothing was installed on host k: its `/srv` holds only what the bed put there
+    /// (the masters' `admin.token`).
+    pub fn untouched(&self, k: usize) -> bool {
+        ls(&self.srv(k)) == ["admin.token"]
+    }
+
     /// SSH logins the host's sshd accepted so far.
     pub fn logins(&self, k: usize) -> usize {
         let log = std::fs::read_to_string(self.dir.join(format!("h{}/sshd.log", k + 1)))

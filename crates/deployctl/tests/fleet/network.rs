@@ -61,10 +61,7 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
         .as_str()
         .unwrap()
         .contains(&bed.hosts[1].name));
-    assert!(
-        ls(&bed.srv(0)).is_empty() && ls(&bed.srv(1)).is_empty(),
-        "nothing touched"
-    );
+    assert!(bed.untouched(0) && bed.untouched(1), "nothing touched");
     bed.loss(1, 0);
     let n = deployctl(&inv, &state, &["netcheck", "--env", "bed"]);
     assert_eq!(n.code, 0, "loss removed: {} {}", n.stderr, n.json);
