@@ -50,6 +50,8 @@ ensure_packages() {
   command -v curl >/dev/null || missing+=(curl)
   # deployctl netcheck measures ICMP loss with the system ping.
   command -v ping >/dev/null || missing+=(iputils-ping)
+  # A non-POSIX login shell, for the test that deployctl refuses one at connect.
+  [ -x /usr/bin/tcsh ] || missing+=(tcsh)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     exec 9>/run/dctl-testbed-apt.lock; flock 9
@@ -57,7 +59,7 @@ ensure_packages() {
     if [ ! -x /usr/sbin/sshd ] || ! command -v nft >/dev/null || ! command -v sudo >/dev/null \
        || [ ! -x /usr/sbin/nginx ] || [ ! -x /usr/sbin/haproxy ] || ! command -v socat >/dev/null \
        || ! command -v openssl >/dev/null || ! command -v curl >/dev/null \
-       || ! command -v ping >/dev/null; then
+       || ! command -v ping >/dev/null || [ ! -x /usr/bin/tcsh ]; then
       DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     fi

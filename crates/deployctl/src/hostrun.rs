@@ -152,7 +152,7 @@ async fn deploy_inner(
     let env = job.env;
     let l = &job.layout;
     let master = job
-        .timed(res, "check master", service::master(r, &env.service, l))
+        .timed(res, "check master", service::observe(r, &env.service, l))
         .await?;
     if master.is_some() {
         res.previous_build = verify::served(Some(r), &r.host, env)

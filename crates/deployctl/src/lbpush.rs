@@ -58,7 +58,7 @@ pub enum Change {
 pub async fn current(r: &RemoteHost, s: &LbSettings) -> Result<String, HostError> {
     r.script(
         "read lb config",
-        r#"cat "$1" 2>/dev/null; true"#,
+        r#"cat "$1" 2>/dev/null || true"#,
         &[&s.owned_file()],
     )
     .await
@@ -130,9 +130,7 @@ pub async fn apply(
 
 /// `sh -c SCRIPT sh ARGS...`.
 pub fn script_argv(script: &str, args: &[&str]) -> Vec<String> {
-    let mut argv = vec!["sh".into(), "-c".into(), script.into(), "sh".into()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    argv
+    crate::remote::sh_argv(script, args)
 }
 
 /// Run a non-idempotent LB step once. When the connection is lost during it, reconnect and

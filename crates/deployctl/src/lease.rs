@@ -166,22 +166,9 @@ pub async fn op(
     ttl: Duration,
     bound: Duration,
 ) -> Result<(String, Option<LeaseInfo>), LeaseError> {
-    let argv: Vec<String> = [
-        "sh",
-        "-c",
-        SCRIPT,
-        "sh",
-        dir,
-        what,
-        &o.run_id,
-        &o.controller,
-        &o.user,
-        &o.pid.to_string(),
-        &ttl.as_secs().max(1).to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (pid, ttl_s) = (o.pid.to_string(), ttl.as_secs().max(1).to_string());
+    let args = [dir, what, &o.run_id, &o.controller, &o.user, &pid, &ttl_s];
+    let argv = crate::remote::sh_argv(SCRIPT, &args);
     let err = |detail: String| LeaseError::Remote {
         host: t.host().to_string(),
         detail,

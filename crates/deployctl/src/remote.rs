@@ -124,14 +124,18 @@ impl RemoteHost {
     }
 }
 
-/// `sh -c SCRIPT sh ARGS...`: the script refers to `$1`, `$2`....
-fn sh_argv(script: &str, args: &[&str]) -> Vec<String> {
-    let mut argv = vec![
-        "sh".to_string(),
-        "-c".to_string(),
-        script.to_string(),
-        "sh".to_string(),
-    ];
+/// What every remote script starts with: a failing command or an unset variable stops it.
+pub const STRICT: &str = "set -eu";
+
+/// `sh -c SCRIPT sh ARGS...`: the script refers to `$1`, `$2`.... Every script runs under
+/// [`STRICT`] (prepended unless the script already starts with it).
+pub fn sh_argv(script: &str, args: &[&str]) -> Vec<String> {
+    let script = if script.starts_with(STRICT) {
+        script.to_string()
+    } else {
+        format!("{STRICT}\n{script}")
+    };
+    let mut argv = vec!["sh".to_string(), "-c".to_string(), script, "sh".to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));
     argv
 }
@@ -191,6 +195,31 @@ impl Layout {
                 .collect(),
             audit_file: format!("{dir}/.deploy/audit.jsonl"),
             install_dir: dir,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_script_runs_under_set_eu() {
+        let argv = sh_argv("cat \"$1\"", &["a b"]);
+        assert_eq!(argv[..2], ["sh", "-c"]);
+        assert_eq!(argv[2], "set -eu\ncat \"$1\"");
+        assert_eq!(argv[3..], ["sh", "a b"]);
+        let own = sh_argv("set -eu\ntrue", &[]);
+        assert_eq!(own[2], "set -eu\ntrue", "not doubled");
+        // Run for real: an unset variable and a failing command both stop the script.
+        for body in ["echo \"$nope\"; echo reached", "false; echo reached"] {
+            let argv = sh_argv(body, &[]);
+            let out = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{body}");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("reached"));
         }
     }
 }

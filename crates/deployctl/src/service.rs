@@ -13,6 +13,9 @@ use std::time::Duration;
 pub struct Master {
     pub pid: u32,
     pub exe: String,
+    /// Generation of its serving worker, read from the admin endpoint when the inventory
+    /// names one ([`observe`]); `None` otherwise.
+    pub generation: Option<u64>,
 }
 
 /// Read the pid file; `Ok(None)` when no live process is behind it. A live pid whose
@@ -39,7 +42,71 @@ printf '%s\n' "$p"; readlink "/proc/$p/exe" || echo "?""#;
             svc.pid_file, l.binary
         )));
     }
-    Ok(Some(Master { pid, exe }))
+    Ok(Some(Master {
+        pid,
+        exe,
+        generation: None,
+    }))
+}
+
+/// [`master`], plus the serving generation from the admin endpoint when one is configured:
+/// what [`restart`] compares against right before it acts.
+pub async fn observe(
+    r: &RemoteHost,
+    svc: &Service,
+    l: &Layout,
+) -> Result<Option<Master>, HostError> {
+    let Some(mut m) = master(r, svc, l).await? else {
+        return Ok(None);
+    };
+    if let Some(admin) = &svc.admin {
+        m.generation = Some(admin_status(r, admin).await?.generation);
+    }
+    Ok(Some(m))
+}
+
+/// What the admin endpoint's `GET /status` says about the master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminStatus {
+    pub master_pid: u32,
+    pub generation: u64,
+    pub restart_in_progress: bool,
+}
+
+fn admin_port(admin: &str) -> Result<u16, HostError> {
+    admin
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .ok_or_else(|| HostError::Check(format!("bad admin address `{admin}`")))
+}
+
+/// `GET /status` on the admin endpoint through the transport's tunnel (bounded).
+pub async fn admin_status(r: &RemoteHost, admin: &str) -> Result<AdminStatus, HostError> {
+    let port = admin_port(admin)?;
+    let resp = r
+        .bounded("admin /status", async {
+            let stream = r.t.tunnel(port).await?;
+            probe::request(stream, "GET", admin, "/status", "admin /status")
+                .await
+                .map_err(|e| HostError::Check(e.to_string()))
+        })
+        .await?;
+    parse_status(resp.status, &resp.body)
+}
+
+/// The fields of a `GET /status` answer that the re-check needs.
+pub fn parse_status(status: u16, body: &str) -> Result<AdminStatus, HostError> {
+    let bad =
+        |why: &str| HostError::Check(format!("admin /status answered {status}: {why}: {body}"));
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| bad(&e.to_string()))?;
+    let num = |x: &serde_json::Value| x.as_u64();
+    Ok(AdminStatus {
+        master_pid: num(&v["master_pid"])
+            .and_then(|p| u32::try_from(p).ok())
+            .ok_or_else(|| bad("no master_pid"))?,
+        generation: num(&v["current"]["generation"]).ok_or_else(|| bad("no serving worker"))?,
+        restart_in_progress: v["restart_in_progress"].as_bool().unwrap_or(false),
+    })
 }
 
 /// `/proc/PID/exe` of our master: the install path, or that path marked "(deleted)" after
@@ -64,17 +131,15 @@ pub fn start_args(svc: &Service, l: &Layout) -> Vec<String> {
 pub async fn start(r: &RemoteHost, svc: &Service, l: &Layout) -> Result<(), HostError> {
     let pid_dir = svc.pid_file.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
     let log = format!("{}/{}.log", l.install_dir, l.binary_name);
-    let mut argv: Vec<String> = vec![
-        "sh".into(),
-        "-c".into(),
-        r#"log=$1; piddir=$2; shift 2; mkdir -p "$piddir" && cd "$(dirname "$1")" && setsid "$@" </dev/null >>"$log" 2>&1 &"#.into(),
-        "sh".into(),
-        log,
-        pid_dir.to_string(),
-        l.binary.clone(),
-    ];
-    argv.extend(start_args(svc, l));
-    r.run_once("start service", &argv).await?;
+    let script = r#"set -eu
+log=$1; piddir=$2; shift 2
+mkdir -p "$piddir"
+cd "$(dirname "$1")"
+setsid "$@" </dev/null >>"$log" 2>&1 &"#;
+    let mut args: Vec<String> = vec![log, pid_dir.to_string(), l.binary.clone()];
+    args.extend(start_args(svc, l));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    r.script_once("start service", script, &args).await?;
     Ok(())
 }
 
@@ -118,12 +183,14 @@ pub enum RestartMethod {
     Unconfirmed,
 }
 
-const SIGNAL: &str = r#"set -eu
+/// Exit 3 unless the pid file still names `$2` and `$2` still runs `$3`; with `$4` = signal,
+/// then SIGUSR1 to it.
+const RECHECK: &str = r#"set -eu
 p=$(cat "$1" 2>/dev/null || true)
 [ "$p" = "$2" ] || { echo "pid file $1 now names '$p', not $2" >&2; exit 3; }
 e=$(readlink "/proc/$2/exe" || true)
 [ "$e" = "$3" ] || [ "$e" = "$3 (deleted)" ] || { echo "pid $2 runs '$e', not $3" >&2; exit 3; }
-kill -USR1 "$2""#;
+if [ "$4" = signal ]; then kill -USR1 "$2"; fi"#;
 
 /// Prints the admin token file (at most 4 KiB); never logged.
 const READ_TOKEN: &str = r#"set -eu
@@ -144,61 +211,128 @@ async fn admin_token(r: &RemoteHost, svc: &Service) -> Result<String, HostError>
     Ok(token)
 }
 
-/// Graceful restart of `m`: the admin control verb when configured, else SIGUSR1. Neither is
-/// repeated after a lost connection (the caller re-reads the host).
+/// Graceful restart of `m`: the admin control verb when configured, else SIGUSR1. Right
+/// before it, the master is re-checked on the host (it was read before backup and upload):
+/// the pid file must still name it, it must still run our binary, and, with an admin
+/// endpoint, it must still serve the generation [`observe`] saw with no restart under way.
+/// Neither is repeated after a lost connection (the caller re-reads the host).
 pub async fn restart(
     r: &RemoteHost,
     svc: &Service,
     l: &Layout,
     m: &Master,
 ) -> Result<RestartMethod, HostError> {
-    let (pid_file, binary) = (svc.pid_file.as_str(), l.binary.as_str());
+    let (pid_file, binary, pid) = (svc.pid_file.as_str(), l.binary.as_str(), m.pid.to_string());
+    let changed = |e: HostError| match e {
+        HostError::Command {
+            status: 3, stderr, ..
+        } => HostError::Check(format!(
+            "master changed since it was checked, not restarted: {stderr}"
+        )),
+        e => e,
+    };
     if let Some(admin) = &svc.admin {
-        let port: u16 = admin
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse().ok())
-            .ok_or_else(|| HostError::Check(format!("bad admin address `{admin}`")))?;
         let token = admin_token(r, svc).await?;
-        let stream = r.t.tunnel(port).await?;
-        let fut =
-            probe::request_with_token(stream, "POST", admin, "/restart", "admin /restart", &token);
-        let resp = tokio::time::timeout(Duration::from_secs(180), fut)
-            .await
-            .map_err(|_| HostError::Check("admin /restart: no answer within 180s".into()))?
-            .map_err(|e| HostError::Check(e.to_string()))?;
-        let ans: RestartAnswer = serde_json::from_str(&resp.body).map_err(|e| {
-            HostError::Check(format!(
-                "admin /restart answered {}: {e}: {}",
-                resp.status, resp.body
-            ))
-        })?;
-        if ans.outcome != "ok" {
+        r.script(
+            "re-check master",
+            RECHECK,
+            &[pid_file, &pid, binary, "check"],
+        )
+        .await
+        .map_err(changed)?;
+        let now = admin_status(r, admin).await?;
+        if let Some(why) = generation_changed(m, &now) {
             return Err(HostError::Check(format!(
-                "master aborted the restart: {}",
-                ans.reason.unwrap_or_default()
+                "master changed since it was checked, not restarted: {why}"
             )));
         }
-        return Ok(RestartMethod::AdminVerb);
+        return admin_restart(r, admin, &token).await;
     }
-    // Re-checked on the host right before the signal (the pid was read before backup and
-    // upload): the pid file must still name this pid and it must still run our binary.
-    let out = r
-        .script_once("SIGUSR1", SIGNAL, &[pid_file, &m.pid.to_string(), binary])
-        .await;
-    match out {
-        Ok(_) => Ok(RestartMethod::Sigusr1),
-        Err(HostError::Command {
-            status: 3, stderr, ..
-        }) => Err(HostError::Check(format!(
-            "master changed since it was checked, not signalled: {stderr}"
-        ))),
-        Err(e) => Err(e),
+    r.script_once("SIGUSR1", RECHECK, &[pid_file, &pid, binary, "signal"])
+        .await
+        .map_err(changed)?;
+    Ok(RestartMethod::Sigusr1)
+}
+
+/// Why the admin endpoint's answer `now` is not the master `m` that was checked, if it is not.
+pub fn generation_changed(m: &Master, now: &AdminStatus) -> Option<String> {
+    if now.master_pid != m.pid {
+        return Some(format!(
+            "admin endpoint answers for master pid {}, not {}",
+            now.master_pid, m.pid
+        ));
     }
+    if now.restart_in_progress {
+        return Some("a restart is already under way".into());
+    }
+    match m.generation {
+        Some(g) if g != now.generation => Some(format!(
+            "it serves generation {}, not {g} as when it was checked",
+            now.generation
+        )),
+        _ => None,
+    }
+}
+
+/// `POST /restart` on the admin endpoint: the synchronous outcome of the restart.
+async fn admin_restart(
+    r: &RemoteHost,
+    admin: &str,
+    token: &str,
+) -> Result<RestartMethod, HostError> {
+    let stream = r.t.tunnel(admin_port(admin)?).await?;
+    let fut = probe::request_with_token(stream, "POST", admin, "/restart", "admin /restart", token);
+    let resp = tokio::time::timeout(Duration::from_secs(180), fut)
+        .await
+        .map_err(|_| HostError::Check("admin /restart: no answer within 180s".into()))?
+        .map_err(|e| HostError::Check(e.to_string()))?;
+    let ans: RestartAnswer = serde_json::from_str(&resp.body).map_err(|e| {
+        HostError::Check(format!(
+            "admin /restart answered {}: {e}: {}",
+            resp.status, resp.body
+        ))
+    })?;
+    if ans.outcome != "ok" {
+        return Err(HostError::Check(format!(
+            "master aborted the restart: {}",
+            ans.reason.unwrap_or_default()
+        )));
+    }
+    Ok(RestartMethod::AdminVerb)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_generation_pid_or_restart_under_way_is_reported() {
+        let m = Master {
+            pid: 40,
+            exe: "/srv/hotel/hotel-api".into(),
+            generation: Some(1),
+        };
+        let body = r#"{"master_pid":40,"current":{"generation":1},"restart_in_progress":false}"#;
+        let now = parse_status(200, body).unwrap();
+        assert_eq!(generation_changed(&m, &now), None);
+        let moved = AdminStatus {
+            generation: 2,
+            ..now.clone()
+        };
+        let why = generation_changed(&m, &moved).unwrap();
+        assert!(why.contains("generation 2, not 1"), "{why}");
+        let busy = AdminStatus {
+            restart_in_progress: true,
+            ..now.clone()
+        };
+        assert!(generation_changed(&m, &busy).unwrap().contains("under way"));
+        let other = AdminStatus {
+            master_pid: 41,
+            ..now
+        };
+        assert!(generation_changed(&m, &other).unwrap().contains("pid 41"));
+        assert!(parse_status(200, r#"{"master_pid":40,"current":null}"#).is_err());
+    }
 
     #[test]
     fn recognises_our_binary_even_after_replacement() {

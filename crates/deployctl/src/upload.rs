@@ -43,18 +43,25 @@ pub async fn upload(
     upload_as(r, data, sha256, dest, mode, None, tag).await
 }
 
-/// Where the bytes wait: `DIR/.deployctl-upload/NAME.TAG`, in a directory only the login
-/// user can enter, written under `umask 077` (a secret is never readable by others, even
-/// half-written), on the destination's filesystem (the final rename is atomic).
+/// Where the bytes wait: `DIR/.deployctl-upload/NAME.TAG.N` for attempt N, in a directory
+/// only the login user can enter, written under `umask 077` (a secret is never readable by
+/// others, even half-written), on the destination's filesystem (the final rename is atomic).
+/// Returns the directory and the per-run base name (`NAME.TAG`); [`attempt_path`] adds N.
 pub fn temp_path(dest: &str, tag: &str) -> (String, String) {
     let (dir, name) = dest.rsplit_once('/').unwrap_or((".", dest));
     let tmpdir = format!("{dir}/.deployctl-upload");
-    let tmp = format!("{tmpdir}/{name}.{tag}");
-    (tmpdir, tmp)
+    let base = format!("{tmpdir}/{name}.{tag}");
+    (tmpdir, base)
+}
+
+/// The temporary file of one attempt: a writer left behind by a broken attempt (its `cat`
+/// still appending on the host) never writes into the file of the next one.
+pub fn attempt_path(base: &str, attempt: u32) -> String {
+    format!("{base}.{attempt}")
 }
 
 /// Like [`upload`]; with `privileged = Some(owner)` the file is installed through `sudo -n`
-/// (owned by `owner` when not empty). The temporary file is removed on every failure.
+/// (owned by `owner` when not empty). Temporary files are removed on every failure.
 pub async fn upload_as(
     r: &RemoteHost,
     data: &[u8],
@@ -64,7 +71,7 @@ pub async fn upload_as(
     privileged: Option<&str>,
     tag: &str,
 ) -> Result<UploadReport, HostError> {
-    let (tmpdir, tmp) = temp_path(dest, tag);
+    let (tmpdir, base) = temp_path(dest, tag);
     r.script(
         "upload dir",
         "set -eu\numask 077\nmkdir -p \"$1\"\nchmod 700 \"$1\"",
@@ -72,27 +79,54 @@ pub async fn upload_as(
     )
     .await?;
     let out = async {
-        let report = transfer(r, data, sha256, &tmp, dest).await?;
+        let (report, tmp) = transfer(r, data, sha256, &base, dest).await?;
         install(r, &tmp, dest, sha256, mode, privileged, tag).await?;
         Ok(report)
     }
     .await;
-    if out.is_err() {
-        let _ = r
-            .run("remove upload", &["rm".into(), "-f".into(), tmp.clone()])
-            .await;
-    }
+    // Every attempt's file goes (a late writer of a broken attempt may have recreated one).
+    let _ = r
+        .script("remove upload", r#"rm -f -- "$1".*"#, &[&base])
+        .await;
     out
 }
 
+/// Start attempt `$1` (`$2` = base name, `$3` = size of the data): the longest prefix any
+/// earlier attempt left (never more than the data) is copied into the attempt's own file,
+/// only the bytes that were there when it was measured; earlier files are removed. Prints
+/// the bytes the attempt starts from. Safe to run again.
+const RESUME: &str = r#"set -eu
+umask 077
+cur=$1; base=$2; len=$3; have=0
+if [ -e "$cur" ]; then have=$(stat -c %s "$cur"); fi
+if [ "$have" -gt "$len" ]; then rm -f "$cur"; have=0; fi
+for f in "$base".*; do
+  [ -f "$f" ] && [ "$f" != "$cur" ] || continue
+  n=$(stat -c %s "$f" 2>/dev/null) || continue
+  if [ "$n" -gt "$have" ] && [ "$n" -le "$len" ]; then
+    head -c "$n" "$f" > "$cur"
+    have=$n
+  fi
+  rm -f "$f"
+done
+echo "$have""#;
+
+/// Append stdin to `$1`, which must already hold `$2` bytes (a late writer of a broken
+/// attempt never recreates a file that was removed with a wrong prefix).
+const APPEND: &str = r#"set -eu
+umask 077
+if [ "$2" -gt 0 ] && [ ! -e "$1" ]; then echo "$1 is gone" >&2; exit 4; fi
+cat >> "$1""#;
+
 /// Send the bytes (resuming what a broken attempt left) until the host's sha256 matches.
+/// Returns the report and the verified temporary file.
 async fn transfer(
     r: &RemoteHost,
     data: &[u8],
     sha256: &str,
-    tmp: &str,
+    base: &str,
     dest: &str,
-) -> Result<UploadReport, HostError> {
+) -> Result<(UploadReport, String), HostError> {
     let mut report = UploadReport {
         dest: dest.to_string(),
         bytes: data.len(),
@@ -102,24 +136,17 @@ async fn transfer(
     };
     loop {
         report.attempts += 1;
-        // Bytes already on the host (0 when the temp file does not exist).
-        let have: usize = r
-            .script(
-                "stat upload",
-                r#"[ -e "$1" ] && stat -c %s "$1" || echo 0"#,
-                &[tmp],
-            )
-            .await?
-            .trim()
-            .parse()
-            .unwrap_or(0);
-        let offset = if have > data.len() {
-            r.run("reset upload", &["rm".into(), "-f".into(), tmp.to_string()])
-                .await?;
-            0
-        } else {
-            have
-        };
+        let tmp = attempt_path(base, report.attempts);
+        let len = data.len().to_string();
+        let said = r
+            .script("resume upload", RESUME, &[&tmp, base, &len])
+            .await?;
+        let offset: usize = said.trim().parse().map_err(|_| {
+            HostError::Check(format!(
+                "{dest}: resume answered {:?}, not a byte count",
+                said.trim()
+            ))
+        })?;
         if offset > 0 && offset < data.len() {
             report.resumed_at.push(offset);
         }
@@ -127,8 +154,8 @@ async fn transfer(
             let sent = r
                 .script_stdin(
                     "upload",
-                    "umask 077\ncat >> \"$1\"",
-                    &[tmp],
+                    APPEND,
+                    &[&tmp, &offset.to_string()],
                     &data[offset..],
                 )
                 .await;
@@ -149,13 +176,13 @@ async fn transfer(
                 Err(e) => return Err(e.into()),
             }
         }
-        let remote_sha = sha_on_host(r, tmp).await?;
+        let remote_sha = sha_on_host(r, &tmp).await?;
         if remote_sha == sha256 {
-            return Ok(report);
+            return Ok((report, tmp));
         }
         r.run(
             "discard corrupt upload",
-            &["rm".into(), "-f".into(), tmp.to_string()],
+            &["rm".into(), "-f".into(), tmp.clone()],
         )
         .await?;
         if report.attempts >= MAX_ATTEMPTS {
@@ -312,11 +339,11 @@ mod tests {
         let dest = dir.path().join("sub/app");
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let sha = sha256_hex(&data);
-        // A previous attempt left the first 1000 bytes in the temp file.
+        // An earlier attempt of this run left the first 1000 bytes in its own temp file.
         std::fs::create_dir_all(dir.path().join("sub")).unwrap();
         std::fs::create_dir_all(dir.path().join("sub/.deployctl-upload")).unwrap();
         std::fs::write(
-            dir.path().join("sub/.deployctl-upload/app.r1"),
+            dir.path().join("sub/.deployctl-upload/app.r1.0"),
             &data[..1000],
         )
         .unwrap();
@@ -349,7 +376,7 @@ mod tests {
         std::fs::write(&dest, b"old").unwrap();
         let data = b"new contents".to_vec();
         std::fs::create_dir_all(dir.path().join(".deployctl-upload")).unwrap();
-        std::fs::write(dir.path().join(".deployctl-upload/app.r2"), b"XXX").unwrap();
+        std::fs::write(dir.path().join(".deployctl-upload/app.r2.0"), b"XXX").unwrap();
         let rep = upload(
             &local(),
             &data,
@@ -380,6 +407,6 @@ mod tests {
             data,
             "destination untouched by a failed upload"
         );
-        assert!(!dir.path().join(".deployctl-upload/app.r3").exists());
+        assert!(ls(&dir.path().join(".deployctl-upload")).is_empty());
     }
 }

@@ -138,8 +138,10 @@ pub async fn connect(
     }
 }
 
-/// A word that only a POSIX shell reads back unchanged from its [`crate::quote`]d form.
-const SHELL_PROBE: &str = "a'b \"c\" $d `e` \\f *;|&<>{}~#%!";
+/// A word that only a POSIX shell reads back unchanged from its [`crate::quote`]d form. The
+/// newline matters: csh/tcsh read every other character of it back unchanged, and fail only
+/// on a newline inside quotes (which every multi-line script has).
+const SHELL_PROBE: &str = "a'b \"c\" $d `e` \\f *;|&<>{}~#%!\nz";
 
 /// Every command is quoted for a POSIX shell; a login shell that reads quotes differently
 /// (fish, csh) would run something else. Checked once per connection.

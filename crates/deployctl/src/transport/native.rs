@@ -3,7 +3,8 @@
 //! Same strictness as the `ssh` transport: the server key must already be in the known_hosts
 //! file (unknown => refused, different => refused as changed). One connection per host;
 //! commands and tunnels are channels on it. Public-key authentication with the inventory's
-//! identity file (default `~/.ssh/id_ed25519`).
+//! identity file (default `~/.ssh/id_ed25519`). Connection, authentication and every tunnel's
+//! set-up are each bounded by the connect timeout.
 
 use super::{BoxFuture, ConnectOptions, ExecOutput, Transport, TransportError, Tunnel};
 use crate::inventory::Host;
@@ -257,18 +258,29 @@ async fn open(opts: &ConnectOptions, host: &Host) -> Result<Handle<Checker>, Tra
         }
         Ok(Ok(h)) => h,
     };
-    let hash = handle
-        .best_supported_rsa_hash()
+    // Authentication is bounded like the connection: a server that stalls it (a slow
+    // AuthorizedKeysCommand, a hung PAM module) fails the host instead of hanging the run.
+    let user = host.user.clone();
+    let authenticate = async {
+        let hash = handle
+            .best_supported_rsa_hash()
+            .await
+            .map_err(|e| other(e.to_string()))?
+            .flatten();
+        handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .await
+            .map_err(|e| other(e.to_string()))
+    };
+    let auth = tokio::time::timeout(opts.connect_timeout, authenticate)
         .await
-        .map_err(|e| other(e.to_string()))?
-        .flatten();
-    let auth = handle
-        .authenticate_publickey(
-            host.user.clone(),
-            PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-        )
-        .await
-        .map_err(|e| other(e.to_string()))?;
+        .map_err(|_| TransportError::Connect {
+            host: host.name.clone(),
+            detail: format!(
+                "authentication: no answer within {:?}",
+                opts.connect_timeout
+            ),
+        })??;
     if !auth.success() {
         return Err(TransportError::Auth {
             host: host.name.clone(),
@@ -296,9 +308,15 @@ impl Transport for NativeTransport {
     fn tunnel(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Tunnel>, TransportError>> {
         Box::pin(async move {
             let handle = self.handle.read().await.clone();
-            let ch = handle
-                .channel_open_direct_tcpip("127.0.0.1", port.into(), "127.0.0.1", 0)
+            let bound = self.opts.connect_timeout;
+            let open = handle.channel_open_direct_tcpip("127.0.0.1", port.into(), "127.0.0.1", 0);
+            let ch = tokio::time::timeout(bound, open)
                 .await
+                .map_err(|_| {
+                    self.lost(format!(
+                        "tunnel to 127.0.0.1:{port}: not opened within {bound:?}"
+                    ))
+                })?
                 .map_err(|e| self.lost(format!("tunnel to 127.0.0.1:{port}: {e}")))?;
             Ok(Box::new(ch.into_stream()) as Box<dyn Tunnel>)
         })

@@ -24,6 +24,7 @@ pub struct SshTransport {
     forwards: Mutex<HashSet<u16>>,
     sockdir: tempfile::TempDir,
     generation: std::sync::atomic::AtomicU64,
+    connect_timeout: std::time::Duration,
 }
 
 impl SshTransport {
@@ -67,6 +68,7 @@ impl SshTransport {
             forwards: Mutex::new(HashSet::new()),
             sockdir,
             generation: 0.into(),
+            connect_timeout: opts.connect_timeout,
         })
     }
 
@@ -147,12 +149,18 @@ impl SshTransport {
                 host: "127.0.0.1".into(),
                 port,
             };
-            if let Err(e) = session
-                .request_port_forward(ForwardType::Local, listen, target)
-                .await
-            {
+            let bound = self.connect_timeout;
+            let asked = session.request_port_forward(ForwardType::Local, listen, target);
+            let res = match tokio::time::timeout(bound, asked).await {
+                Ok(r) => r.map_err(|e| self.classify(e)),
+                Err(_) => Err(TransportError::Disconnected {
+                    host: self.name.clone(),
+                    detail: format!("tunnel to 127.0.0.1:{port}: not set up within {bound:?}"),
+                }),
+            };
+            if let Err(e) = res {
                 self.forwards.lock().expect("forwards lock").remove(&port);
-                return Err(self.classify(e));
+                return Err(e);
             }
         }
         let s = tokio::net::UnixStream::connect(&path).await.map_err(|e| {
