@@ -119,6 +119,62 @@ impl Bed {
         assert!(st.success());
     }
 
+    /// Make `shell` root's login shell on host k only: a copy of /etc/passwd bind-mounted
+    /// over /etc/passwd inside the host's own mount namespace (its sshd reads it per login).
+    pub fn login_shell(&self, k: usize, shell: &str) {
+        let passwd: String = std::fs::read_to_string("/etc/passwd")
+            .unwrap()
+            .lines()
+            .map(|l| match l.strip_prefix("root:") {
+                Some(rest) => {
+                    let mut f: Vec<&str> = rest.split(':').collect();
+                    *f.last_mut().unwrap() = shell;
+                    format!("root:{}\n", f.join(":"))
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        let file = self.dir.join(format!("h{}/passwd", k + 1));
+        std::fs::write(&file, passwd).unwrap();
+        let st = Command::new("nsenter")
+            .args([
+                "-t",
+                &self.sshd_pid(k).to_string(),
+                "-m",
+                "--",
+                "mount",
+                "--bind",
+            ])
+            .arg(&file)
+            .arg("/etc/passwd")
+            .status()
+            .unwrap();
+        assert!(st.success(), "bind-mount passwd on host {k}");
+    }
+
+    /// Start `argv` inside host k's network namespace (not waited; stop it by its pid).
+    pub fn spawn_in(&self, k: usize, argv: &[&str]) -> std::process::Child {
+        Command::new("ip")
+            .args(["netns", "exec", &self.hosts[k].netns])
+            .args(argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Wait (bounded) until something accepts TCP connections on host k's `port`.
+    pub fn wait_listening(&self, k: usize, port: u16) {
+        let addr: std::net::SocketAddr =
+            format!("{}:{port}", self.hosts[k].address).parse().unwrap();
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{addr} listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Run `nft` inside host k's network namespace.
     pub fn nft(&self, k: usize, args: &[&str]) {
         let st = Command::new("ip")

@@ -119,6 +119,10 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
         served_build(&bed.hosts[0].address),
         Some(build_id(&builds.v2))
     );
+    assert_eq!(
+        sha256_file(&bed.srv(0).join("hotel/hotel-api")),
+        sha256_file(&builds.v2)
+    );
     // Ctrl-C (SIGINT) in the middle of a run: exit 130 and the lease is released.
     let e = spawn(
         &inv,
@@ -132,6 +136,58 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
     let e = finish(e, Duration::from_secs(30));
     assert_eq!(e.code, 130, "{}", e.stderr);
     assert!(!lease.exists(), "Ctrl-C released the lease");
+}
+
+/// Two controllers (separate state dirs) started at the same moment against one environment
+/// of two hosts, twice: every time exactly one proceeds and deploys every host, the other
+/// changes nothing and names the lease holder's run; no lease is left behind.
+#[test]
+fn two_controllers_started_together_exactly_one_proceeds() {
+    let bed = Bed::up(2);
+    let builds = Builds::new();
+    let work = tempfile::tempdir().unwrap();
+    let (state_a, state_b) = (work.path().join("state-a"), work.path().join("state-b"));
+    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
+    for build in [&builds.v2, &builds.v1] {
+        let art = [
+            "rollout",
+            "--env",
+            "bed",
+            "--artifact",
+            build.to_str().unwrap(),
+        ];
+        let a = spawn(&inv, &state_a, &art);
+        let b = spawn(&inv, &state_b, &art);
+        let (a, b) = (
+            finish(a, Duration::from_secs(240)),
+            finish(b, Duration::from_secs(240)),
+        );
+        let (won, lost) = match (a.code, b.code) {
+            (0, 5) => (a, b),
+            (5, 0) => (b, a),
+            _ => panic!(
+                "exactly one proceeds: A {} {} / B {} {}",
+                a.code, a.stderr, b.code, b.stderr
+            ),
+        };
+        let run = won.json["run_id"].as_str().unwrap();
+        assert!(lost.stderr.contains("leased on host"), "{}", lost.stderr);
+        assert!(
+            lost.stderr.contains(&format!("run {run}")),
+            "{}",
+            lost.stderr
+        );
+        for (k, h) in bed.hosts.iter().enumerate() {
+            let dir = bed.srv(k).join("hotel");
+            assert_eq!(sha256_file(&dir.join("hotel-api")), sha256_file(build));
+            assert_eq!(served_build(&h.address), Some(build_id(build)));
+            assert!(
+                !dir.join(".deploy/lease").exists(),
+                "no lease left on {}",
+                h.name
+            );
+        }
+    }
 }
 
 #[test]

@@ -279,6 +279,17 @@ fn connection_dropped_after_install(transport: &'static str) {
         assert_eq!(res["state"], "verified", "{}", r.json);
         assert!(bed.logins(k) >= logins[k] + 2, "{}: reconnected", h.name);
         assert_eq!(served_build(&h.address), Some(build_id(&builds.v2)));
+        let dir = bed.srv(k).join("hotel");
+        assert_eq!(sha256_file(&dir.join("hotel-api")), sha256_file(&builds.v2));
+        assert!(
+            !dir.join(".deploy/lease").exists(),
+            "{}: lease released",
+            h.name
+        );
+        assert!(
+            ls(&dir.join(".deployctl-upload")).is_empty(),
+            "no temp file left"
+        );
     }
 }
 

@@ -161,6 +161,17 @@ fn invalid_inventories_fail_with_file_line_and_reason_touching_nothing() {
             "{what}: names the file: {}",
             r.stderr
         );
+        if env == "bed" {
+            // FILE:LINE: of the offending line, not only the file.
+            let at = format!("{}:", p.display());
+            let line = r.stderr.split(&at).nth(1).unwrap_or_default();
+            let digits = line.chars().take_while(char::is_ascii_digit).count();
+            assert!(
+                digits > 0 && line[digits..].starts_with(':'),
+                "{what}: names FILE:LINE: {}",
+                r.stderr
+            );
+        }
     }
     assert_eq!(bed.connections(0), conns, "no host was contacted");
     assert!(bed.untouched(0), "nothing changed on the host");
