@@ -61,7 +61,7 @@ fn non_posix_login_shell(transport: &'static str) {
         all.contains("the remote login shell is not POSIX"),
         "clear error: {all}"
     );
-    assert!(ls(&bed.srv(0)).is_empty(), "nothing changed on the host");
+    assert!(bed.untouched(0), "nothing changed on the host");
     assert_eq!(served_build(&bed.hosts[0].address), None, "nothing runs");
 }
 
@@ -138,7 +138,7 @@ fn stalled_authentication(transport: &'static str) {
     // 3 connection attempts, each bounded (10 s connect timeout; OpenSSH measured ~15 s per
     // attempt on this bed), plus backoff.
     assert!(took < Duration::from_secs(80), "bounded: {took:?}");
-    assert!(ls(&bed.srv(0)).is_empty(), "nothing changed on the host");
+    assert!(bed.untouched(0), "nothing changed on the host");
     assert_eq!(r.json["outcome"], "ABORTED", "{}", r.json);
     let all = format!("{} {}", r.stderr, r.json);
     let why = if transport == "native" {
