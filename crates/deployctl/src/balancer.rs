@@ -75,6 +75,29 @@ impl<'a> Balancers<'a> {
         (lb::parse_percent(&conf), lb::parse_down(&conf))
     }
 
+    /// `pools`, or one pool when a gray share would go to a pool without a live member (every
+    /// gray host, or every stable host, down): a share never routes to nothing.
+    pub fn live(&self, pools: Pools, down: &BTreeSet<String>, audit: &Audit) -> Pools {
+        let Pools::Gray(p) = pools else {
+            return pools;
+        };
+        let live = |gray: bool| {
+            self.members
+                .iter()
+                .any(|(m, g)| *g == gray && !down.contains(&m.name))
+        };
+        if live(true) && live(false) {
+            return pools;
+        }
+        let mut e = audit.event(None, "lb routing", "warn");
+        e.detail = Some(format!(
+            "gray {p}% asked but the {} pool has no live member: one pool (down {down:?})",
+            if live(true) { "stable" } else { "gray" }
+        ));
+        audit.record(e);
+        Pools::One
+    }
+
     /// Render and apply on every LB; errors name the LB hosts that refused.
     pub async fn apply(
         &mut self,
@@ -85,6 +108,7 @@ impl<'a> Balancers<'a> {
         if self.lbs.is_empty() {
             return Ok(());
         }
+        let pools = self.live(pools, down, audit);
         self.serial += 1;
         let serial = format!("{}.{}", self.run_id, self.serial);
         let (stable, gray, percent) = match pools {

@@ -75,15 +75,17 @@ pub enum Command {
         to: Option<String>,
     },
     /// Gray (canary) deployment: deploy to the hosts marked `gray`, then route the gray header
-    /// and P% of the other clients (sticky per `[lb] split_key`) to them. Run again with
-    /// another --percent to change the share; --abort restores the gray hosts and routes
-    /// everything to the stable pool.
+    /// and P% of the other clients (sticky per `[lb] split_key`) to them. `--percent` without
+    /// `--artifact` deploys nothing and changes only the share (refused while no gray host is
+    /// live); --abort restores the gray hosts to the stable build and routes everything to
+    /// the stable pool.
     Gray {
         #[arg(long, short)]
         env: String,
         /// Share of clients (without the header) sent to the gray pool, 0..=100.
         #[arg(long, required_unless_present = "abort")]
         percent: Option<f64>,
+        /// Build to deploy to the gray hosts (without it: only the share changes).
         #[arg(long)]
         artifact: Option<PathBuf>,
         /// Restore the gray hosts from backup and route everything to the stable pool.
@@ -353,9 +355,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::History { .. } => unreachable!("handled above"),
     }
-}
-
-pub(crate) fn interrupted() -> i32 {
-    eprintln!("deployctl: interrupted: the environment lock is released; hosts may run mixed builds: check with `deployctl status` and use `deployctl rollback` if needed");
-    130
 }

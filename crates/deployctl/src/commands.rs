@@ -1,7 +1,6 @@
 //! Human and JSON output of the run commands (rollout, gray, promote, rollback), with Ctrl-C
 //! turned into an orderly return (the environment lock is released on the way out).
 
-use crate::cli::interrupted;
 use crate::inventory::Environment;
 use crate::outcome::Outcome;
 use crate::rollout::{self, RunError, RunOptions};
@@ -20,14 +19,13 @@ pub async fn rollout(
     ui: &Ui,
     json: bool,
 ) -> anyhow::Result<i32> {
+    crate::interrupt::listen();
     let report = tokio::select! {
         r = rollout::rollout(env, o, ui) => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
+        () = crate::interrupt::forced() => None,
     };
     let Some(report) = report else {
-        // The run's future is dropped: its leases started their release; let it finish.
-        crate::lease::drain(std::time::Duration::from_secs(15)).await;
-        return Ok(interrupted());
+        return Ok(forced().await);
     };
     let report = match report {
         Ok(r) => r,
@@ -75,6 +73,17 @@ pub async fn rollout(
     })
 }
 
+/// Second Ctrl-C: the run's future is dropped (its leases started their release; let it
+/// finish), and what it leaves is said.
+async fn forced() -> i32 {
+    crate::lease::drain(std::time::Duration::from_secs(15)).await;
+    eprintln!(
+        "deployctl: forced stop (second Ctrl-C): leases released; {}",
+        crate::interrupt::left_behind()
+    );
+    Outcome::Interrupted.exit_code()
+}
+
 /// A run refused before touching any host: the lock is held or the audit log cannot be
 /// opened (ABORTED); anything else is an internal error.
 fn refused(e: RunError, what: &'static str) -> anyhow::Result<i32> {
@@ -105,14 +114,13 @@ pub async fn rollback(
     ui: &Ui,
     json: bool,
 ) -> anyhow::Result<i32> {
+    crate::interrupt::listen();
     let report = tokio::select! {
         r = crate::rollback::rollback(env, o, to, only_gray, ui) => Some(r),
-        _ = tokio::signal::ctrl_c() => None,
+        () = crate::interrupt::forced() => None,
     };
     let Some(report) = report else {
-        // The run's future is dropped: its leases started their release; let it finish.
-        crate::lease::drain(std::time::Duration::from_secs(15)).await;
-        return Ok(interrupted());
+        return Ok(forced().await);
     };
     let report = match report {
         Ok(r) => r,

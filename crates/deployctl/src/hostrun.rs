@@ -182,6 +182,7 @@ async fn deploy_inner(
         .await?;
     res.backup = b;
     res.touched = true;
+    crate::interrupt::note(&res.host, true);
     for p in &job.payloads {
         let rep = job
             .timed(
@@ -283,6 +284,7 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
     .await;
     match out {
         Ok(build) => {
+            crate::interrupt::note(&res.host, false);
             res.state = HostState::RolledBack;
             res.served_build = Some(build.clone());
             job.ui

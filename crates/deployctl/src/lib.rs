@@ -35,6 +35,7 @@ pub mod fleet;
 pub mod haproxy;
 pub mod hostrun;
 pub mod image;
+pub mod interrupt;
 pub mod inventory;
 pub mod lb;
 pub mod lbpush;

@@ -58,7 +58,14 @@ pub(crate) async fn final_routing(
     }
     for r in results {
         match r.state {
-            HostState::RolledBack if out == Outcome::Rollback => down.remove(&r.host),
+            HostState::RolledBack
+                if matches!(
+                    out,
+                    Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
+                ) =>
+            {
+                down.remove(&r.host)
+            }
             HostState::RollbackFailed => down.insert(r.host.clone()),
             _ => false,
         };
@@ -128,6 +135,9 @@ pub fn summary(results: &[HostResult]) -> String {
             .collect()
     };
     let mut parts = vec![format!("{} verified", names(HostState::Verified).len())];
+    if crate::interrupt::requested() {
+        parts.insert(0, "interrupted (Ctrl-C)".into());
+    }
     for (label, s) in [
         ("failed", HostState::Failed),
         ("rolled back", HostState::RolledBack),

@@ -264,6 +264,11 @@ pub async fn rollout(
     let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
     let (current, mut down) = lbs.current().await;
     let before = current.map_or(Pools::One, Pools::Gray);
+    if !lbs.is_empty() {
+        let mut e = audit.event(None, "lb snapshot", "info");
+        e.detail = Some(format!("before the run: {before:?}, down {down:?}"));
+        audit.record(e);
+    }
     // Gray: the new share from the start (one LB change; the gray hosts restart without a
     // dropped request). Promote: the gray routing stays until every host serves the build.
     let (during, after) = match opts.mode {
@@ -271,11 +276,28 @@ pub async fn rollout(
         Mode::Promote => (before, Pools::One),
         Mode::Rollout => (Pools::One, Pools::One),
     };
+    // `gray --percent P` without `--artifact`: only the share changes, nothing is deployed.
+    let share_only = matches!(opts.mode, Mode::Gray(_)) && opts.artifact.is_none();
+    if share_only {
+        if let Some(why) = share_refused(&lbs, after, &down, &audit) {
+            guard.release(&audit).await;
+            close_all(&hosts).await;
+            return abort(report, why, &audit);
+        }
+        report.batches.clear();
+    }
+    let batches = if share_only { vec![] } else { batches };
     let mut lb_error: Option<String> = None;
     let mut canary_down = false;
     let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
     let tolerance = env.thresholds.failure_tolerance;
+    let mut interrupted = false;
     for (n, batch) in batches.iter().enumerate() {
+        if crate::interrupt::requested() {
+            ui.info("interrupted: no new batch; restoring the hosts already changed");
+            interrupted = true;
+            break;
+        }
         let mut marked = down.clone();
         if env.lb.down_during_restart {
             marked.extend(batch.iter().map(|&i| results[i].host.clone()));
@@ -325,7 +347,7 @@ pub async fn rollout(
     }
     for (i, r) in results.iter_mut().enumerate() {
         if r.state == HostState::Pending {
-            r.state = if app.contains(&i) {
+            r.state = if app.contains(&i) && !share_only {
                 HostState::Skipped
             } else {
                 HostState::Unchanged
@@ -337,6 +359,10 @@ pub async fn rollout(
     if canary_down {
         out = Outcome::Rollback;
     }
+    // An interrupt during the last batch counts too: the changed hosts are restored.
+    if interrupted || crate::interrupt::requested() {
+        out = Outcome::Interrupted;
+    }
     if let Some(e) = &lb_error {
         ui.info(&format!("load balancer refused the new configuration: {e}"));
         out = if results.iter().any(|r| r.touched) {
@@ -347,18 +373,24 @@ pub async fn rollout(
     }
     // 5. Restore: every touched host on ROLLBACK, the failed ones on PARTIAL_SUCCESS.
     finish::restore_touched(&job, &hosts, &mut results, out).await;
-    if results.iter().any(|r| r.state == HostState::RollbackFailed) {
+    if out != Outcome::Interrupted && results.iter().any(|r| r.state == HostState::RollbackFailed) {
         out = Outcome::RollbackFailed;
     }
-    // 6. Final routing: failed hosts stay out of the pools; after ROLLBACK the old routing.
-    if lb_error.is_none() {
-        let pools = if out == Outcome::Rollback {
-            before
-        } else {
-            after
-        };
-        lb_error = finish::final_routing(&mut lbs, &results, out, pools, &mut down, &audit).await;
-        if lb_error.is_some() && out == Outcome::Success {
+    // 6. Final routing, also after an LB error (every LB consistent with the hosts again):
+    // failed hosts stay out of the pools; after ROLLBACK, INTERRUPTED or ABORTED the routing
+    // snapshotted before the run.
+    let back = matches!(
+        out,
+        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
+    );
+    let pools = if back { before } else { after };
+    let last = finish::final_routing(&mut lbs, &results, out, pools, &mut down, &audit).await;
+    if let Some(e) = last {
+        lb_error = Some(match lb_error {
+            Some(first) => format!("{first}; restoring the routing: {e}"),
+            None => e,
+        });
+        if out == Outcome::Success {
             out = Outcome::PartialSuccess;
         }
     }
@@ -402,6 +434,21 @@ fn no_deployable(results: &[HostResult], app: &[usize], mode: Mode) -> Option<St
         return Some(format!("every {what} host is DR; nothing touched"));
     }
     None
+}
+
+/// Why a share-only gray run cannot apply `after`: no LB, or a pool without a live member.
+fn share_refused(
+    lbs: &Balancers<'_>,
+    after: Pools,
+    down: &std::collections::BTreeSet<String>,
+    audit: &Audit,
+) -> Option<String> {
+    if lbs.is_empty() {
+        return Some("gray --percent without --artifact: no load balancer to change".into());
+    }
+    (lbs.live(after, down, audit) != after).then(|| {
+        "gray --percent without --artifact: a pool has no live member; routing unchanged".into()
+    })
 }
 
 /// The canary (first batch) has a failed host.

@@ -123,7 +123,8 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
         sha256_file(&bed.srv(0).join("hotel/hotel-api")),
         sha256_file(&builds.v2)
     );
-    // Ctrl-C (SIGINT) in the middle of a run: exit 130 and the lease is released.
+    // Ctrl-C (SIGINT) in the middle of a run: the host in flight finishes (its verification
+    // fails within timeout_s) and is restored; exit 130 and the lease is released.
     let e = spawn(
         &inv,
         &state_c,
@@ -133,9 +134,15 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
         lease.exists()
     });
     signal(e.id(), "-INT");
-    let e = finish(e, Duration::from_secs(30));
+    let e = finish(e, Duration::from_secs(150));
     assert_eq!(e.code, 130, "{}", e.stderr);
+    assert_eq!(e.json["outcome"], "INTERRUPTED", "{}", e.json);
     assert!(!lease.exists(), "Ctrl-C released the lease");
+    assert_eq!(
+        served_build(&bed.hosts[0].address),
+        Some(build_id(&builds.v2)),
+        "the changed host is restored"
+    );
 }
 
 /// Two controllers (separate state dirs) started at the same moment against one environment
