@@ -3,6 +3,7 @@
 //! Ctrl-C; a remote command that hangs fails within its bound and gives the lease back.
 
 use crate::bed::*;
+use crate::shaping::wait_for;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,14 +19,6 @@ fn lease_field(p: &Path, key: &str) -> String {
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
         .unwrap_or_default()
-}
-
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn signal(pid: u32, sig: &str) {

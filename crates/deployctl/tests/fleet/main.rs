@@ -25,4 +25,5 @@ mod rollback;
 mod rollout;
 mod safety;
 mod secrets;
+mod shaping;
 mod state;

@@ -127,37 +127,7 @@ fn upload_killed_midway(transport: &'static str) {
         0
     );
     // Slow the host's inbound SSH traffic so the upload is observable mid-way.
-    bed.nft(0, &["add", "table", "inet", "dctl_rate"]);
-    bed.nft(
-        0,
-        &[
-            "add",
-            "chain",
-            "inet",
-            "dctl_rate",
-            "input",
-            "{ type filter hook input priority 0; policy accept; }",
-        ],
-    );
-    bed.nft(
-        0,
-        &[
-            "add",
-            "rule",
-            "inet",
-            "dctl_rate",
-            "input",
-            "tcp",
-            "dport",
-            "22",
-            "limit",
-            "rate",
-            "over",
-            "4",
-            "mbytes/second",
-            "drop",
-        ],
-    );
+    bed.limit_ssh(0, 4);
     let logins = bed.logins(0);
     let child = spawn(
         &inv,

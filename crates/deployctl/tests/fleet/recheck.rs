@@ -4,44 +4,10 @@
 //! again, the host fails, and the fleet ends on the old build, no lease left.
 
 use crate::bed::*;
+use crate::shaping::wait_for;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-/// Limit host k's inbound SSH traffic to 2 MB/s (nftables in its namespace).
-fn slow_ssh(bed: &Bed, k: usize) {
-    bed.nft(k, &["add", "table", "inet", "dctl_rate"]);
-    bed.nft(
-        k,
-        &[
-            "add",
-            "chain",
-            "inet",
-            "dctl_rate",
-            "input",
-            "{ type filter hook input priority 0; policy accept; }",
-        ],
-    );
-    bed.nft(
-        k,
-        &[
-            "add",
-            "rule",
-            "inet",
-            "dctl_rate",
-            "input",
-            "tcp",
-            "dport",
-            "22",
-            "limit",
-            "rate",
-            "over",
-            "2",
-            "mbytes/second",
-            "drop",
-        ],
-    );
-}
+use std::time::Duration;
 
 /// The master's `GET /status`, asked inside host k's namespace.
 fn admin_status(bed: &Bed, k: usize) -> serde_json::Value {
@@ -60,19 +26,11 @@ fn admin_status(bed: &Bed, k: usize) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < limit, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn uploading(dir: &Path) -> bool {
     let up = dir.join(".deployctl-upload");
     ls(&up).iter().any(|f| {
         f.starts_with("hotel-api.")
-            && std::fs::metadata(up.join(f)).map(|m| m.len()).unwrap_or(0) > 1 << 20
+            && std::fs::metadata(up.join(f)).is_ok_and(|m| m.len() > 1 << 20)
     })
 }
 
@@ -90,7 +48,7 @@ fn a_master_restarted_by_someone_else_since_it_was_checked_is_not_restarted_agai
     let before = admin_status(&bed, 0);
     let master = before["master_pid"].as_u64().unwrap();
     let gen = before["current"]["generation"].as_u64().unwrap();
-    slow_ssh(&bed, 0);
+    bed.limit_ssh(0, 2);
     let v2 = builds.v2.to_str().unwrap();
     let child = spawn(&inv, &state, &["rollout", "--env", "bed", "--artifact", v2]);
     let dir = bed.srv(0).join("hotel");
