@@ -37,7 +37,12 @@ fn master_serves_under_the_units_sandbox_with_a_read_only_tmp() {
     ] {
         assert!(UNIT.lines().any(|l| l == line), "the unit must keep {line}");
     }
-    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // Under /run, as the unit's RuntimeDirectory is: the sandbox makes /tmp read-only, and
+    // the target dir itself may sit under /tmp (a clone in /tmp).
+    let root = tempfile::Builder::new()
+        .prefix("hotel-api-sandbox-")
+        .tempdir_in("/run")
+        .unwrap();
     let run = root.path().join("run/hotel-api");
     std::fs::create_dir_all(&run).unwrap();
     let bystander = run.join("operator-file");
