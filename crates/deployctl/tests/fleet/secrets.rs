@@ -30,6 +30,9 @@ fn a_0600_secret_is_never_readable_by_others_during_a_paused_upload() {
             ..Inv::default()
         },
     );
+    // Slow the host's inbound SSH traffic, so the data in flight when the pause starts is a
+    // small part of the 24 MiB and the upload is still halfway when it is paused.
+    bed.limit_ssh(0, 8);
     let run = spawn(&inv, &state, &["rollout", "--env", "bed"]);
     let tmpdir = bed.srv(0).join("hotel/.deployctl-upload");
     let mut seen = 0;
@@ -54,7 +57,7 @@ fn a_0600_secret_is_never_readable_by_others_during_a_paused_upload() {
             );
             let dm = std::fs::metadata(&tmpdir).unwrap().permissions().mode();
             assert_eq!(dm & 0o777, 0o700, "upload dir open to others");
-            if !paused && m.len() < secret.len() as u64 {
+            if !paused && m.len() < secret.len() as u64 / 2 {
                 paused = true;
                 bed.nft(0, &["add", "table", "inet", "dctlpause"]);
                 bed.nft(
@@ -83,7 +86,8 @@ fn a_0600_secret_is_never_readable_by_others_during_a_paused_upload() {
                     ],
                 );
                 std::thread::sleep(Duration::from_millis(1500));
-                let m = std::fs::metadata(e.path()).unwrap();
+                let m = std::fs::metadata(e.path())
+                    .expect("the temporary file outlived the pause (upload finished first)");
                 assert!(m.len() < secret.len() as u64, "paused halfway");
                 assert_eq!(
                     m.permissions().mode() & 0o077,
