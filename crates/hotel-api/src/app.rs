@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::build_info::BuildInfo;
 use crate::config::{Config, Fault};
+use crate::faults::{self, FaultState};
 use crate::search;
 use crate::store::{NewBooking, Store, StoreError};
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub build: Arc<BuildInfo>,
     /// Worker generation (0 when bare).
     pub generation: u64,
+    /// Response faults (canary-analysis tests), from the configuration at worker start.
+    pub faults: FaultState,
 }
 
 /// The router.
@@ -48,7 +51,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Tags every response with the build and worker generation that served it (what load tests
-/// and deploy verification count), and applies the `hang` fault.
+/// and deploy verification count), and applies the `hang` fault and the response faults.
 async fn identity_layer(
     State(s): State<AppState>,
     req: axum::extract::Request,
@@ -61,7 +64,14 @@ async fn identity_layer(
     {
         std::future::pending::<()>().await;
     }
-    let mut resp = next.run(req).await;
+    if let Some(d) = s.faults.delay(req.uri().path()) {
+        tokio::time::sleep(d).await;
+    }
+    let mut resp = if s.faults.should_fail(req.method(), req.uri().path()) {
+        faults::injected_failure()
+    } else {
+        next.run(req).await
+    };
     let h = resp.headers_mut();
     if let Ok(v) = axum::http::HeaderValue::from_str(&s.build.build_id) {
         h.insert("x-build-id", v);

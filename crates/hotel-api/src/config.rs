@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::faults::{FailScope, ResponseFaults};
+
 /// Faults a worker can be told to inject (for failure tests of the runtime and of deployments).
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -27,7 +29,7 @@ pub enum Fault {
 }
 
 /// Effective configuration.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Public address (owned by the master).
@@ -48,6 +50,12 @@ pub struct Config {
     pub linger_ms: u64,
     /// Injected fault.
     pub fault: Fault,
+    /// Share of API responses answered 500 (0.0 to 1.0; canary-analysis tests).
+    pub fail_share: f64,
+    /// Which requests `fail_share` applies to: "all" API routes or "bookings" (POST only).
+    pub fail_scope: FailScope,
+    /// Latency added to every API response (canary-analysis tests).
+    pub added_latency_ms: u64,
 }
 
 impl Default for Config {
@@ -62,6 +70,9 @@ impl Default for Config {
             search_deadline_ms: 800,
             linger_ms: 1000,
             fault: Fault::None,
+            fail_share: 0.0,
+            fail_scope: FailScope::All,
+            added_latency_ms: 0,
         }
     }
 }
@@ -174,7 +185,18 @@ impl Config {
                 self.warmup_ms
             ));
         }
-        Ok(())
+        self.response_faults()
+            .validate()
+            .map_err(ConfigError::Invalid)
+    }
+
+    /// The response fault switches.
+    pub fn response_faults(&self) -> ResponseFaults {
+        ResponseFaults {
+            fail_share: self.fail_share,
+            fail_scope: self.fail_scope,
+            added_latency_ms: self.added_latency_ms,
+        }
     }
 
     /// The public listener spec.
@@ -231,5 +253,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
+    }
+
+    #[test]
+    fn response_faults_come_from_the_file_and_are_validated() {
+        let f = write("fail_share = 0.05\nfail_scope = \"bookings\"\nadded_latency_ms = 50\n");
+        let c = Config::load(Some(f.path()), &Overrides::default()).unwrap();
+        let r = c.response_faults();
+        assert_eq!(r.fail_scope, FailScope::Bookings);
+        assert_eq!((r.fail_share, r.added_latency_ms), (0.05, 50));
+        let f = write("fail_share = 2.0\n");
+        let e = Config::load(Some(f.path()), &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("fail_share"), "{e}");
+        let f = write("fail_scope = \"search\"\n");
+        let e = Config::load(Some(f.path()), &Overrides::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("fail_scope") || e.to_string().contains("search"),
+            "{e}"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! Module map:
 //! - [`cli`]: command line (serve, `version`, `stamp`, `ctl`).
 //! - [`config`]: TOML file + flag overrides, validation, fault injection switches.
+//! - [`faults`]: response faults (a failing share, bookings only, added latency).
 //! - [`service`]: master or worker; the worker's warm-up, readiness and drain wiring.
 //! - [`app`]: HTTP routes (`/ready`, `/ping`, `/version`, `/search`, `/bookings`).
 //! - [`search`]: concurrent simulated suppliers aggregated within a deadline.
@@ -15,6 +16,7 @@ pub mod app;
 pub mod build_info;
 pub mod cli;
 pub mod config;
+pub mod faults;
 pub mod search;
 pub mod service;
 pub mod store;

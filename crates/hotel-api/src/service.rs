@@ -159,7 +159,18 @@ async fn serve_worker(config: Config) -> anyhow::Result<()> {
         grace: identity.grace,
         linger: Duration::from_millis(config.linger_ms),
     };
+    let faults = crate::faults::FaultState::new(config.response_faults());
+    if config.response_faults().active() {
+        tracing::warn!(
+            event = "fault_injected",
+            fault = "response",
+            fail_share = config.fail_share,
+            added_latency_ms = config.added_latency_ms,
+            "response faults on"
+        );
+    }
     let app = router(AppState {
+        faults,
         config: Arc::new(config),
         store,
         lifecycle: lifecycle.clone(),
