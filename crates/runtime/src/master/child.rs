@@ -30,7 +30,19 @@ pub(crate) struct Worker {
     pub private: Option<SocketAddr>,
     pub ready: bool,
     pub watchers: Vec<tokio::task::JoinHandle<()>>,
+    /// The pending SIGKILL of a worker told to stop (the grace period's timer), if any. It
+    /// is aborted when the handle is dropped, so a worker that exited in time leaves no timer
+    /// task behind (a burst of restarts would otherwise hold one per restart for `--grace`).
+    pub force_kill: Option<tokio::task::AbortHandle>,
     ctl: mpsc::UnboundedSender<Ctl>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(h) = self.force_kill.take() {
+            h.abort();
+        }
+    }
 }
 
 impl Worker {
@@ -66,6 +78,7 @@ impl Worker {
             private,
             ready: false,
             watchers: Vec::new(),
+            force_kill: None,
             ctl: tx,
         }
     }

@@ -65,7 +65,9 @@ impl Supervisor {
                 // grace period, like any retiring worker; its exit schedules the replacement.
                 tracing::error!(event = "readiness_failed", generation, pid = w.pid, error = %e, "worker never became ready; stopping it (SIGTERM, then SIGKILL after the grace period)");
                 w.send(Ctl::Term);
-                self.force_kill_after_grace(generation);
+                let (events, grace) = (&self.events, self.cfg.grace);
+                w.force_kill
+                    .get_or_insert_with(|| force_kill_after(events, grace, generation));
             }
         }
     }
@@ -94,17 +96,11 @@ impl Supervisor {
             grace_ms = self.cfg.grace.as_millis() as u64,
             "SIGTERM sent, draining"
         );
-        self.force_kill_after_grace(w.generation);
+        // A worker already told to stop keeps its first deadline.
+        let (events, grace, generation) = (&self.events, self.cfg.grace, w.generation);
+        w.force_kill
+            .get_or_insert_with(|| force_kill_after(events, grace, generation));
         self.retiring.insert(w.generation, w);
-    }
-
-    /// Sends `ForceKill` for `generation` once the grace period has passed.
-    pub(super) fn force_kill_after_grace(&self, generation: u64) {
-        let (events, grace) = (self.events.clone(), self.cfg.grace);
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            let _ = events.send(Event::ForceKill { generation });
-        });
     }
 
     pub(super) fn kill_and_reap(&mut self, mut w: Worker) {
@@ -275,4 +271,19 @@ impl Supervisor {
             self.retire(c);
         }
     }
+}
+
+/// Sends `ForceKill` for `generation` once `grace` has passed, unless aborted first (the
+/// worker's handle aborts it when the worker is gone).
+fn force_kill_after(
+    events: &tokio::sync::mpsc::UnboundedSender<Event>,
+    grace: Duration,
+    generation: u64,
+) -> tokio::task::AbortHandle {
+    let events = events.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        let _ = events.send(Event::ForceKill { generation });
+    })
+    .abort_handle()
 }
