@@ -126,7 +126,7 @@ hosts = [{{ name = "local", address = "127.0.0.1", roles = ["app"] }}]
     }
 
     fn served_build(&self) -> Result<String> {
-        let r = block_on(runtime::probe::get(
+        let r = block_on(runtime::master::probe::get(
             self.addr,
             "/version",
             Duration::from_secs(5),
@@ -208,7 +208,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let before = env.served_build()?;
     kill(Pid::from_raw(env.master_pid()?), Signal::SIGUSR1)?;
     wait_for(&bar, &load, "new worker", || {
-        block_on(runtime::probe::get(
+        block_on(runtime::master::probe::get(
             env.addr,
             "/version",
             Duration::from_secs(5),

@@ -149,14 +149,18 @@ impl LocalService {
 
     /// Status code of GET `path` on the public address.
     pub fn http_status(&self, path: &str) -> Option<u16> {
-        block_on(runtime::probe::get(self.addr, path, Duration::from_secs(5)))
-            .ok()
-            .map(|r| r.status)
+        block_on(runtime::master::probe::get(
+            self.addr,
+            path,
+            Duration::from_secs(5),
+        ))
+        .ok()
+        .map(|r| r.status)
     }
 
     /// The master's `/status`.
     pub fn status(&self) -> Result<serde_json::Value> {
-        let r = block_on(runtime::probe::get(
+        let r = block_on(runtime::master::probe::get(
             self.admin,
             "/status",
             Duration::from_secs(10),
@@ -166,7 +170,7 @@ impl LocalService {
 
     /// Current generation and whether it is ready (from the cheap `/metrics` gauges).
     pub fn generation(&self) -> Result<(u64, bool)> {
-        let r = block_on(runtime::probe::get(
+        let r = block_on(runtime::master::probe::get(
             self.admin,
             "/metrics",
             Duration::from_secs(10),

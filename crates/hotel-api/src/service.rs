@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use runtime::drain::DrainConfig;
+use runtime::worker::drain::DrainConfig;
 use runtime::worker::{Identity, Lifecycle, Listeners};
 
 use crate::app::{router, AppState};
@@ -57,7 +57,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             token_file,
         }) => {
             let token = token_file
-                .map(|p| runtime::admin_auth::read_token(&p, false))
+                .map(|p| runtime::master::admin_auth::read_token(&p, false))
                 .transpose()?;
             let ok = runtime::cli::ctl_blocking(verb, &admin, timeout, token.as_ref())
                 .with_context(|| format!("admin endpoint {admin}"))?;
@@ -79,7 +79,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 #[cfg(unix)]
 fn run_master(args: &runtime::cli::MasterArgs, config: Config) -> anyhow::Result<ExitCode> {
     let _log = runtime::logging::init("master");
-    let (program, argv) = runtime::embed::self_command().context("locating this executable")?;
+    let (program, argv) =
+        runtime::worker::embed::self_command().context("locating this executable")?;
     check_durations(args, &config)?;
     let mut cfg = args.to_config(program, argv, vec![config.listen_spec()?])?;
     if cfg.pid_file.is_none() {
@@ -211,7 +212,7 @@ async fn serve_worker(config: Config) -> anyhow::Result<()> {
         }
         runtime::worker::shutdown_signal().await;
     };
-    let report = runtime::drain::serve(app, listeners, lifecycle, drain, shutdown).await;
+    let report = runtime::worker::drain::serve(app, listeners, lifecycle, drain, shutdown).await;
     tracing::info!(
         event = "worker_exit",
         open_at_stop = report.open_at_stop,

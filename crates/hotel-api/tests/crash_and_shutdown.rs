@@ -99,7 +99,7 @@ fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     let (worker, _) = svc.current();
     let addr = svc.addr;
     let slow = std::thread::spawn(move || {
-        block_on(runtime::probe::get(
+        block_on(runtime::master::probe::get(
             addr,
             "/search?city=Oslo&latency_ms=1500&deadline_ms=5000",
             Duration::from_secs(20),

@@ -14,7 +14,7 @@ fn sigusr1_during_shutdown_is_ignored() {
     let (worker, _) = svc.current();
     let addr = svc.addr;
     let slow = std::thread::spawn(move || {
-        block_on(runtime::probe::get(
+        block_on(runtime::master::probe::get(
             addr,
             "/search?city=Rome&latency_ms=1500&deadline_ms=5000",
             Duration::from_secs(20),

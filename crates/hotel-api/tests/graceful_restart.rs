@@ -204,7 +204,7 @@ fn concurrent_admin_restarts_share_one_follow_up() {
     let outcomes: Vec<serde_json::Value> = block_on(async move {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..5 {
-            set.spawn(runtime::probe::request_with_token(
+            set.spawn(runtime::master::probe::request_with_token(
                 admin,
                 "POST",
                 "/restart",

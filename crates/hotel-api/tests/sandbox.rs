@@ -75,7 +75,7 @@ fn master_serves_under_the_units_sandbox_with_a_read_only_tmp() {
         .unwrap();
     let addr = addr.parse().unwrap();
     let serving = || {
-        block_on(runtime::probe::get(
+        block_on(runtime::master::probe::get(
             addr,
             "/ready",
             std::time::Duration::from_secs(2),

@@ -189,13 +189,13 @@ impl MasterArgs {
             });
         cfg.pid_file = self.pid_file.clone();
         cfg.admin = self.admin.clone();
-        let bad = |e: crate::admin_auth::AuthError| InvalidArgs(error_chain(&e));
+        let bad = |e: crate::master::admin_auth::AuthError| InvalidArgs(error_chain(&e));
         cfg.admin_token = match &self.admin_token_file {
-            Some(p) => Some(crate::admin_auth::read_token(p, true).map_err(bad)?),
+            Some(p) => Some(crate::master::admin_auth::read_token(p, true).map_err(bad)?),
             None => None,
         };
         cfg.admin_group = match &self.admin_group {
-            Some(g) => Some(crate::admin_auth::resolve_group(g).map_err(bad)?),
+            Some(g) => Some(crate::master::admin_auth::resolve_group(g).map_err(bad)?),
             None => None,
         };
         cfg.compat_reuseport = self.compat_reuseport;
@@ -232,12 +232,12 @@ pub fn ctl_blocking(
     verb: CtlVerb,
     admin: &ListenAddr,
     timeout: Duration,
-    token: Option<&crate::admin_auth::Token>,
-) -> Result<bool, crate::probe::ProbeError> {
+    token: Option<&crate::master::admin_auth::Token>,
+) -> Result<bool, crate::master::probe::ProbeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(crate::probe::ProbeError::Runtime)?;
+        .map_err(crate::master::probe::ProbeError::Runtime)?;
     let (body, ok) = rt.block_on(ctl(verb, admin, timeout, token))?;
     print!("{body}");
     Ok(ok)
@@ -249,8 +249,8 @@ pub async fn ctl(
     verb: CtlVerb,
     admin: &ListenAddr,
     timeout: Duration,
-    token: Option<&crate::admin_auth::Token>,
-) -> Result<(String, bool), crate::probe::ProbeError> {
+    token: Option<&crate::master::admin_auth::Token>,
+) -> Result<(String, bool), crate::master::probe::ProbeError> {
     let token = token.map(|t| t.expose());
     let (method, path) = match verb {
         CtlVerb::Status => ("GET", "/status"),
@@ -259,15 +259,15 @@ pub async fn ctl(
     };
     let r = match admin {
         ListenAddr::Tcp(a) => {
-            crate::probe::request_with_token(*a, method, path, timeout, token).await?
+            crate::master::probe::request_with_token(*a, method, path, timeout, token).await?
         }
         #[cfg(unix)]
         ListenAddr::Unix(p) => {
-            crate::probe::request_unix_with_token(p, method, path, timeout, token).await?
+            crate::master::probe::request_unix_with_token(p, method, path, timeout, token).await?
         }
         #[cfg(not(unix))]
         ListenAddr::Unix(p) => {
-            return Err(crate::probe::ProbeError::Http {
+            return Err(crate::master::probe::ProbeError::Http {
                 addr: p.display().to_string(),
                 reason: "Unix sockets are not supported on this platform".into(),
             })

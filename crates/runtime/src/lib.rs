@@ -4,45 +4,34 @@
 //! service). SIGUSR1 starts a new worker from the binary on disk, waits until it is ready, then
 //! drains and retires the old one; crashes are classified, counted and repaired.
 //!
-//! Module map:
-//! - [`listener`]: `name=addr` specs; binding once with `SO_REUSEADDR`, busy-address probing.
-//! - [`spawn`]: starting a worker with inherited sockets (`LISTEN_FDS`), identity variables and
-//!   a parent-death signal; all child-side work is async-signal-safe.
-//! - [`master`]: the supervisor (graceful restart, readiness, drain, crash recovery, shutdown).
-//! - [`readiness`]: master side of readiness (sd_notify socket + private `GET /ready`).
-//! - [`exit_reason`]: `graceful` / `exit_code` / `signal` / `wait_error`.
-//! - [`backoff`]: bounded exponential crash-recovery backoff.
-//! - [`metrics`]: Prometheus counters and gauges of the master.
-//! - [`admin`]: the master's loopback admin endpoint (`/metrics`, `/status`, `POST /restart`).
-//! - [`admin_auth`]: its token (bearer, from a private file) and socket group.
-//! - [`probe`]: the master's minimal HTTP client.
-//! - [`worker`]: worker side: inherited listeners, identity, lifecycle, stop signal.
-//! - [`guard`]: worker side of the master's guard pipe (stop when the master is gone).
-//! - [`drain`]: serving an axum app with the zero-loss drain sequence.
-//! - [`embed`]: one binary that is master or worker ([`embed::Mode`]).
-//! - [`logging`]: JSON lines on stderr.
-//! - [`cli`]: master options shared by `zdrun` and embedding services; the `ctl` client.
+//! Module map, by process:
+//! - [`master`]: everything that runs in the master process.
+//!   - [`master::run()`]: entry point; [`master::config`]: [`master::MasterConfig`];
+//!     `master::supervisor`: the lifecycle state machine (graceful restart, readiness, drain,
+//!     crash recovery, shutdown); `master::child`: one worker process.
+//!   - [`master::spawn`]: starting a worker with inherited sockets (`LISTEN_FDS`), identity
+//!     variables and a parent-death signal; all child-side work is async-signal-safe.
+//!   - [`master::readiness`]: master side of readiness (sd_notify socket + private `GET /ready`).
+//!   - [`master::admin`]: the loopback admin endpoint (`/metrics`, `/status`, `POST /restart`);
+//!     [`master::admin_auth`]: its token (bearer, from a private file) and socket group.
+//!   - [`master::probe`]: the master's minimal HTTP client (also used by `ctl`).
+//!   - [`master::metrics`], [`master::exit_reason`], [`master::backoff`]: Prometheus metrics,
+//!     exit classification, crash-recovery backoff.
+//! - [`worker`]: everything that runs in the worker process.
+//!   - [`worker`] itself: inherited listeners, identity, lifecycle, stop signal.
+//!   - [`worker::drain`]: serving an axum app with the zero-loss drain sequence.
+//!   - [`worker::guard`]: worker side of the master's guard pipe (stop when the master is gone).
+//!   - [`worker::embed`]: one binary that is master or worker ([`Mode`]).
+//! - Shared by both processes (and the `ctl` client):
+//!   - [`listener`]: `name=addr` specs; binding with `SO_REUSEADDR` (the master binds the
+//!     public sockets; a bare worker binds its own), busy-address probing.
+//!   - [`logging`]: JSON lines on stderr.
+//!   - [`cli`]: master options shared by `zdrun` and embedding services; the `ctl` client.
 
-pub mod admin_auth;
-pub mod backoff;
 pub mod cli;
-pub mod drain;
-pub mod embed;
-pub mod exit_reason;
-pub mod guard;
 pub mod listener;
 pub mod logging;
-pub mod metrics;
-pub mod probe;
+pub mod master;
 pub mod worker;
 
-#[cfg(unix)]
-pub mod admin;
-#[cfg(unix)]
-pub mod master;
-#[cfg(unix)]
-pub mod readiness;
-#[cfg(unix)]
-pub mod spawn;
-
-pub use embed::Mode;
+pub use worker::embed::Mode;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use runtime::probe;
+use runtime::master::probe;
 
 /// Bound of every wait in the tests.
 pub const WAIT: Duration = Duration::from_secs(30);

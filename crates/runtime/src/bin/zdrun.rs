@@ -117,7 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }) = cli.ctl
     {
         let token = token_file
-            .map(|p| runtime::admin_auth::read_token(&p, false))
+            .map(|p| runtime::master::admin_auth::read_token(&p, false))
             .transpose()?;
         let ok = runtime::cli::ctl_blocking(verb, &admin, timeout, token.as_ref())
             .with_context(|| format!("admin endpoint {admin}"))?;

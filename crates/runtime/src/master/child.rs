@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::exit_reason::ExitReason;
+use crate::master::exit_reason::ExitReason;
 
 /// What the supervisor can ask of a worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,9 +4,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backoff::BackoffConfig;
 use crate::listener::{BindPolicy, ListenAddr, ListenSpec};
-use crate::readiness::ReadinessConfig;
+use crate::master::backoff::BackoffConfig;
+use crate::master::readiness::ReadinessConfig;
 
 /// Optional HTTP liveness probe of the current worker.
 #[derive(Clone, Debug)]
@@ -53,7 +53,7 @@ pub struct MasterConfig {
     /// Time a retiring worker gets to drain before SIGKILL.
     pub grace: Duration,
     /// Crash-recovery backoff.
-    pub backoff: crate::backoff::BackoffConfig,
+    pub backoff: crate::master::backoff::BackoffConfig,
     /// Period of the "is the worker alive and not a zombie" check.
     pub health_interval: Duration,
     /// Optional liveness probe (a deadlocked worker is replaced).
@@ -63,7 +63,7 @@ pub struct MasterConfig {
     /// Loopback (or Unix socket) address of the admin endpoint.
     pub admin: Option<ListenAddr>,
     /// `POST /restart` requires this bearer token when set.
-    pub admin_token: Option<crate::admin_auth::Token>,
+    pub admin_token: Option<crate::master::admin_auth::Token>,
     /// Group of the admin Unix socket (mode 0660 instead of 0600).
     pub admin_group: Option<u32>,
     /// Compatibility mode for workers that bind the port themselves with `SO_REUSEPORT`: the

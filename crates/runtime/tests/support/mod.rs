@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use runtime::probe;
+pub use runtime::master::probe;
 
 pub const WAIT: Duration = Duration::from_secs(30);
 

@@ -23,12 +23,12 @@ use super::child::Worker;
 use super::config::MasterConfig;
 use super::status::{RestartOutcome, Status, WorkerStatus};
 use super::{Command, Shutdown};
-use crate::backoff::Backoff;
-use crate::exit_reason::ExitReason;
 use crate::listener::{BoundListener, PRIVATE_NAME};
-use crate::metrics::{Metrics, RestartAction};
-use crate::readiness::{self, NotifySocket};
-use crate::spawn::{self, Launch, SpawnError};
+use crate::master::backoff::Backoff;
+use crate::master::exit_reason::ExitReason;
+use crate::master::metrics::{Metrics, RestartAction};
+use crate::master::readiness::{self, NotifySocket};
+use crate::master::spawn::{self, Launch, SpawnError};
 
 /// Things that happen to workers, reported by their tasks.
 #[derive(Debug)]

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use super::super::child::Ctl;
 use super::{process_state, worker_status, Event, Supervisor};
-use crate::exit_reason::ExitReason;
-use crate::metrics::RestartAction;
+use crate::master::exit_reason::ExitReason;
+use crate::master::metrics::RestartAction;
 
 impl Supervisor {
     pub(super) fn on_exit(&mut self, generation: u64, reason: ExitReason) {
@@ -175,7 +175,7 @@ impl Supervisor {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                match crate::probe::get(addr, &live.path, live.timeout).await {
+                match crate::master::probe::get(addr, &live.path, live.timeout).await {
                     Ok(r) if r.status < 500 => failures = 0,
                     Ok(_) | Err(_) => failures += 1,
                 }

@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 use super::super::child::{Ctl, Worker};
 use super::super::status::RestartOutcome;
 use super::{notify_parent, worker_status, Event, InFlight, Supervisor};
-use crate::metrics::RestartAction;
+use crate::master::metrics::RestartAction;
 
 impl Supervisor {
     pub(super) fn on_readiness(&mut self, generation: u64, result: Result<(), String>) {

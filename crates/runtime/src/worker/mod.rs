@@ -1,6 +1,15 @@
 //! The worker side of the protocol, for Rust services: take the inherited listeners (or bind
 //! directly when running bare), know who we are (generation, master pid, grace period), track
 //! the lifecycle (starting -> ready -> draining), and wait for the stop signal.
+//!
+//! - this module: inherited listeners ([`Listeners`]), [`Identity`], [`Lifecycle`], stop signal.
+//! - [`drain`]: serving an axum app with the zero-loss drain sequence.
+//! - [`guard`]: the worker's end of the master's guard pipe (stop when the master is gone).
+//! - [`embed`]: one binary that is master or worker ([`embed::Mode`]).
+
+pub mod drain;
+pub mod embed;
+pub mod guard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -326,4 +335,4 @@ pub fn notify_ready() {
     }
 }
 
-pub use crate::guard::{die_with_master, GUARD_FD_VAR};
+pub use guard::{die_with_master, GUARD_FD_VAR};

@@ -2,7 +2,7 @@
 //! `GET /metrics` (Prometheus text), `GET /status` (JSON, enriched with the binary's sha256 and
 //! the worker's `/version`), `POST /restart` (synchronous graceful restart). Who may restart is
 //! a `RestartGate`: with a configured token it needs `Authorization: Bearer <token>` (see
-//! [`crate::admin_auth`]); without one it is open on a Unix socket (its file mode is the
+//! [`crate::master::admin_auth`]); without one it is open on a Unix socket (its file mode is the
 //! access control) and refused on TCP (any local user can connect to a loopback port).
 //!
 //! At most [`MAX_CONNECTIONS`] connections are served at once; further ones wait in the
@@ -19,8 +19,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::admin_auth::Token;
 use crate::listener::ListenAddr;
+use crate::master::admin_auth::Token;
 use crate::master::{Command, Handles};
 
 /// Why the admin endpoint could not start.
@@ -299,7 +299,7 @@ async fn status_json(h: &Handles) -> serde_json::Value {
         // The running image, even if the file on disk was replaced since.
         let sha = exe_sha256(cur.pid).await;
         let version = match cur.private_addr.as_ref().and_then(|a| a.parse().ok()) {
-            Some(addr) => crate::probe::get(addr, "/version", Duration::from_secs(2))
+            Some(addr) => crate::master::probe::get(addr, "/version", Duration::from_secs(2))
                 .await
                 .ok()
                 .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok()),

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::probe;
+use crate::master::probe;
 
 /// Readiness settings.
 #[derive(Clone, Debug)]
