@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use deployctl::inventory::Inventory;
+use gatecheck::version::Parity;
 use gatecheck::{e2e, parity, suite};
 
 /// Release gates against a live environment of deploy.toml.

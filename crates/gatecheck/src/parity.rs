@@ -9,7 +9,7 @@ use std::time::Duration;
 use deployctl::inventory::Environment;
 use serde::Serialize;
 
-use crate::version::{self, VersionInfo};
+use crate::version::{self, Parity, VersionInfo};
 
 /// What one host serves.
 #[derive(Debug, Clone, Serialize)]

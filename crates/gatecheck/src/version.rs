@@ -5,28 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-/// The `/version` document of hotel-api.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionInfo {
-    pub service: String,
-    pub version: String,
-    pub commit: String,
-    /// Built from a tree with uncommitted changes (hotel-api also appends `-dirty` to the
-    /// version).
-    #[serde(default)]
-    pub dirty: bool,
-    #[serde(default)]
-    pub build_time: String,
-    #[serde(default)]
-    pub label: String,
-    pub build_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation: Option<u64>,
-}
+pub use protocol::Version as VersionInfo;
 
 /// Why a version could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -123,15 +102,14 @@ pub fn commit_matches(reported: &str, wanted: &str) -> bool {
     a.len().min(b.len()) >= MIN_ABBREV && (a.starts_with(&b) || b.starts_with(&a))
 }
 
-impl VersionInfo {
-    /// A build from a dirty tree: the flag, or a version ending in `-dirty` (also from a
-    /// build that predates the flag).
-    pub fn is_dirty(&self) -> bool {
-        self.dirty || self.version.ends_with("-dirty")
-    }
-
+/// Parity's reading of a build identity.
+pub trait Parity {
     /// Whether this build is exactly `commit`: never for a dirty build.
-    pub fn is_commit(&self, commit: &str) -> bool {
+    fn is_commit(&self, commit: &str) -> bool;
+}
+
+impl Parity for VersionInfo {
+    fn is_commit(&self, commit: &str) -> bool {
         !self.is_dirty() && commit_matches(&self.commit, commit)
     }
 }
@@ -167,12 +145,12 @@ mod tests {
     #[test]
     fn a_dirty_build_is_never_its_commit() {
         let doc = format!(
-            r#"{{"service":"hotel-api","version":"0.1.0","commit":"{FULL_A}","build_id":"b"}}"#
+            r#"{{"service":"hotel-api","version":"0.1.0","commit":"{FULL_A}","build_time":"t","label":"","build_id":"b"}}"#
         );
         let clean = parse("x", doc.as_bytes()).unwrap();
         assert!(!clean.is_dirty() && clean.is_commit(FULL_A));
         let mut dirty = clean.clone();
-        dirty.dirty = true;
+        dirty.dirty = Some(true);
         assert!(!dirty.is_commit(FULL_A));
         let mut marked = clean.clone();
         marked.version = "0.1.0-dirty".into();

@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use runtime::worker::{Lifecycle, Phase};
 use serde::Deserialize;
 
-use crate::build_info::BuildInfo;
 use crate::config::{Config, Fault};
 use crate::faults::{self, FaultState};
 use crate::search;
@@ -27,7 +26,7 @@ pub struct AppState {
     /// Starting / ready / draining.
     pub lifecycle: Lifecycle,
     /// This build.
-    pub build: Arc<BuildInfo>,
+    pub build: Arc<protocol::Version>,
     /// Worker generation (0 when bare).
     pub generation: u64,
     /// Response faults (canary-analysis tests), from the configuration at worker start.
@@ -95,13 +94,12 @@ async fn ping() -> &'static str {
     "pong\n"
 }
 
-async fn version(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let mut v = serde_json::to_value(&*s.build).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("pid".into(), std::process::id().into());
-        o.insert("generation".into(), s.generation.into());
-    }
-    Json(v)
+async fn version(State(s): State<AppState>) -> Json<protocol::Version> {
+    Json(protocol::Version {
+        pid: Some(u64::from(std::process::id())),
+        generation: Some(s.generation),
+        ..(*s.build).clone()
+    })
 }
 
 #[derive(Deserialize)]

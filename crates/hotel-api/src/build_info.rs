@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use protocol::Version;
 
 const MARKER: &[u8; 24] = b"@@HOTEL_API_LABEL_SLOT@@";
 const LABEL_MAX: usize = 47;
@@ -70,50 +70,32 @@ const VERSION: &str = if DIRTY {
     env!("CARGO_PKG_VERSION")
 };
 
-/// Identity of this build, as served by `/version` and printed by `hotel-api version --json`.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct BuildInfo {
-    /// Always `hotel-api`.
-    pub service: &'static str,
-    /// Cargo package version; `-dirty` appended when built from a dirty tree.
-    pub version: &'static str,
-    /// Full git commit hash, or `unknown`.
-    pub commit: &'static str,
-    /// Built from a tree with uncommitted changes (never passes parity).
-    pub dirty: bool,
-    /// UTC build time.
-    pub build_time: &'static str,
-    /// Release label (empty if none).
-    pub label: String,
-    /// Unique id of this build: version, commit, build time and label.
-    pub build_id: String,
-}
-
-impl BuildInfo {
-    /// The running binary's identity.
-    pub fn current() -> Self {
-        let slot = read_slot();
-        let raw = &slot[MARKER.len()..];
-        let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
-        let label = String::from_utf8_lossy(&raw[..end]).into_owned();
-        let version = VERSION;
-        let commit = env!("HOTEL_API_COMMIT");
-        let epoch = env!("HOTEL_API_BUILD_EPOCH");
-        let short = commit.get(..12).unwrap_or(commit);
-        let mut build_id = format!("{version}-{short}-{epoch}");
-        if !label.is_empty() {
-            build_id.push('-');
-            build_id.push_str(&label);
-        }
-        BuildInfo {
-            service: "hotel-api",
-            version,
-            commit,
-            dirty: DIRTY,
-            build_time: env!("HOTEL_API_BUILD_TIME"),
-            label,
-            build_id,
-        }
+/// Identity of this build, as served by `/version` (which adds `pid` and `generation`) and
+/// printed by `hotel-api version --json`: the `protocol` crate's [`Version`] document.
+pub fn current() -> Version {
+    let slot = read_slot();
+    let raw = &slot[MARKER.len()..];
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    let label = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let version = VERSION;
+    let commit = env!("HOTEL_API_COMMIT");
+    let epoch = env!("HOTEL_API_BUILD_EPOCH");
+    let short = commit.get(..12).unwrap_or(commit);
+    let mut build_id = format!("{version}-{short}-{epoch}");
+    if !label.is_empty() {
+        build_id.push('-');
+        build_id.push_str(&label);
+    }
+    Version {
+        service: "hotel-api".into(),
+        version: version.into(),
+        commit: commit.into(),
+        dirty: Some(DIRTY),
+        build_time: env!("HOTEL_API_BUILD_TIME").into(),
+        label,
+        build_id,
+        pid: None,
+        generation: None,
     }
 }
 
@@ -166,9 +148,9 @@ mod tests {
 
     #[test]
     fn a_dirty_build_says_so_in_its_version_and_build_id() {
-        let b = BuildInfo::current();
-        assert_eq!(b.dirty, b.version.ends_with("-dirty"));
-        assert!(b.build_id.starts_with(b.version));
+        let b = current();
+        assert_eq!(b.dirty, Some(b.version.ends_with("-dirty")));
+        assert!(b.build_id.starts_with(&b.version));
         assert!(
             b.commit == "unknown" || b.commit.len() == 40,
             "full hash: {}",

@@ -64,7 +64,7 @@ pub enum Sub {
         verb: runtime::cli::CtlVerb,
         /// The master's admin address (loopback HOST:PORT or unix:PATH).
         #[arg(long, value_name = "ADDR", value_parser = runtime::cli::parse_admin)]
-        admin: runtime::listener::ListenAddr,
+        admin: protocol::AdminAddr,
         /// Give up after this long.
         #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_ctl_timeout)]
         timeout: std::time::Duration,

@@ -10,7 +10,7 @@ use runtime::worker::drain::DrainConfig;
 use runtime::worker::{Identity, Lifecycle, Listeners};
 
 use crate::app::{router, AppState};
-use crate::build_info::{self, BuildInfo};
+use crate::build_info;
 use crate::cli::{Cli, Sub};
 use crate::config::{Config, Fault};
 use crate::store::Store;
@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Sub::Version { json }) => {
-            let b = BuildInfo::current();
+            let b = build_info::current();
             if json {
                 println!("{}", serde_json::to_string(&b)?);
             } else {
@@ -88,8 +88,7 @@ fn run_master(args: &runtime::cli::MasterArgs, config: Config) -> anyhow::Result
     }
     if cfg.admin.is_none() {
         if let Some(a) = &config.admin {
-            let spec: runtime::listener::ListenSpec = format!("admin={a}").parse()?;
-            cfg.admin = Some(spec.addr);
+            cfg.admin = Some(a.parse::<protocol::AdminAddr>()?);
         }
     }
     match runtime::master::run_blocking(cfg)? {
@@ -152,7 +151,7 @@ async fn serve_worker(config: Config) -> anyhow::Result<()> {
         Listeners::from_env_or_bind(&[config.listen_spec()?]).context("taking the listeners")?;
     let store = Store::open(&config.data_dir).context("opening the bookings database")?;
     let lifecycle = Lifecycle::new();
-    let build = Arc::new(BuildInfo::current());
+    let build = Arc::new(build_info::current());
     tracing::info!(event = "worker_starting", generation = identity.generation, build_id = %build.build_id, inherited = listeners.inherited, "hotel-api worker starting");
     let fault = config.fault;
     let warmup = Duration::from_millis(config.warmup_ms);

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::listener::{ListenAddr, ListenSpec};
+#[cfg(unix)]
+use crate::listener::ListenSpec;
+use protocol::AdminAddr;
 
 /// Parses `150ms`, `2s`, `1m`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -85,19 +87,10 @@ pub fn parse_ctl_timeout(s: &str) -> Result<Duration, String> {
 #[error("{0}")]
 pub struct InvalidArgs(pub String);
 
-/// Parses an admin address: loopback `HOST:PORT` or `unix:PATH`.
-pub fn parse_admin(s: &str) -> Result<ListenAddr, String> {
-    let spec: ListenSpec = format!("admin={s}")
-        .parse()
-        .map_err(|e: crate::listener::ListenError| e.to_string())?;
-    if let ListenAddr::Tcp(a) = &spec.addr {
-        if !a.ip().is_loopback() {
-            return Err(format!(
-                "{a} is not a loopback address; the admin endpoint must stay local"
-            ));
-        }
-    }
-    Ok(spec.addr)
+/// Parses an admin address ([`AdminAddr`]: loopback `HOST:PORT` or `unix:PATH`) for clap.
+pub fn parse_admin(s: &str) -> Result<AdminAddr, String> {
+    s.parse()
+        .map_err(|e: protocol::AdminAddrError| e.to_string())
 }
 
 /// Master options.
@@ -143,7 +136,7 @@ pub struct MasterArgs {
     pub pid_file: Option<std::path::PathBuf>,
     /// Admin endpoint: loopback `HOST:PORT` or `unix:PATH` (GET /metrics, GET /status, POST /restart).
     #[arg(long, value_name = "ADDR", value_parser = parse_admin)]
-    pub admin: Option<ListenAddr>,
+    pub admin: Option<AdminAddr>,
     /// File holding the admin token (mode 0600, at least 16 characters): `POST /restart` then
     /// needs `Authorization: Bearer <token>` (`ctl --token-file`). Reads stay open.
     #[arg(long, value_name = "FILE")]
@@ -230,7 +223,7 @@ pub enum CtlVerb {
 /// answer on stdout and returns whether the verb succeeded.
 pub fn ctl_blocking(
     verb: CtlVerb,
-    admin: &ListenAddr,
+    admin: &AdminAddr,
     timeout: Duration,
     token: Option<&crate::master::admin_auth::Token>,
 ) -> Result<bool, crate::master::probe::ProbeError> {
@@ -247,7 +240,7 @@ pub fn ctl_blocking(
 /// returns the body and whether the verb succeeded.
 pub async fn ctl(
     verb: CtlVerb,
-    admin: &ListenAddr,
+    admin: &AdminAddr,
     timeout: Duration,
     token: Option<&crate::master::admin_auth::Token>,
 ) -> Result<(String, bool), crate::master::probe::ProbeError> {
@@ -258,15 +251,15 @@ pub async fn ctl(
         CtlVerb::Metrics => ("GET", "/metrics"),
     };
     let r = match admin {
-        ListenAddr::Tcp(a) => {
+        AdminAddr::Tcp(a) => {
             crate::master::probe::request_with_token(*a, method, path, timeout, token).await?
         }
         #[cfg(unix)]
-        ListenAddr::Unix(p) => {
+        AdminAddr::Unix(p) => {
             crate::master::probe::request_unix_with_token(p, method, path, timeout, token).await?
         }
         #[cfg(not(unix))]
-        ListenAddr::Unix(p) => {
+        AdminAddr::Unix(p) => {
             return Err(crate::master::probe::ProbeError::Http {
                 addr: p.display().to_string(),
                 reason: "Unix sockets are not supported on this platform".into(),

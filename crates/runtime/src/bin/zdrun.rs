@@ -87,7 +87,7 @@ enum Sub {
         verb: CtlVerb,
         /// The master's --admin address (loopback HOST:PORT or unix:PATH).
         #[arg(long, value_name = "ADDR", value_parser = runtime::cli::parse_admin)]
-        admin: runtime::listener::ListenAddr,
+        admin: protocol::AdminAddr,
         /// Give up waiting after this long (a restart waits for the new worker's readiness).
         #[arg(long, default_value = "180s", value_parser = runtime::cli::parse_ctl_timeout)]
         timeout: std::time::Duration,

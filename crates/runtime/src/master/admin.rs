@@ -19,9 +19,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::listener::ListenAddr;
 use crate::master::admin_auth::Token;
+use crate::master::status::{RestartAnswer, RestartOutcome, RestartReason, Status};
 use crate::master::{Command, Handles};
+use protocol::AdminAddr;
 
 /// Why the admin endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,23 +77,19 @@ impl RestartGate {
     }
 
     /// `None` when the request may restart, else why not.
-    fn refusal(&self, authorization: Option<&str>) -> Option<&'static str> {
+    fn refusal(&self, authorization: Option<&str>) -> Option<RestartReason> {
         match self {
             RestartGate::Open => None,
             RestartGate::Token(t) if t.accepts(authorization) => None,
-            RestartGate::Token(_) => Some(
-                "POST /restart needs Authorization: Bearer <token> (the master's --admin-token-file)",
-            ),
-            RestartGate::Closed => Some(
-                "POST /restart over TCP needs the master's --admin-token-file (any local user can reach a loopback port); or use SIGUSR1/SIGHUP, or an admin Unix socket",
-            ),
+            RestartGate::Token(_) => Some(RestartReason::TokenRequired),
+            RestartGate::Closed => Some(RestartReason::TcpNeedsTokenFile),
         }
     }
 }
 
 /// Starts serving; the task ends with the runtime.
 pub fn serve(
-    addr: &ListenAddr,
+    addr: &AdminAddr,
     handles: Handles,
     access: Access,
 ) -> Result<tokio::task::JoinHandle<()>, AdminError> {
@@ -103,7 +100,7 @@ pub fn serve(
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let token = access.token.is_some();
     match addr {
-        ListenAddr::Tcp(a) => {
+        AdminAddr::Tcp(a) => {
             if !a.ip().is_loopback() {
                 return Err(AdminError::NotLoopback(a.to_string()));
             }
@@ -123,7 +120,7 @@ pub fn serve(
             }))
         }
         #[cfg(unix)]
-        ListenAddr::Unix(p) => {
+        AdminAddr::Unix(p) => {
             let l = bind_unix(p, access.group).map_err(bind_err)?;
             let gate = RestartGate::new(access.token, false);
             tracing::info!(event = "admin_listening", addr = %addr, token, "admin endpoint ready");
@@ -140,7 +137,7 @@ pub fn serve(
             }))
         }
         #[cfg(not(unix))]
-        ListenAddr::Unix(_) => Err(AdminError::NotLoopback(addr.to_string())),
+        AdminAddr::Unix(_) => Err(AdminError::NotLoopback(addr.to_string())),
     }
 }
 
@@ -229,10 +226,10 @@ async fn route(
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if let Some(reason) = gate.refusal(presented) {
-            tracing::warn!(event = "admin_refused", reason, "POST /restart refused");
+            tracing::warn!(event = "admin_refused", reason = %reason, "POST /restart refused");
             let mut r = json(
                 StatusCode::UNAUTHORIZED,
-                &serde_json::json!({"outcome": "refused", "reason": reason}),
+                &RestartAnswer::not_run(RestartOutcome::Refused, reason),
             );
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
@@ -253,14 +250,11 @@ async fn route(
                 h.metrics.encode(),
             )
         }
-        (&Method::GET, "/status") => json(StatusCode::OK, &status_json(&h).await),
+        (&Method::GET, "/status") => json(StatusCode::OK, &served_status(&h).await),
         (&Method::POST, "/restart") => {
             let (tx, rx) = oneshot::channel();
             if h.commands.send(Command::Restart(tx)).await.is_err() {
-                json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({"outcome": "aborted", "reason": "master is stopping"}),
-                )
+                json(StatusCode::SERVICE_UNAVAILABLE, &stopping())
             } else {
                 match rx.await {
                     Ok(outcome) => {
@@ -271,10 +265,7 @@ async fn route(
                         };
                         json(code, &outcome)
                     }
-                    Err(_) => json(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        &serde_json::json!({"outcome": "aborted", "reason": "master is stopping"}),
-                    ),
+                    Err(_) => json(StatusCode::SERVICE_UNAVAILABLE, &stopping()),
                 }
             }
         }
@@ -292,28 +283,27 @@ async fn route(
     Ok(resp)
 }
 
-async fn status_json(h: &Handles) -> serde_json::Value {
-    let status = h.status.borrow().clone();
-    let mut v = serde_json::to_value(&status).unwrap_or_default();
-    if let Some(cur) = &status.current {
+/// The answer when the supervisor can no longer be reached.
+fn stopping() -> RestartAnswer {
+    RestartAnswer::not_run(RestartOutcome::Aborted, RestartReason::Stopping)
+}
+
+/// The published status, with the current worker's running image sha256 and its own
+/// `/version` answer (any JSON the worker serves) filled in.
+async fn served_status(h: &Handles) -> Status {
+    let mut status = h.status.borrow().status.clone();
+    if let Some(cur) = status.current.as_mut() {
         // The running image, even if the file on disk was replaced since.
-        let sha = exe_sha256(cur.pid).await;
-        let version = match cur.private_addr.as_ref().and_then(|a| a.parse().ok()) {
+        cur.sha256 = exe_sha256(cur.pid).await;
+        cur.version = match cur.private_addr.as_ref().and_then(|a| a.parse().ok()) {
             Some(addr) => crate::master::probe::get(addr, "/version", Duration::from_secs(2))
                 .await
                 .ok()
                 .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok()),
             None => None,
         };
-        if let Some(obj) = v.get_mut("current").and_then(|c| c.as_object_mut()) {
-            obj.insert(
-                "sha256".into(),
-                sha.map(serde_json::Value::String).unwrap_or_default(),
-            );
-            obj.insert("version".into(), version.unwrap_or_default());
-        }
     }
-    v
+    status
 }
 
 /// sha256 of the running image of `pid` (via /proc, so a binary replaced on disk since does

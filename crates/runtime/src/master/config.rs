@@ -4,9 +4,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::listener::{BindPolicy, ListenAddr, ListenSpec};
+use crate::listener::{BindPolicy, ListenSpec};
 use crate::master::backoff::BackoffConfig;
 use crate::master::readiness::ReadinessConfig;
+use protocol::AdminAddr;
 
 /// Optional HTTP liveness probe of the current worker.
 #[derive(Clone, Debug)]
@@ -61,7 +62,7 @@ pub struct MasterConfig {
     /// Pid file of the master, written atomically and removed at exit.
     pub pid_file: Option<PathBuf>,
     /// Loopback (or Unix socket) address of the admin endpoint.
-    pub admin: Option<ListenAddr>,
+    pub admin: Option<AdminAddr>,
     /// `POST /restart` requires this bearer token when set.
     pub admin_token: Option<crate::master::admin_auth::Token>,
     /// Group of the admin Unix socket (mode 0660 instead of 0600).

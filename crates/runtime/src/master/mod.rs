@@ -6,7 +6,7 @@
 //! - [`config`]: [`MasterConfig`] and its defaults.
 //! - `child`: ownership of one worker process (the only place that waits on or signals it).
 //! - `supervisor`: the lifecycle state machine (restart, readiness, drain, crash recovery).
-//! - [`status`]: the published [`Status`] and [`RestartOutcome`].
+//! - [`status`]: what the supervisor publishes ([`Published`]: the `/status` document).
 //! - [`spawn`]: starting a worker with inherited sockets (`LISTEN_FDS`), identity variables and
 //!   a parent-death signal; all child-side work is async-signal-safe.
 //! - [`readiness`]: master side of readiness (sd_notify socket + private `GET /ready`).
@@ -53,4 +53,4 @@ pub use config::{LivenessConfig, MasterConfig};
 #[cfg(unix)]
 pub use run::{run, run_blocking, Command, Handles, MasterError, Shutdown};
 #[cfg(unix)]
-pub use status::{RestartOutcome, Status, WorkerStatus};
+pub use status::{Published, Status, WorkerStatus};

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::config::MasterConfig;
 use super::metrics::Metrics;
 use super::spawn::SpawnError;
-use super::status::{RestartOutcome, Status};
+use super::status::{Published, RestartAnswer};
 use super::{orphans, runtime_dir, supervisor};
 use crate::listener::{self, ListenError};
 
@@ -55,7 +55,7 @@ pub enum Shutdown {
 pub enum Command {
     /// Perform a graceful restart and report its outcome. Requests made while a restart runs
     /// share the one follow-up restart that starts after it.
-    Restart(oneshot::Sender<RestartOutcome>),
+    Restart(oneshot::Sender<RestartAnswer>),
 }
 
 /// What the admin endpoint needs from a running master.
@@ -63,8 +63,8 @@ pub enum Command {
 pub struct Handles {
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Latest status.
-    pub status: watch::Receiver<Status>,
+    /// Latest published state.
+    pub status: watch::Receiver<Published>,
     /// Control channel.
     pub commands: mpsc::Sender<Command>,
 }
@@ -118,7 +118,7 @@ pub async fn run(cfg: MasterConfig) -> Result<Shutdown, MasterError> {
     let _pid_guard = cfg.pid_file.clone().map(RemoveOnDrop);
 
     let metrics = Arc::new(Metrics::new());
-    let (status_tx, status_rx) = watch::channel(Status::default());
+    let (status_tx, status_rx) = watch::channel(Published::initial());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let handles = Handles {

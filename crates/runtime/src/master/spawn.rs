@@ -16,13 +16,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// Environment variables that the master owns and never forwards from its own environment.
-pub const OWNED_ENV: [&str; 4] = [
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-    "NOTIFY_SOCKET",
-];
+use protocol::env as var;
+
+/// Environment variables that the master owns and never forwards from its own environment
+/// (besides every `ZDRUN_*` name).
+pub const OWNED_ENV: [&str; 4] = var::MASTER_OWNED;
 
 /// Why a worker could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +128,25 @@ unsafe impl Sync for ExecPlan {}
 
 pub use crate::worker::GUARD_FD_VAR;
 
+/// `LISTEN_PID=`: the entry whose value the child fills in with its own pid.
 const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
+const _: () = assert!(is_entry_prefix(LISTEN_PID_PREFIX, var::LISTEN_PID));
+
+/// Whether `prefix` is `name=` (checked at compile time: one spelling of the name).
+const fn is_entry_prefix(prefix: &[u8], name: &str) -> bool {
+    let name = name.as_bytes();
+    if prefix.len() != name.len() + 1 || prefix[name.len()] != b'=' {
+        return false;
+    }
+    let mut i = 0;
+    while i < name.len() {
+        if prefix[i] != name[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 const PID_CAPACITY: usize = 20;
 
 impl ExecPlan {
@@ -145,7 +161,8 @@ impl ExecPlan {
         let mut env: Vec<Vec<u8>> = Vec::new();
         let overridden: Vec<&OsStr> = launch.env.iter().map(|(k, _)| k.as_os_str()).collect();
         for (k, v) in std::env::vars_os() {
-            let owned = OWNED_ENV.iter().any(|o| k == *o) || k.as_bytes().starts_with(b"ZDRUN_");
+            let owned = OWNED_ENV.iter().any(|o| k == *o)
+                || k.as_bytes().starts_with(var::ZDRUN_PREFIX.as_bytes());
             if owned || overridden.contains(&k.as_os_str()) {
                 continue;
             }
@@ -156,13 +173,13 @@ impl ExecPlan {
         }
         let names: Vec<&str> = launch.fds.iter().map(|(n, _)| n.as_str()).collect();
         env.push(env_entry(
-            OsStr::new("LISTEN_FDS"),
+            OsStr::new(var::LISTEN_FDS),
             OsStr::new(&launch.fds.len().to_string()),
         )?);
         if !names.is_empty() {
             // An empty LISTEN_FDNAMES would name one fd; with none it is left out.
             env.push(env_entry(
-                OsStr::new("LISTEN_FDNAMES"),
+                OsStr::new(var::LISTEN_FDNAMES),
                 OsStr::new(&names.join(":")),
             )?);
         }

@@ -1,63 +1,43 @@
-//! The master's published state (served as JSON by the admin endpoint) and the outcome of a
-//! restart (answered to the synchronous control verb).
+//! The master's published state. The wire documents (`GET /status`, the `POST /restart`
+//! answer) are defined in the `protocol` crate; this module names the master's instances of
+//! them and what the supervisor publishes besides.
 
-use serde::Serialize;
+use std::time::Instant;
 
-/// One worker as seen by the master.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct WorkerStatus {
-    /// Process id.
-    pub pid: u32,
-    /// Generation (1 for the first worker).
-    pub generation: u64,
-    /// Binary that was executed.
-    pub program: String,
-    /// Start time (RFC 3339).
-    pub started_at: String,
-    /// Whether readiness was confirmed.
-    pub ready: bool,
-    /// Private loopback address of this worker (readiness, `/version`).
-    pub private_addr: Option<String>,
+pub use protocol::{RestartAnswer, RestartOutcome, RestartReason};
+
+/// The `/status` document as this master writes it: the serving worker's own `/version` is
+/// relayed as whatever JSON the worker answered (any program can be a worker).
+pub type Status = protocol::Status<serde_json::Value>;
+
+/// One worker in [`Status`].
+pub type WorkerStatus = protocol::WorkerStatus<serde_json::Value>;
+
+/// What the supervisor publishes after every change: the status document, and when the
+/// current worker started (the uptime gauge is derived from it at scrape time).
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The status document (without the fields the admin endpoint adds when serving it:
+    /// `current.sha256` and `current.version`).
+    pub status: Status,
+    /// Start of the current worker, if one serves.
+    pub current_started: Option<Instant>,
 }
 
-/// Result of one graceful restart.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct RestartOutcome {
-    /// `ok` or `aborted`.
-    pub outcome: &'static str,
-    /// Why it was aborted.
-    pub reason: Option<String>,
-    /// Generation serving after the restart.
-    pub generation: u64,
-    /// Time from the start of the restart to its end.
-    pub duration_ms: u64,
-}
-
-impl RestartOutcome {
-    /// Whether the new worker took over.
-    pub fn is_ok(&self) -> bool {
-        self.outcome == "ok"
+impl Published {
+    /// Before the first worker: this master, no listener yet, nothing serving.
+    pub fn initial() -> Self {
+        Published {
+            status: Status {
+                master_pid: std::process::id(),
+                listeners: Vec::new(),
+                current: None,
+                previous: None,
+                restart_in_progress: false,
+                last_restart: None,
+                stopping: false,
+            },
+            current_started: None,
+        }
     }
-}
-
-/// Snapshot of the master.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Status {
-    /// Pid of the master.
-    pub master_pid: u32,
-    /// Public listeners (`name=addr`).
-    pub listeners: Vec<String>,
-    /// The worker that serves.
-    pub current: Option<WorkerStatus>,
-    /// The worker it replaced.
-    pub previous: Option<WorkerStatus>,
-    /// A graceful restart is under way.
-    pub restart_in_progress: bool,
-    /// The last graceful restart.
-    pub last_restart: Option<RestartOutcome>,
-    /// The master is shutting down.
-    pub stopping: bool,
-    /// When the current worker started (for the uptime gauge at scrape time).
-    #[serde(skip)]
-    pub current_started: Option<std::time::Instant>,
 }

@@ -3,7 +3,7 @@
 
 /// Names the inherited fd of the master's guard pipe in a worker: the master holds the only
 /// write end, so end of file on it means the master is gone.
-pub const GUARD_FD_VAR: &str = "ZDRUN_MASTER_FD";
+pub const GUARD_FD_VAR: &str = protocol::env::ZDRUN_MASTER_FD;
 
 /// Dies with the master without relying on `PR_SET_PDEATHSIG` (which exec of a setuid or
 /// file-capability binary clears, and which macOS lacks): a thread blocks reading the guard

@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use protocol::env as var;
 use tokio::sync::watch;
 
 use crate::listener::{self, BindPolicy, ListenAddr, ListenSpec};
@@ -94,7 +95,7 @@ impl Listeners {
         #[cfg(unix)]
         {
             // LISTEN_FDS=0 (compatibility mode without a private listener) means "none".
-            let none = std::env::var("LISTEN_FDS").is_ok_and(|v| v.trim() == "0");
+            let none = std::env::var(var::LISTEN_FDS).is_ok_and(|v| v.trim() == "0");
             let inherited: Vec<(i32, String)> = if none {
                 Vec::new()
             } else {
@@ -121,7 +122,7 @@ impl Listeners {
     /// Binds the public listeners ourselves: bare mode, or the master's compatibility mode
     /// (`ZDRUN_REUSEPORT=1`, so old and new worker can both listen during a restart).
     fn bind_public(fallback: &[ListenSpec]) -> Result<Vec<NamedListener>, ActivationError> {
-        let reuse_port = std::env::var_os("ZDRUN_REUSEPORT").is_some_and(|v| v == "1");
+        let reuse_port = std::env::var_os(var::ZDRUN_REUSEPORT).is_some_and(|v| v == "1");
         let policy = BindPolicy {
             reuse_port,
             defer_listen: reuse_port,
@@ -226,15 +227,15 @@ impl Identity {
     pub fn from_env() -> Self {
         let num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
         Identity {
-            master_pid: num("ZDRUN_MASTER_PID").map(|p| p as u32),
-            generation: num("ZDRUN_GENERATION").unwrap_or(0),
-            grace: Duration::from_millis(num("ZDRUN_GRACE_MS").unwrap_or(30_000)),
+            master_pid: num(var::ZDRUN_MASTER_PID).map(|p| p as u32),
+            generation: num(var::ZDRUN_GENERATION).unwrap_or(0),
+            grace: Duration::from_millis(num(var::ZDRUN_GRACE_MS).unwrap_or(30_000)),
         }
     }
 
     /// True when this process was started by a master.
     pub fn is_supervised() -> bool {
-        std::env::var_os("ZDRUN_GENERATION").is_some()
+        std::env::var_os(var::ZDRUN_GENERATION).is_some()
     }
 }
 

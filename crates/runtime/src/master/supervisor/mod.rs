@@ -19,9 +19,11 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use protocol::env as var;
+
 use super::child::Worker;
 use super::config::MasterConfig;
-use super::status::{RestartOutcome, Status, WorkerStatus};
+use super::status::{Published, RestartAnswer, RestartReason, Status, WorkerStatus};
 use super::{Command, Shutdown};
 use crate::listener::{BoundListener, PRIVATE_NAME};
 use crate::master::backoff::Backoff;
@@ -81,7 +83,7 @@ impl Signals {
 
 struct InFlight {
     started: Instant,
-    waiters: Vec<oneshot::Sender<RestartOutcome>>,
+    waiters: Vec<oneshot::Sender<RestartAnswer>>,
 }
 
 pub(crate) struct Supervisor {
@@ -91,7 +93,7 @@ pub(crate) struct Supervisor {
     guard: std::os::fd::OwnedFd,
     events: mpsc::UnboundedSender<Event>,
     metrics: Arc<Metrics>,
-    status: watch::Sender<Status>,
+    status: watch::Sender<Published>,
     backoff: Backoff,
     next_generation: u64,
     current: Option<Worker>,
@@ -101,11 +103,11 @@ pub(crate) struct Supervisor {
     restart: Option<InFlight>,
     /// A candidate that was killed: the restart is reported aborted (with this reason) only
     /// once it has been reaped, so "aborted" means it no longer accepts.
-    aborting: Option<(u64, String)>,
+    aborting: Option<(u64, RestartReason)>,
     /// A liveness failure reported while a restart ran (generation, detail).
     deferred_liveness: Option<(u64, String)>,
-    follow_up: Option<Vec<oneshot::Sender<RestartOutcome>>>,
-    last_restart: Option<RestartOutcome>,
+    follow_up: Option<Vec<oneshot::Sender<RestartAnswer>>>,
+    last_restart: Option<RestartAnswer>,
     respawn_scheduled: bool,
     reconcile_since: Option<Instant>,
     recovering: Option<RestartAction>,
@@ -122,7 +124,7 @@ impl Supervisor {
         guard: std::os::fd::OwnedFd,
         events: mpsc::UnboundedSender<Event>,
         metrics: Arc<Metrics>,
-        status: watch::Sender<Status>,
+        status: watch::Sender<Published>,
     ) -> Self {
         let backoff = Backoff::new(cfg.backoff);
         Supervisor {
@@ -227,18 +229,20 @@ impl Supervisor {
         }
         let mut env = self.cfg.env.clone();
         env.push((
-            "ZDRUN_MASTER_PID".into(),
+            var::ZDRUN_MASTER_PID.into(),
             std::process::id().to_string().into(),
         ));
-        env.push(("ZDRUN_GENERATION".into(), generation.to_string().into()));
-        env.push(("ZDRUN_MODE".into(), "worker".into()));
+        env.push((var::ZDRUN_GENERATION.into(), generation.to_string().into()));
         env.push((
-            "ZDRUN_GRACE_MS".into(),
+            var::ZDRUN_GRACE_MS.into(),
             self.cfg.grace.as_millis().to_string().into(),
         ));
-        env.push(("NOTIFY_SOCKET".into(), notify.path().as_os_str().to_owned()));
+        env.push((
+            var::NOTIFY_SOCKET.into(),
+            notify.path().as_os_str().to_owned(),
+        ));
         if self.cfg.compat_reuseport {
-            env.push(("ZDRUN_REUSEPORT".into(), "1".into()));
+            env.push((var::ZDRUN_REUSEPORT.into(), "1".into()));
         }
         let (child, program) = spawn::spawn(Launch {
             program: &self.cfg.program,
@@ -297,18 +301,20 @@ impl Supervisor {
             .worker_pid
             .set(cur.map(|w| i64::from(w.pid)).unwrap_or(0));
         // The uptime gauge is derived at scrape time from `current_started` (admin.rs).
-        self.status.send_replace(Status {
-            master_pid: std::process::id(),
-            listeners: self
-                .listeners
-                .iter()
-                .map(|l| format!("{}={}", l.spec.name, l.local))
-                .collect(),
-            current: cur.map(worker_status),
-            previous: self.previous.clone(),
-            restart_in_progress: self.restart.is_some(),
-            last_restart: self.last_restart.clone(),
-            stopping: self.stopping,
+        self.status.send_replace(Published {
+            status: Status {
+                master_pid: std::process::id(),
+                listeners: self
+                    .listeners
+                    .iter()
+                    .map(|l| format!("{}={}", l.spec.name, l.local))
+                    .collect(),
+                current: cur.map(worker_status),
+                previous: self.previous.clone(),
+                restart_in_progress: self.restart.is_some(),
+                last_restart: self.last_restart.clone(),
+                stopping: self.stopping,
+            },
             current_started: cur.map(|w| w.started),
         });
     }
@@ -322,6 +328,8 @@ fn worker_status(w: &Worker) -> WorkerStatus {
         started_at: w.started_at.clone(),
         ready: w.ready,
         private_addr: w.private.map(|a| a.to_string()),
+        sha256: None,
+        version: None,
     }
 }
 

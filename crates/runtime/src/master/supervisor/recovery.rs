@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::super::child::Ctl;
+use super::super::status::RestartReason;
 use super::{process_state, worker_status, Event, Supervisor};
 use crate::master::exit_reason::ExitReason;
 use crate::master::metrics::RestartAction;
@@ -33,7 +34,7 @@ impl Supervisor {
                 w.cancel_watchers();
                 tracing::warn!(event = "worker_exited", generation, pid = w.pid, role = "candidate", reason = reason.label(), detail = %reason, "new worker exited during start-up");
             }
-            self.finish_restart(Err(format!("new worker exited during start-up: {reason}")));
+            self.finish_restart(Err(RestartReason::ExitedDuringStartUp(reason.to_string())));
             if self.current.is_none() {
                 self.schedule_respawn(Duration::ZERO, RestartAction::CrashRecovered);
             }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::super::child::{Ctl, Worker};
-use super::super::status::RestartOutcome;
+use super::super::status::{RestartAnswer, RestartOutcome, RestartReason};
 use super::{notify_parent, worker_status, Event, InFlight, Supervisor};
 use crate::master::metrics::RestartAction;
 
@@ -22,7 +22,8 @@ impl Supervisor {
                     if let Some(w) = self.candidate.take() {
                         tracing::warn!(event = "readiness_failed", generation, pid = w.pid, error = %e, "new worker not ready; killing it, the old worker keeps serving");
                         // The outcome is final only once the candidate is reaped (on_exit).
-                        self.aborting = Some((w.generation, format!("new worker not ready: {e}")));
+                        self.aborting =
+                            Some((w.generation, RestartReason::NotReady(e.to_string())));
                         self.kill_and_reap(w);
                     }
                     if self.current.is_none() {
@@ -125,7 +126,7 @@ impl Supervisor {
 
     pub(super) fn request_restart(
         &mut self,
-        reply: Option<oneshot::Sender<RestartOutcome>>,
+        reply: Option<oneshot::Sender<RestartAnswer>>,
         source: &str,
     ) {
         if self.stopping {
@@ -135,7 +136,7 @@ impl Supervisor {
                 "restart requested during shutdown; ignored"
             );
             if let Some(r) = reply {
-                let _ = r.send(self.outcome(Err("master is shutting down".into()), Duration::ZERO));
+                let _ = r.send(self.outcome(Err(RestartReason::ShuttingDown), Duration::ZERO));
             }
             return;
         }
@@ -157,7 +158,7 @@ impl Supervisor {
         self.start_restart(reply.into_iter().collect());
     }
 
-    pub(super) fn start_restart(&mut self, waiters: Vec<oneshot::Sender<RestartOutcome>>) {
+    pub(super) fn start_restart(&mut self, waiters: Vec<oneshot::Sender<RestartAnswer>>) {
         self.restart = Some(InFlight {
             started: Instant::now(),
             waiters,
@@ -172,21 +173,28 @@ impl Supervisor {
             Ok(w) => self.candidate = Some(w),
             Err(e) => {
                 tracing::error!(event = "spawn_failed", error = %e, "cannot start the new worker; the old worker keeps serving");
-                self.finish_restart(Err(format!("cannot start new worker: {e}")));
+                self.finish_restart(Err(RestartReason::CannotStart(e.to_string())));
             }
         }
     }
 
-    pub(super) fn outcome(&self, result: Result<(), String>, duration: Duration) -> RestartOutcome {
-        RestartOutcome {
-            outcome: if result.is_ok() { "ok" } else { "aborted" },
+    pub(super) fn outcome(
+        &self,
+        result: Result<(), RestartReason>,
+        duration: Duration,
+    ) -> RestartAnswer {
+        RestartAnswer {
+            outcome: match result {
+                Ok(()) => RestartOutcome::Ok,
+                Err(_) => RestartOutcome::Aborted,
+            },
             reason: result.err(),
-            generation: self.current.as_ref().map(|w| w.generation).unwrap_or(0),
-            duration_ms: duration.as_millis() as u64,
+            generation: self.current.as_ref().map(|w| w.generation),
+            duration_ms: Some(duration.as_millis() as u64),
         }
     }
 
-    pub(super) fn finish_restart(&mut self, result: Result<(), String>) {
+    pub(super) fn finish_restart(&mut self, result: Result<(), RestartReason>) {
         let Some(inflight) = self.restart.take() else {
             return;
         };
@@ -209,7 +217,7 @@ impl Supervisor {
                 action = "graceful_aborted",
                 generation = outcome.generation,
                 duration_ms = outcome.duration_ms,
-                reason = outcome.reason.as_deref().unwrap_or(""),
+                reason = outcome.reason.as_ref().map(ToString::to_string),
                 "graceful restart aborted; old worker kept serving"
             );
         }
@@ -259,11 +267,11 @@ impl Supervisor {
         );
         notify_parent(&[sd_notify::NotifyState::Stopping]);
         for r in self.follow_up.take().unwrap_or_default() {
-            let _ = r.send(self.outcome(Err("master is shutting down".into()), Duration::ZERO));
+            let _ = r.send(self.outcome(Err(RestartReason::ShuttingDown), Duration::ZERO));
         }
         if let Some(c) = self.candidate.take() {
             // Reported once the candidate is reaped (on_exit), like every aborted restart.
-            self.aborting = Some((c.generation, "master is shutting down".into()));
+            self.aborting = Some((c.generation, RestartReason::ShuttingDown));
             self.retire(c);
         }
         if let Some(c) = self.current.take() {
