@@ -3,9 +3,9 @@
 
 use crate::hostrun::Payload;
 use crate::inventory::Environment;
+use crate::ops::rollout::{RunError, RunOptions};
 use crate::probe;
 use crate::remote::Layout;
-use crate::rollout::{RunError, RunOptions};
 use crate::upload::sha256_hex;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;

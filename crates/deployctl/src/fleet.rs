@@ -26,6 +26,11 @@ pub async fn connect_all(env: &Environment) -> Vec<Result<RemoteHost, TransportE
     futures_join_all(futs).await
 }
 
+/// Close every connection (each transport's master or session).
+pub async fn close_all(hosts: &[RemoteHost]) {
+    futures_join_all(hosts.iter().map(|r| r.t.close())).await;
+}
+
 /// Await all futures concurrently, keeping order.
 pub async fn futures_join_all<F: std::future::Future>(
     futs: impl IntoIterator<Item = F>,

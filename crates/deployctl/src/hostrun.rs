@@ -80,19 +80,33 @@ impl HostResult {
     }
 }
 
-/// Shared inputs of every host's rollout.
-pub struct Job<'a> {
+/// What every host step of a run shares: the environment, its remote layout, the run's
+/// audit log and the progress UI (deploy and restore alike).
+pub struct HostCtx<'a> {
     pub env: &'a Environment,
     pub layout: Layout,
-    pub payloads: Vec<Payload>,
-    pub expected_build: String,
     pub audit: &'a Audit,
     pub ui: &'a Ui,
-    /// Leave hosts alone that already serve the expected build (gray, promote).
-    pub skip_current: bool,
 }
 
-impl Job<'_> {
+/// A host that already serves the expected build with the shipped files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfCurrent {
+    /// Deploy anyway (`rollout`).
+    Redeploy,
+    /// Leave it alone (`gray`, `promote`).
+    Skip,
+}
+
+/// A deployment: the shared context plus what is shipped and the build it must serve.
+pub struct Job<'a> {
+    pub ctx: HostCtx<'a>,
+    pub payloads: Vec<Payload>,
+    pub expected_build: String,
+    pub if_current: IfCurrent,
+}
+
+impl HostCtx<'_> {
     async fn timed<T>(
         &self,
         res: &mut HostResult,
@@ -121,7 +135,7 @@ impl Job<'_> {
 
 /// Deploy the job to one host; fills `res` (state, error, backup, phases).
 pub async fn deploy(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
-    let deadline = std::time::Duration::from_secs(job.env.rollout.host_deadline_s);
+    let deadline = std::time::Duration::from_secs(job.ctx.env.rollout.host_deadline_s);
     let out = tokio::time::timeout(deadline, deploy_inner(job, r, res))
         .await
         .unwrap_or_else(|_| {
@@ -133,13 +147,14 @@ pub async fn deploy(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
     match out {
         Ok(()) => {
             res.state = HostState::Verified;
-            job.ui
+            job.ctx
+                .ui
                 .done(&res.host, true, &format!("serving {}", job.expected_build));
         }
         Err(e) => {
             res.state = HostState::Failed;
             res.error = Some(e.to_string());
-            job.ui.done(&res.host, false, &e.to_string());
+            job.ctx.ui.done(&res.host, false, &e.to_string());
         }
     }
 }
@@ -149,9 +164,10 @@ async fn deploy_inner(
     r: &RemoteHost,
     res: &mut HostResult,
 ) -> Result<(), HostError> {
-    let env = job.env;
-    let l = &job.layout;
-    let master = job
+    let ctx = &job.ctx;
+    let env = ctx.env;
+    let l = &ctx.layout;
+    let master = ctx
         .timed(res, "check master", service::observe(r, &env.service, l))
         .await?;
     if master.is_some() {
@@ -159,32 +175,32 @@ async fn deploy_inner(
             .await
             .map(|b| b.build_id);
     }
-    let mut e = job.audit.event(Some(&res.host), "before", "info");
+    let mut e = ctx.audit.event(Some(&res.host), "before", "info");
     e.build_id = res.previous_build.clone();
-    job.audit.record(e);
-    if job.skip_current
+    ctx.audit.record(e);
+    if job.if_current == IfCurrent::Skip
         && res.previous_build.as_deref() == Some(job.expected_build.as_str())
         && installed_current(job, r).await?
     {
-        let mut e = job.audit.event(Some(&res.host), "skip", "ok");
+        let mut e = ctx.audit.event(Some(&res.host), "skip", "ok");
         e.detail = Some("already serving this build with these files".into());
-        job.audit.record(e);
+        ctx.audit.record(e);
         res.served_build = res.previous_build.clone();
         return Ok(());
     }
     let prev = res.previous_build.clone().unwrap_or_default();
-    let b = job
+    let b = ctx
         .timed(
             res,
             "backup",
-            backup::create(r, l, &job.audit.run_id, &prev),
+            backup::create(r, l, &ctx.audit.run_id, &prev),
         )
         .await?;
     res.backup = b;
     res.touched = true;
     crate::interrupt::note(&res.host, true);
     for p in &job.payloads {
-        let rep = job
+        let rep = ctx
             .timed(
                 res,
                 "upload",
@@ -195,20 +211,20 @@ async fn deploy_inner(
                     &p.dest,
                     p.mode,
                     p.privileged.as_deref(),
-                    &job.audit.run_id,
+                    &ctx.audit.run_id,
                 ),
             )
             .await?;
         res.upload_attempts += rep.attempts;
-        let mut e = job.audit.event(Some(&res.host), "checksum", "ok");
+        let mut e = ctx.audit.event(Some(&res.host), "checksum", "ok");
         e.sha256 = Some(rep.sha256.clone());
         e.detail = Some(format!(
             "{} bytes to {} verified on host; attempts {}, resumed at {:?}",
             rep.bytes, rep.dest, rep.attempts, rep.resumed_at
         ));
-        job.audit.record(e);
+        ctx.audit.record(e);
     }
-    let method = job
+    let method = ctx
         .timed(res, "restart", async {
             let asked = match &master {
                 Some(m) => service::restart(r, &env.service, l, m).await,
@@ -231,39 +247,39 @@ async fn deploy_inner(
             Ok(method)
         })
         .await?;
-    let v = job
+    let v = ctx
         .timed(res, "verify", verify::verify(r, env, &job.expected_build))
         .await?;
-    let mut e = job.audit.event(Some(&res.host), "serving", "ok");
+    let mut e = ctx.audit.event(Some(&res.host), "serving", "ok");
     e.build_id = Some(v.build.build_id.clone());
     e.detail = Some(format!(
         "restart via {method:?}; verified after {} attempts",
         v.attempts
     ));
-    job.audit.record(e);
+    ctx.audit.record(e);
     res.served_build = Some(v.build.build_id);
     res.generation = v.build.generation;
-    prove_image(job, r, res).await?;
-    job.timed(
+    prove_image(ctx, r, res).await?;
+    ctx.timed(
         res,
         "rotate backups",
-        backup::rotate(r, l, &job.audit.run_id),
+        backup::rotate(r, l, &ctx.audit.run_id),
     )
     .await?;
     Ok(())
 }
 
 /// Restore `res`'s backup on its host, restart, and verify the backed-up build serves again.
-pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
+pub async fn restore(ctx: &HostCtx<'_>, r: &RemoteHost, res: &mut HostResult) {
     let out = async {
         let b = res.backup.clone().ok_or_else(|| {
             HostError::Check("no backup (first install on this host): nothing to restore".into())
         })?;
-        let env = job.env;
-        let l = &job.layout;
-        job.timed(res, "restore", backup::restore(r, l, &b, &job.audit.run_id))
+        let env = ctx.env;
+        let l = &ctx.layout;
+        ctx.timed(res, "restore", backup::restore(r, l, &b, &ctx.audit.run_id))
             .await?;
-        job.timed(res, "restart old", async {
+        ctx.timed(res, "restart old", async {
             match service::master(r, &env.service, l).await? {
                 Some(m) => service::restart(r, &env.service, l, &m).await.map(|_| ()),
                 None => service::start(r, &env.service, l).await,
@@ -275,10 +291,10 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
         } else {
             b.build_id().to_string()
         };
-        let v = job
+        let v = ctx
             .timed(res, "verify old", verify::verify(r, env, &expected))
             .await?;
-        prove_image(job, r, res).await?;
+        prove_image(ctx, r, res).await?;
         Ok::<_, HostError>(v.build.build_id)
     }
     .await;
@@ -287,7 +303,7 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
             crate::interrupt::note(&res.host, false);
             res.state = HostState::RolledBack;
             res.served_build = Some(build.clone());
-            job.ui
+            ctx.ui
                 .done(&res.host, true, &format!("rolled back, serving {build}"));
         }
         Err(e) => {
@@ -296,7 +312,7 @@ pub async fn restore(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) {
                 "{}; rollback: {e}",
                 res.error.clone().unwrap_or_default()
             ));
-            job.ui
+            ctx.ui
                 .done(&res.host, false, &format!("rollback failed: {e}"));
         }
     }
@@ -315,11 +331,15 @@ async fn installed_current(job: &Job<'_>, r: &RemoteHost) -> Result<bool, HostEr
 }
 
 /// The running worker image is the installed binary (audited with its sha256).
-async fn prove_image(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) -> Result<(), HostError> {
-    let img = job
-        .timed(res, "image", image::check(r, job.env, &job.layout))
+async fn prove_image(
+    ctx: &HostCtx<'_>,
+    r: &RemoteHost,
+    res: &mut HostResult,
+) -> Result<(), HostError> {
+    let img = ctx
+        .timed(res, "image", image::check(r, ctx.env, &ctx.layout))
         .await?;
-    let mut e = job.audit.event(Some(&res.host), "running image", "ok");
+    let mut e = ctx.audit.event(Some(&res.host), "running image", "ok");
     match img {
         image::Image::Proven(sha) => e.sha256 = Some(sha),
         image::Image::Script => {
@@ -327,13 +347,13 @@ async fn prove_image(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) -> Res
             e.detail = Some("installed file is a script: running image not comparable".into());
         }
     }
-    job.audit.record(e);
+    ctx.audit.record(e);
     Ok(())
 }
 
 /// Append this run's audit records for the host to its own audit log.
-pub async fn append_host_audit(job: &Job<'_>, r: &RemoteHost) {
-    let lines = job.audit.host_lines(&r.host.name);
+pub async fn append_host_audit(ctx: &HostCtx<'_>, r: &RemoteHost) {
+    let lines = ctx.audit.host_lines(&r.host.name);
     if lines.is_empty() {
         return;
     }
@@ -341,7 +361,7 @@ pub async fn append_host_audit(job: &Job<'_>, r: &RemoteHost) {
         .script_stdin(
             "host audit",
             r#"mkdir -p "$(dirname "$1")" && cat >> "$1""#,
-            &[&job.layout.audit_file],
+            &[&ctx.layout.audit_file],
             lines.as_bytes(),
         )
         .await;

@@ -15,15 +15,21 @@
 //!   (`/ready`, `/ping`, `/version` through the SSH tunnel and the external URL; [`probe`] is
 //!   the small HTTP client) -> [`image`] (the running worker image is the installed binary).
 //! - [`artifact`]: the build shipped (bytes, sha256, expected build id).
-//! - [`rollout`]: the run: batches with bounded parallelism, [`outcome`] (SUCCESS /
-//!   PARTIAL_SUCCESS / ROLLBACK / ABORTED, exit codes), restore, final routing.
+//! - [`ops`]: the operations, each returning a typed report and never printing:
+//!   [`ops::rollout`] (the run: batches with bounded parallelism, restore, final routing),
+//!   [`ops::rollback`] (restore one build, a run's backups, on every app host),
+//!   [`ops::status`], [`ops::detect`], [`ops::unlock`], [`ops::history`].
+//!   [`outcome`]: SUCCESS / PARTIAL_SUCCESS / ROLLBACK / ABORTED / ROLLBACK_FAILED /
+//!   INTERRUPTED; [`exit`]: the process exit codes, named once.
 //! - Load balancers: [`lb`] renders the nginx upstreams (stable and gray pools, header route,
-//!   `split_clients`), [`lbpush`] applies them (`nginx -t`, reload, restore on failure),
-//!   [`balancer`] keeps restarting and failed hosts `down`.
-//! - [`rollback`]: restore one build (a run's backups) on every app host.
-//! - [`ops`]: status, detect, netcheck, history. [`audit`]: JSONL evidence, local and
-//!   on each host. [`ui`]: colour, per-host progress bars or plain lines.
-//! - [`cli`] and [`commands`]: argument parsing and output; `main.rs` only calls them.
+//!   `split_clients`) and parses them back, [`haproxy`] the haproxy kind, [`lbpush`] applies
+//!   them (`nginx -t`, reload, restore on failure), [`balancer`] keeps restarting and failed
+//!   hosts `down`, [`lbview`] the routing in force for `status`.
+//! - [`lease`]: per-host leases (renewed, released on every exit path); [`interrupt`]:
+//!   Ctrl-C. [`audit`]: JSONL evidence, local and on each host. [`ui`]: colour, per-host
+//!   progress bars or plain lines.
+//! - [`cli`] (global options, subcommands) and [`commands`] (one file per verb: options ->
+//!   one operation -> human or `--json` output -> exit code); `main.rs` only calls them.
 pub mod artifact;
 pub mod audit;
 pub mod backup;
@@ -31,6 +37,7 @@ pub mod balancer;
 pub mod cli;
 pub mod commands;
 pub mod detect;
+pub mod exit;
 pub mod fleet;
 pub mod haproxy;
 pub mod hostrun;
@@ -48,11 +55,8 @@ pub mod outcome;
 pub mod probe;
 pub mod quote;
 pub mod remote;
-pub mod rollback;
-pub mod rollout;
 pub mod service;
 pub mod transport;
 pub mod ui;
-pub mod unlock;
 pub mod upload;
 pub mod verify;

@@ -1,5 +1,6 @@
-//! `deployctl` binary: parse arguments, run the library command, map the outcome to an exit code.
+//! `deployctl` binary: parse arguments, run the command, return its exit code.
 use clap::Parser;
+use deployctl::exit::Exit;
 
 fn main() -> std::process::ExitCode {
     let cli = deployctl::cli::Cli::parse();
@@ -11,14 +12,14 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("deployctl: cannot start the async runtime: {e}");
-            return std::process::ExitCode::from(1);
+            return Exit::Error.into();
         }
     };
     match rt.block_on(deployctl::cli::run(cli)) {
-        Ok(code) => std::process::ExitCode::from(code as u8),
+        Ok(code) => code.into(),
         Err(e) => {
             eprintln!("deployctl: {e:#}");
-            std::process::ExitCode::from(1)
+            deployctl::commands::exit_of(&e).into()
         }
     }
 }

@@ -4,6 +4,7 @@
 //! fleet may be mixed); ABORTED (stopped before touching a host, or nothing to do);
 //! INTERRUPTED (Ctrl-C). Each outcome has its own exit code.
 
+use crate::exit::Exit;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -21,17 +22,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Process exit code: 0 SUCCESS, 3 PARTIAL_SUCCESS, 4 ROLLBACK, 5 ABORTED,
-    /// 6 ROLLBACK_FAILED, 130 INTERRUPTED (1 is left for internal errors, 2 for usage and
-    /// inventory errors).
-    pub fn exit_code(self) -> i32 {
+    /// Process exit code of the outcome (each has its own; see [`Exit`]).
+    pub fn exit_code(self) -> Exit {
         match self {
-            Outcome::Success => 0,
-            Outcome::PartialSuccess => 3,
-            Outcome::Rollback => 4,
-            Outcome::Aborted => 5,
-            Outcome::RollbackFailed => 6,
-            Outcome::Interrupted => 130,
+            Outcome::Success => Exit::Success,
+            Outcome::PartialSuccess => Exit::PartialSuccess,
+            Outcome::Rollback => Exit::Rollback,
+            Outcome::Aborted => Exit::Aborted,
+            Outcome::RollbackFailed => Exit::RollbackFailed,
+            Outcome::Interrupted => Exit::Interrupted,
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -81,7 +80,7 @@ mod tests {
             classify(counted_failures([("dr", true)]), true, 0),
             Outcome::PartialSuccess
         );
-        let codes: std::collections::HashSet<i32> = [
+        let codes: std::collections::HashSet<Exit> = [
             Outcome::Success,
             Outcome::PartialSuccess,
             Outcome::Rollback,

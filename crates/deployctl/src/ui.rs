@@ -24,11 +24,9 @@ pub struct Ui {
 pub const HOST_STEPS: u64 = 6;
 
 impl Ui {
-    /// `json`: silent; else bars when stdout is a terminal, plain lines otherwise.
-    pub fn new(json: bool) -> Ui {
-        let mode = if json {
-            Mode::Quiet
-        } else if console::Term::stdout().is_term() {
+    /// Human progress: bars when stdout is a terminal, plain lines otherwise.
+    pub fn human() -> Ui {
+        let mode = if console::Term::stdout().is_term() {
             Mode::Bars {
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
                 bars: Mutex::new(HashMap::new()),
@@ -39,7 +37,7 @@ impl Ui {
         Ui { mode }
     }
 
-    /// A UI that prints nothing (library callers, tests).
+    /// A UI that prints nothing (`--json`, library callers, tests).
     pub fn quiet() -> Ui {
         Ui { mode: Mode::Quiet }
     }

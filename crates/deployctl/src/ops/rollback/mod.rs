@@ -10,14 +10,16 @@ use crate::audit::{self, Audit};
 use crate::backup::{self, Listing};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
-use crate::hostrun::{self, HostResult, HostState, Job};
+use crate::fleet::close_all;
+use crate::hostrun::{self, HostCtx, HostResult, HostState};
 use crate::inventory::{Environment, Role};
+use crate::ops::rollout::{summary, RunError};
 use crate::outcome::Outcome;
 use crate::remote::{HostError, Layout, RemoteHost};
-use crate::rollout::{close_all, summary, RunError, RunOptions};
 use crate::ui::Ui;
 use crate::verify;
 use serde::Serialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 pub use target::Target;
 
@@ -35,22 +37,39 @@ pub struct RollbackReport {
     pub audit_error: Option<String>,
 }
 
-/// What `rollback` asks for.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub to: Option<&'a str>,
-    pub only_gray: bool,
+/// Which build a rollback restores, and on which hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackTo {
+    /// `rollback --to RUN_ID`: the backups of that run, on every app host.
+    Run(String),
+    /// `rollback`: the backups of the last `rollout`/`promote` that ended SUCCESS.
+    LastSuccess,
+    /// `gray --abort`: the gray hosts only, back to the build the stable hosts serve.
+    StableBuild,
 }
 
-/// Restore the target build on every app host (gray hosts only with `only_gray`).
+impl RollbackTo {
+    /// Only the gray app hosts are restored.
+    fn only_gray(&self) -> bool {
+        *self == RollbackTo::StableBuild
+    }
+}
+
+/// Options of `rollback` and `gray --abort`.
+#[derive(Debug, Clone)]
+pub struct RollbackOptions {
+    /// Where locks and audit logs live.
+    pub state_dir: PathBuf,
+    pub to: RollbackTo,
+}
+
+/// Restore the target build on every app host (gray hosts only for `gray --abort`).
 pub async fn rollback(
     env: &Environment,
-    opts: &RunOptions,
-    to: Option<&str>,
-    only_gray: bool,
+    opts: &RollbackOptions,
     ui: &Ui,
 ) -> Result<RollbackReport, RunError> {
-    let req = Request { to, only_gray };
+    let only_gray = opts.to.only_gray();
     let run_id = audit::new_run_id();
     let command = if only_gray { "gray-abort" } else { "rollback" };
     let audit = Audit::open(&opts.state_dir, &run_id, &env.name, command)?;
@@ -82,21 +101,17 @@ pub async fn rollback(
             return Err(e.into());
         }
     };
-    let job = Job {
+    let ctx = HostCtx {
         env,
         layout: Layout::of(env),
-        payloads: vec![],
-        expected_build: String::new(),
         audit: &audit,
         ui,
-        skip_current: false,
     };
     let mut run = Run {
         env,
         opts,
-        req,
         hosts: &hosts,
-        job: &job,
+        ctx: &ctx,
         results,
         app,
     };
@@ -169,10 +184,9 @@ async fn roles(
 /// The run once every host is connected, its role known and the lease held.
 struct Run<'a> {
     env: &'a Environment,
-    opts: &'a RunOptions,
-    req: Request<'a>,
+    opts: &'a RollbackOptions,
     hosts: &'a [RemoteHost],
-    job: &'a Job<'a>,
+    ctx: &'a HostCtx<'a>,
     results: Vec<HostResult>,
     app: Vec<usize>,
 }
@@ -183,11 +197,11 @@ impl Run<'_> {
         let listings = self.listings().await?;
         let serving = self.serving().await;
         let target = self.target(&listings).await?;
-        let mut e = self.job.audit.event(None, "target", "info");
+        let mut e = self.ctx.audit.event(None, "target", "info");
         e.build_id = Some(target.build_id.clone());
         e.detail = Some(format!("run {:?}", target.run_id));
-        self.job.audit.record(e);
-        self.job.ui.info(&format!(
+        self.ctx.audit.record(e);
+        self.ctx.ui.info(&format!(
             "rolling back to build {} (backups of run {})",
             target.build_id,
             target.run_id.as_deref().unwrap_or("-")
@@ -209,7 +223,7 @@ impl Run<'_> {
 
     /// Every app host's backups; any host that cannot be listed stops the rollback.
     async fn listings(&self) -> Result<Vec<(String, Listing)>, String> {
-        let l = &self.job.layout;
+        let l = &self.ctx.layout;
         let futs = self
             .app
             .iter()
@@ -239,11 +253,10 @@ impl Run<'_> {
     }
 
     async fn target(&self, listings: &[(String, Listing)]) -> Result<Target, String> {
-        if let Some(run) = self.req.to {
-            return target::of_run(run, listings);
-        }
-        if self.req.only_gray {
-            return self.stable_build().await;
+        match &self.opts.to {
+            RollbackTo::Run(run) => return target::of_run(run, listings),
+            RollbackTo::StableBuild => return self.stable_build().await,
+            RollbackTo::LastSuccess => {}
         }
         let run = audit::last_success(&self.opts.state_dir, &self.env.name).ok_or_else(|| {
             format!(
@@ -296,10 +309,10 @@ impl Run<'_> {
             .zip(listings)
             .zip(serving)
             .map(|(((i, res), (_, l)), now)| {
-                let (sem, job, r) = (sem.clone(), self.job, &self.hosts[*i]);
+                let (sem, ctx, r) = (sem.clone(), self.ctx, &self.hosts[*i]);
                 async move {
                     let _p = sem.acquire().await.expect("semaphore");
-                    restore_one(job, r, res, t, l, now.as_deref()).await;
+                    restore_one(ctx, r, res, t, l, now.as_deref()).await;
                 }
             });
         fleet::futures_join_all(futs).await;
@@ -323,7 +336,7 @@ impl Run<'_> {
                 _ => false,
             };
         }
-        if let Err(lb) = lbs.apply(Pools::One, &down, self.job.audit).await {
+        if let Err(lb) = lbs.apply(Pools::One, &down, self.ctx.audit).await {
             report.outcome = Outcome::RollbackFailed;
             report.reason = format!("{}; load balancer: {lb}", report.reason);
         }
@@ -332,7 +345,7 @@ impl Run<'_> {
 
 /// Restore one host to `t` (or leave it when it already serves the build).
 async fn restore_one(
-    job: &Job<'_>,
+    ctx: &HostCtx<'_>,
     r: &RemoteHost,
     res: &mut HostResult,
     t: &Target,
@@ -340,14 +353,14 @@ async fn restore_one(
     serving: Option<&str>,
 ) {
     res.previous_build = serving.map(str::to_string);
-    let mut e = job.audit.event(Some(&res.host), "before", "info");
+    let mut e = ctx.audit.event(Some(&res.host), "before", "info");
     e.build_id = res.previous_build.clone();
-    job.audit.record(e);
+    ctx.audit.record(e);
     match target::pick(t, l, serving) {
         Ok(Some(b)) => {
             res.touched = true;
             res.backup = Some(b);
-            hostrun::restore(job, r, res).await;
+            hostrun::restore(ctx, r, res).await;
         }
         Ok(None) => {
             res.state = HostState::Unchanged;
@@ -356,7 +369,7 @@ async fn restore_one(
         Err(why) => {
             res.state = HostState::RollbackFailed;
             res.error = Some(HostError::Check(why).to_string());
-            job.ui
+            ctx.ui
                 .done(&res.host, false, res.error.as_deref().unwrap_or(""));
         }
     }
@@ -378,7 +391,7 @@ async fn finish(report: &mut RollbackReport, run: &Run<'_>, audit: &Audit) {
         he.host = Some(r.host.name.clone());
         he.build_id = res.served_build.clone();
         audit.record(he);
-        hostrun::append_host_audit(run.job, r).await;
+        hostrun::append_host_audit(run.ctx, r).await;
     }
     audit.record(e);
 }

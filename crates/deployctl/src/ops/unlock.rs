@@ -3,12 +3,11 @@
 //! written to an audit log of its own, like a run.
 
 use crate::audit::{self, Audit};
-use crate::fleet;
+use crate::fleet::{self, close_all};
 use crate::inventory::Environment;
 use crate::lease::{self, LeaseInfo, Owner};
-use crate::rollout::close_all;
 use serde::Serialize;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What `unlock` found and did on one host.
@@ -40,15 +39,29 @@ impl UnlockReport {
     }
 }
 
-/// Remove the leases of `env` (expired ones, or every one with `force`).
-pub async fn unlock(
-    env: &Environment,
-    state_dir: &Path,
-    force: bool,
-) -> std::io::Result<UnlockReport> {
+/// Which leases `unlock` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leases {
+    /// Expired ones only (the default).
+    Expired,
+    /// Live ones too (`--force`: only when the holder is known to be gone).
+    AlsoLive,
+}
+
+/// Options of `unlock`.
+#[derive(Debug, Clone)]
+pub struct UnlockOptions {
+    /// Where locks and audit logs live.
+    pub state_dir: PathBuf,
+    pub leases: Leases,
+}
+
+/// Remove the leases of `env` (expired ones, or live ones too with [`Leases::AlsoLive`]).
+pub async fn unlock(env: &Environment, opts: &UnlockOptions) -> std::io::Result<UnlockReport> {
+    let force = opts.leases == Leases::AlsoLive;
     let run_id = audit::new_run_id();
     let audit = Audit::open(
-        state_dir,
+        &opts.state_dir,
         &run_id,
         &env.name,
         if force { "unlock-force" } else { "unlock" },

@@ -6,7 +6,7 @@ use crate::artifact::{prepare, ArtifactInfo};
 use crate::audit::{self, Audit};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet::{self, HostNet};
-use crate::hostrun::{self, HostResult, HostState, Job};
+use crate::hostrun::{self, HostCtx, HostResult, HostState, IfCurrent, Job};
 use crate::inventory::{Environment, Role};
 use crate::outcome::{self, Outcome};
 use crate::remote::Layout;
@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod finish;
-pub use finish::{close_all, summary};
+use crate::fleet::close_all;
+pub use finish::summary;
 use finish::{counted, lb_membership};
 
 /// Options of one run.
@@ -223,13 +224,19 @@ pub async fn rollout(
         .collect();
 
     let job = Job {
-        env,
-        layout: Layout::of(env),
+        ctx: HostCtx {
+            env,
+            layout: Layout::of(env),
+            audit: &audit,
+            ui,
+        },
         payloads,
         expected_build: report.artifact.build_id.clone(),
-        audit: &audit,
-        ui,
-        skip_current: opts.mode != Mode::Rollout,
+        if_current: if opts.mode == Mode::Rollout {
+            IfCurrent::Redeploy
+        } else {
+            IfCurrent::Skip
+        },
     };
     if opts.dry_run {
         for (n, b) in report.batches.iter().enumerate() {
@@ -237,8 +244,8 @@ pub async fn rollout(
                 let res = results.iter().find(|x| &x.host == h).expect("host");
                 ui.info(&format!(
                     "plan: batch {} {h} (roles {:?}{}): backup to {}, upload {} -> {}, restart, verify {}",
-                    n + 1, res.roles, if res.dr { ", DR" } else { "" }, job.layout.backup_dir,
-                    report.artifact.sha256, job.layout.binary, report.artifact.build_id
+                    n + 1, res.roles, if res.dr { ", DR" } else { "" }, job.ctx.layout.backup_dir,
+                    report.artifact.sha256, job.ctx.layout.binary, report.artifact.build_id
                 ));
             }
         }

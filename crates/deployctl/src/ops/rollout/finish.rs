@@ -24,9 +24,10 @@ pub(crate) async fn restore_touched(
     if restore.is_empty() {
         return;
     }
-    job.ui
+    job.ctx
+        .ui
         .info(&format!("restoring {} host(s) from backup", restore.len()));
-    let sem = Arc::new(tokio::sync::Semaphore::new(job.env.rollout.parallelism));
+    let sem = Arc::new(tokio::sync::Semaphore::new(job.ctx.env.rollout.parallelism));
     let mut slots: Vec<(usize, HostResult)> =
         restore.iter().map(|&i| (i, results[i].clone())).collect();
     let futs = slots.iter_mut().map(|(i, res)| {
@@ -34,7 +35,7 @@ pub(crate) async fn restore_touched(
         let r = &hosts[*i];
         async move {
             let _permit = sem.acquire().await.expect("semaphore");
-            hostrun::restore(job, r, res).await;
+            hostrun::restore(&job.ctx, r, res).await;
         }
     });
     fleet::futures_join_all(futs).await;
@@ -87,7 +88,7 @@ pub(crate) async fn record_outcome(
     } else {
         "fail"
     };
-    let mut e = job.audit.event(None, "outcome", result);
+    let mut e = job.ctx.audit.event(None, "outcome", result);
     e.outcome = Some(out.as_str().into());
     e.detail = Some(reason.to_string());
     for (r, res) in hosts.iter().zip(results) {
@@ -97,10 +98,10 @@ pub(crate) async fn record_outcome(
             .served_build
             .clone()
             .or_else(|| res.previous_build.clone());
-        job.audit.record(he);
-        hostrun::append_host_audit(job, r).await;
+        job.ctx.audit.record(he);
+        hostrun::append_host_audit(&job.ctx, r).await;
     }
-    job.audit.record(e);
+    job.ctx.audit.record(e);
 }
 
 /// A host that failed verification leaves the pools; one that verified (back) joins them.
@@ -150,8 +151,4 @@ pub fn summary(results: &[HostResult]) -> String {
         }
     }
     parts.join("; ")
-}
-
-pub async fn close_all(hosts: &[RemoteHost]) {
-    fleet::futures_join_all(hosts.iter().map(|r| r.t.close())).await;
 }

@@ -1,0 +1,130 @@
+//! The commands: each `<verb>.rs` turns its command-line arguments into the options of one
+//! operation in [`crate::ops`], runs it, prints its report (human lines, or one JSON document
+//! with `--json`, through [`emit`]) and maps the report to an [`Exit`] code. Nothing else
+//! prints; the operations return typed reports.
+
+pub mod detect;
+pub mod gray;
+pub mod history;
+pub mod netcheck;
+pub mod promote;
+pub mod rollback;
+pub mod rollout;
+pub mod status;
+pub mod unlock;
+
+use crate::exit::Exit;
+use crate::inventory::{Environment, Inventory};
+use crate::ops::rollout::RunError;
+use crate::outcome::Outcome;
+use crate::ui::Ui;
+use anyhow::Context;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Human lines, or one JSON document on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// What every command gets from the global options.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub inventory: PathBuf,
+    pub state_dir: PathBuf,
+    pub format: Format,
+}
+
+/// A usage or inventory error: said as it is, exit code [`Exit::Usage`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl Ctx {
+    /// The environment `name` of the inventory (read and validated first).
+    pub fn env(&self, name: &str) -> anyhow::Result<Environment> {
+        let inv = Inventory::load(&self.inventory)
+            .map_err(|e| UsageError(format!("invalid inventory: {e}")))?;
+        let env = inv.env(name).map_err(|e| UsageError(e.to_string()))?;
+        Ok(env.clone())
+    }
+
+    /// Progress output: silent with `--json`.
+    pub fn ui(&self) -> Ui {
+        match self.format {
+            Format::Human => Ui::human(),
+            Format::Json => Ui::quiet(),
+        }
+    }
+}
+
+/// The exit code of an error that ended a command.
+pub fn exit_of(e: &anyhow::Error) -> Exit {
+    if e.downcast_ref::<UsageError>().is_some() {
+        Exit::Usage
+    } else {
+        Exit::Error
+    }
+}
+
+/// Print `report`: one JSON document with `--json`, else `human`'s lines.
+pub fn emit<T: Serialize>(ctx: &Ctx, report: &T, human: impl FnOnce(&T)) -> anyhow::Result<()> {
+    match ctx.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        Format::Human => human(report),
+    }
+    Ok(())
+}
+
+/// Run a command that changes hosts under Ctrl-C handling: a first interrupt is the
+/// operation's to handle (it stops and records INTERRUPTED); a second one drops it.
+/// `None`: forced stop (already said, exit [`Exit::Interrupted`]).
+async fn interruptible<T>(op: impl std::future::Future<Output = T>) -> Option<T> {
+    crate::interrupt::listen();
+    tokio::select! {
+        r = op => Some(r),
+        () = crate::interrupt::forced() => {
+            forced().await;
+            None
+        }
+    }
+}
+
+/// Second Ctrl-C: the run's future is dropped (its leases started their release; let it
+/// finish), and what it leaves is said.
+async fn forced() {
+    crate::lease::drain(std::time::Duration::from_secs(15)).await;
+    eprintln!(
+        "deployctl: forced stop (second Ctrl-C): leases released; {}",
+        crate::interrupt::left_behind()
+    );
+}
+
+/// A run refused before touching any host: the lock is held or the audit log cannot be
+/// opened (ABORTED); anything else is an internal error.
+fn refused(e: RunError, what: &'static str) -> anyhow::Result<Exit> {
+    match e {
+        RunError::Lock(_) | RunError::Audit(_) => {
+            eprintln!("deployctl: {e}; nothing touched");
+            Ok(Outcome::Aborted.exit_code())
+        }
+        e => Err(e).context(what),
+    }
+}
+
+/// The exit code of a finished run: its outcome's, unless the audit log lost a record (the
+/// run then fails with [`Exit::Error`] whatever its outcome).
+fn run_exit(audit_error: Option<&str>, out: Outcome) -> Exit {
+    match audit_error {
+        None => out.exit_code(),
+        Some(err) => {
+            eprintln!(
+                "deployctl: the audit log could not be written ({err}): the run fails; its outcome was {}",
+                out.as_str()
+            );
+            Exit::Error
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `history`: past runs from the local audit logs, with the build each host served before
+//! and after.
+
+use crate::audit;
+use serde::Serialize;
+
+/// One past run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub env: String,
+    pub command: String,
+    pub started: String,
+    pub outcome: Option<String>,
+    pub hosts: Vec<String>,
+    pub build_id: Option<String>,
+    pub detail: Option<String>,
+    /// Per host: the build it served before the run and after it.
+    pub builds: Vec<HostBuilds>,
+}
+
+/// The build one host served before and after a run (None: not recorded or no answer).
+#[derive(Debug, Clone, Serialize)]
+pub struct HostBuilds {
+    pub host: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+fn host_builds(events: &[audit::Event], hosts: &[String]) -> Vec<HostBuilds> {
+    let step = |h: &str, step: &str| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e.host.as_deref() == Some(h) && e.step == step)
+            .and_then(|e| e.build_id.clone())
+    };
+    hosts
+        .iter()
+        .map(|h| HostBuilds {
+            host: h.clone(),
+            before: step(h, "before"),
+            after: step(h, "outcome"),
+        })
+        .collect()
+}
+
+/// Past runs from `STATE/audit/*.jsonl`, oldest first (optionally one env only).
+pub fn history(state_dir: &std::path::Path, env: Option<&str>) -> Vec<RunSummary> {
+    audit::read_all(state_dir)
+        .into_iter()
+        .filter_map(|events| {
+            let first = events.first()?;
+            if env.is_some_and(|e| e != first.env) {
+                return None;
+            }
+            let last_outcome = events
+                .iter()
+                .rev()
+                .find(|e| e.step == "outcome" && e.host.is_none());
+            let mut hosts: Vec<String> = events.iter().filter_map(|e| e.host.clone()).collect();
+            hosts.sort();
+            hosts.dedup();
+            Some(RunSummary {
+                run_id: first.run_id.clone(),
+                env: first.env.clone(),
+                command: first.command.clone(),
+                started: first.ts.clone(),
+                outcome: last_outcome.and_then(|e| e.outcome.clone()),
+                detail: last_outcome.and_then(|e| e.detail.clone()),
+                build_id: events
+                    .iter()
+                    .find(|e| e.step == "start")
+                    .and_then(|e| e.build_id.clone()),
+                builds: host_builds(&events, &hosts),
+                hosts,
+            })
+        })
+        .collect()
+}
