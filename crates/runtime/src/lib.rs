@@ -27,6 +27,10 @@
 //!     public sockets; a bare worker binds its own), busy-address probing.
 //!   - [`logging`]: JSON lines on stderr.
 //!   - [`cli`]: master options shared by `zdrun` and embedding services; the `ctl` client.
+//!
+//! Every document and name that crosses a process boundary (the admin `/status` and
+//! `POST /restart` bodies, the worker's `LISTEN_*`/`ZDRUN_*`/`NOTIFY_SOCKET` environment, the
+//! admin address) is defined in the `protocol` crate; this crate defines none of its own.
 
 pub mod cli;
 pub mod listener;

@@ -81,38 +81,90 @@ impl Signals {
     }
 }
 
+/// The graceful restart under way.
 struct InFlight {
+    /// When it started (its `duration_ms`).
     started: Instant,
+    /// Callers (admin `POST /restart`) waiting for its answer; each gets the same answer.
     waiters: Vec<oneshot::Sender<RestartAnswer>>,
 }
 
+/// The master's whole state. Only the supervisor's own task touches it (one event at a
+/// time: a signal, an admin command, or an [`Event`] from a worker's task), and after every
+/// event it publishes [`Published`] (what `/status` serves).
+///
+/// Invariants, between two events:
+/// - a worker is in at most one of `current`, `candidate`, `retiring`, and each has a
+///   distinct generation, below `next_generation`;
+/// - `candidate.is_some()` implies `restart.is_some()` (a candidate exists only during a
+///   graceful restart); `aborting` names a generation that is no longer `candidate` but not
+///   yet reaped;
+/// - once `stopping` is set nothing new is started, and the run ends when `current`,
+///   `candidate` and `retiring` are all empty.
 pub(crate) struct Supervisor {
+    /// The master's configuration. Never changes.
     cfg: MasterConfig,
+    /// The public listeners, bound once at start; every worker inherits duplicates of these
+    /// sockets (empty in compatibility mode). Never changes.
     listeners: Vec<BoundListener>,
+    /// This master's private runtime directory (per-worker notify sockets). Never changes.
     runtime_dir: std::path::PathBuf,
+    /// Read end of the guard pipe, inherited by every worker (the master holds the only write
+    /// end). Never changes.
     guard: std::os::fd::OwnedFd,
+    /// Sender of the supervisor's own event queue, cloned into every task it starts (worker
+    /// waiters, readiness and liveness checks, timers).
     events: mpsc::UnboundedSender<Event>,
+    /// Prometheus metrics, shared with the admin endpoint. Updated as events happen.
     metrics: Arc<Metrics>,
+    /// Where the state is published after every event ([`Supervisor::publish`]).
     status: watch::Sender<Published>,
+    /// Crash-recovery delay: grows with consecutive crashes, reset by a worker that stayed up
+    /// `stable_after`. Changed when a replacement is scheduled.
     backoff: Backoff,
+    /// Generation the next spawned worker gets (starts at 1, +1 per spawn, never reused).
     next_generation: u64,
+    /// The worker that serves (owns the public sockets' accept side). `None` only between a
+    /// crash and its replacement, or at the end of shutdown. Replaced on promotion, crash
+    /// recovery, or liveness failure.
     current: Option<Worker>,
+    /// The new worker of a graceful restart, not ready yet. Set by `start_restart`, taken on
+    /// promotion (ready), or on abort (not ready in time, exited, shutdown).
     candidate: Option<Worker>,
+    /// Workers told to stop (SIGTERM, SIGKILL after the grace period), by generation, until
+    /// their exit is reaped.
     retiring: HashMap<u64, Worker>,
+    /// The last worker that stopped serving or was abandoned (`/status` `previous`). Set when
+    /// a current worker is retired or exits, or a candidate is abandoned at shutdown.
     previous: Option<WorkerStatus>,
+    /// The graceful restart under way, if any (at most one: see `follow_up`).
     restart: Option<InFlight>,
     /// A candidate that was killed: the restart is reported aborted (with this reason) only
     /// once it has been reaped, so "aborted" means it no longer accepts.
     aborting: Option<(u64, RestartReason)>,
-    /// A liveness failure reported while a restart ran (generation, detail).
+    /// A liveness failure reported while a restart ran (generation, detail); acted on when the
+    /// restart finishes (if that worker is still current then).
     deferred_liveness: Option<(u64, String)>,
+    /// Restart requests that arrived during a restart: one follow-up restart, started when the
+    /// current one finishes, answers them all. `Some` only while `restart` is.
     follow_up: Option<Vec<oneshot::Sender<RestartAnswer>>>,
+    /// The answer of the last finished graceful restart (`/status` `last_restart`).
     last_restart: Option<RestartAnswer>,
+    /// A `Respawn` event is pending (a replacement after a crash, after the backoff delay, or
+    /// a port-reconciliation re-check); prevents scheduling a second one.
     respawn_scheduled: bool,
+    /// Compatibility mode: since when the replacement has waited for the dead worker's port
+    /// to be released (bounded by the bind timeout); cleared when the replacement starts.
     reconcile_since: Option<Instant>,
+    /// Why the replacement being started exists (crash or liveness recovery); counted in the
+    /// metrics once that replacement is ready, then cleared.
     recovering: Option<RestartAction>,
+    /// A stop signal arrived: no restart or replacement is started any more.
     stopping: bool,
+    /// A second stop signal arrived: workers and orphans get SIGKILL without a grace period;
+    /// the run ends as [`Shutdown::Forced`].
     forced: bool,
+    /// `READY=1` was sent to our own service manager (once, when the first worker is ready).
     announced_ready: bool,
 }
 
