@@ -31,16 +31,15 @@ pub struct Balancers<'a> {
 }
 
 impl<'a> Balancers<'a> {
-    /// `roles[i]` are the roles of `hosts[i]`.
-    pub fn new(
+    /// The LB hosts and app members among `hosts` (each with its roles).
+    pub fn new<'r>(
         env: &'a Environment,
-        hosts: &'a [RemoteHost],
-        roles: &[Vec<Role>],
+        hosts: impl IntoIterator<Item = (&'a RemoteHost, &'r [Role])>,
         run_id: &str,
     ) -> Self {
         let mut lbs = vec![];
         let mut members = vec![];
-        for (r, roles) in hosts.iter().zip(roles) {
+        for (r, roles) in hosts {
             if roles.contains(&Role::Lb) {
                 lbs.push(r);
             }

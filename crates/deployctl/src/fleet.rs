@@ -31,6 +31,23 @@ pub async fn close_all(hosts: &[RemoteHost]) {
     futures_join_all(hosts.iter().map(|r| r.t.close())).await;
 }
 
+/// Run `f` on every item, at most `limit` at once (the fan-out of batches and restores);
+/// the outputs in the order of the items.
+pub async fn bounded<I, F, Fut>(limit: usize, items: I, f: F) -> Vec<Fut::Output>
+where
+    I: IntoIterator,
+    F: Fn(I::Item) -> Fut,
+    Fut: std::future::Future,
+{
+    let sem = tokio::sync::Semaphore::new(limit);
+    let (sem, f) = (&sem, &f);
+    futures_join_all(items.into_iter().map(|x| async move {
+        let _permit = sem.acquire().await.expect("semaphore");
+        f(x).await
+    }))
+    .await
+}
+
 /// Await all futures concurrently, keeping order.
 pub async fn futures_join_all<F: std::future::Future>(
     futs: impl IntoIterator<Item = F>,

@@ -20,7 +20,6 @@ use crate::ui::Ui;
 use crate::verify;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::Arc;
 pub use target::Target;
 
 /// Result of `rollback`.
@@ -87,30 +86,41 @@ pub async fn rollback(
         Ok(h) => h,
         Err(why) => return Ok(aborted(report, &audit, why)),
     };
-    let (results, app) = match roles(env, &hosts, &audit, only_gray).await {
+    // The one way out once connected: every connection is closed whatever the steps did.
+    let ended = steps(env, opts, ui, &audit, &hosts, &mut report).await;
+    close_all(&hosts).await;
+    if let Some(why) = ended? {
+        return Ok(aborted(report, &audit, why));
+    }
+    report.audit_error = audit.write_error();
+    Ok(report)
+}
+
+/// Roles, lease, target, restore, routing and the outcome record. `Ok(Some(why))`: stopped
+/// before touching any host (ABORTED).
+async fn steps(
+    env: &Environment,
+    opts: &RollbackOptions,
+    ui: &Ui,
+    audit: &Audit,
+    hosts: &[RemoteHost],
+    report: &mut RollbackReport,
+) -> Result<Option<String>, RunError> {
+    let (results, app) = match roles(env, hosts, audit, opts.to.only_gray()).await {
         Ok(x) => x,
-        Err(why) => {
-            close_all(&hosts).await;
-            return Ok(aborted(report, &audit, why));
-        }
+        Err(why) => return Ok(Some(why)),
     };
-    let guard = match crate::lease::guard(env, &hosts, &opts.state_dir, &audit, ui).await {
-        Ok(g) => g,
-        Err(e) => {
-            close_all(&hosts).await;
-            return Err(e.into());
-        }
-    };
+    let guard = crate::lease::guard(env, hosts, &opts.state_dir, audit, ui).await?;
     let ctx = HostCtx {
         env,
         layout: Layout::of(env),
-        audit: &audit,
+        audit,
         ui,
     };
     let mut run = Run {
         env,
         opts,
-        hosts: &hosts,
+        hosts,
         ctx: &ctx,
         results,
         app,
@@ -123,13 +133,11 @@ pub async fn rollback(
         }
         Err(why) => report.reason = format!("nothing touched: {why}"),
     }
-    run.final_routing(&mut report).await;
-    finish(&mut report, &run, &audit).await;
-    guard.release(&audit).await;
-    close_all(&hosts).await;
+    run.final_routing(report).await;
+    finish(report, &run, audit).await;
+    guard.release(audit).await;
     report.hosts = run.results;
-    report.audit_error = audit.write_error();
-    Ok(report)
+    Ok(None)
 }
 
 async fn connect(env: &Environment) -> Result<Vec<RemoteHost>, String> {
@@ -298,24 +306,19 @@ impl Run<'_> {
         listings: &[(String, Listing)],
         serving: &[Option<String>],
     ) {
-        let sem = Arc::new(tokio::sync::Semaphore::new(self.env.rollout.parallelism));
         let mut slots: Vec<(usize, HostResult)> = self
             .app
             .iter()
             .map(|&i| (i, self.results[i].clone()))
             .collect();
-        let futs = slots
-            .iter_mut()
-            .zip(listings)
-            .zip(serving)
-            .map(|(((i, res), (_, l)), now)| {
-                let (sem, ctx, r) = (sem.clone(), self.ctx, &self.hosts[*i]);
-                async move {
-                    let _p = sem.acquire().await.expect("semaphore");
-                    restore_one(ctx, r, res, t, l, now.as_deref()).await;
-                }
-            });
-        fleet::futures_join_all(futs).await;
+        let items = slots.iter_mut().zip(listings).zip(serving);
+        let (ctx, hosts) = (self.ctx, self.hosts);
+        fleet::bounded(
+            self.env.rollout.parallelism,
+            items,
+            |(((i, res), (_, l)), now)| restore_one(ctx, &hosts[*i], res, t, l, now.as_deref()),
+        )
+        .await;
         for (i, res) in slots {
             self.results[i] = res;
         }
@@ -323,8 +326,11 @@ impl Run<'_> {
 
     /// Hosts restored return to the one pool; hosts whose restore failed are kept out.
     async fn final_routing(&mut self, report: &mut RollbackReport) {
-        let roles: Vec<Vec<Role>> = self.results.iter().map(|r| r.roles.clone()).collect();
-        let mut lbs = Balancers::new(self.env, self.hosts, &roles, &report.run_id);
+        let members = self
+            .hosts
+            .iter()
+            .zip(self.results.iter().map(|r| r.roles.as_slice()));
+        let mut lbs = Balancers::new(self.env, members, &report.run_id);
         if lbs.is_empty() || report.target.is_none() {
             return;
         }

@@ -1,25 +1,104 @@
-//! The end of a run: restore what must be restored, set the final routing, record the
-//! outcome (last, once final) and the per-host builds, and the one-line summary.
+//! The end of a run: classify, restore what must be restored, set the final routing, record
+//! the outcome (last, once final) and the per-host builds, and the one-line summary.
 
+use super::batches::{Routing, Stop};
+use super::HostRun;
 use crate::audit::Audit;
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
-use crate::hostrun::{self, HostResult, HostState, Job};
+use crate::hostrun::{self, HostCtx, HostResult, HostState, Job};
 use crate::outcome::{self, Outcome};
-use crate::remote::RemoteHost;
 use std::collections::BTreeSet;
-use std::sync::Arc;
+
+/// After the batches: the outcome and its one-line reason, recorded last.
+pub(super) async fn finish(
+    job: &Job<'_>,
+    hosts: &mut [HostRun<'_>],
+    lbs: &mut Balancers<'_>,
+    mut routing: Routing,
+    stop: Stop,
+) -> (Outcome, String) {
+    for h in hosts.iter_mut() {
+        if h.result.state == HostState::Pending {
+            h.result.state = if h.place.is_some() {
+                HostState::Skipped
+            } else {
+                HostState::Unchanged
+            };
+        }
+    }
+    let mut out = classify(job, hosts, &stop);
+    let mut lb_error = match stop {
+        Stop::Lb(e) => Some(e),
+        _ => None,
+    };
+    // Restore: every touched host on ROLLBACK, the failed ones on PARTIAL_SUCCESS.
+    restore_touched(job, hosts, out).await;
+    let failed_restore = hosts
+        .iter()
+        .any(|h| h.result.state == HostState::RollbackFailed);
+    if out != Outcome::Interrupted && failed_restore {
+        out = Outcome::RollbackFailed;
+    }
+    // Final routing, also after an LB error (every LB consistent with the hosts again):
+    // failed hosts stay out of the pools; after ROLLBACK, INTERRUPTED or ABORTED the routing
+    // snapshotted before the run.
+    let back = matches!(
+        out,
+        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
+    );
+    let pools = if back { routing.before } else { routing.after };
+    let audit = job.ctx.audit;
+    if let Some(e) = final_routing(lbs, hosts, out, pools, &mut routing.down, audit).await {
+        lb_error = Some(match lb_error {
+            Some(first) => format!("{first}; restoring the routing: {e}"),
+            None => e,
+        });
+        if out == Outcome::Success {
+            out = Outcome::PartialSuccess;
+        }
+    }
+    let results: Vec<&HostResult> = hosts.iter().map(|h| &h.result).collect();
+    let reason = match &lb_error {
+        Some(lb) => format!("{}; load balancer: {lb}", summary(results.iter().copied())),
+        None => summary(results.iter().copied()),
+    };
+    record_outcome(&job.ctx, hosts, out, &reason).await;
+    (out, reason)
+}
+
+/// The outcome before any restore: from the failures and the tolerance, unless the canary
+/// failed (ROLLBACK), Ctrl-C came (INTERRUPTED) or a load balancer refused.
+fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop) -> Outcome {
+    let any_failed = hosts.iter().any(|h| h.result.state == HostState::Failed);
+    let tolerance = job.ctx.env.thresholds.failure_tolerance;
+    let mut out = outcome::classify(counted(hosts), any_failed, tolerance);
+    if let Stop::CanaryFailed = stop {
+        out = Outcome::Rollback;
+    }
+    // An interrupt during the last batch counts too: the changed hosts are restored.
+    if matches!(stop, Stop::Interrupted) || crate::interrupt::requested() {
+        out = Outcome::Interrupted;
+    }
+    if let Stop::Lb(e) = stop {
+        job.ctx
+            .ui
+            .info(&format!("load balancer refused the new configuration: {e}"));
+        out = if hosts.iter().any(|h| h.result.touched) {
+            Outcome::Rollback
+        } else {
+            Outcome::Aborted
+        };
+    }
+    out
+}
 
 /// Restore every touched host on ROLLBACK (or INTERRUPTED), the failed ones otherwise.
-pub(crate) async fn restore_touched(
-    job: &Job<'_>,
-    hosts: &[RemoteHost],
-    results: &mut [HostResult],
-    out: Outcome,
-) {
+async fn restore_touched(job: &Job<'_>, hosts: &mut [HostRun<'_>], out: Outcome) {
     let all = matches!(out, Outcome::Rollback | Outcome::Interrupted);
-    let restore: Vec<usize> = (0..results.len())
-        .filter(|&i| results[i].touched && (all || results[i].state == HostState::Failed))
+    let restore: Vec<&mut HostRun<'_>> = hosts
+        .iter_mut()
+        .filter(|h| h.result.touched && (all || h.result.state == HostState::Failed))
         .collect();
     if restore.is_empty() {
         return;
@@ -27,28 +106,17 @@ pub(crate) async fn restore_touched(
     job.ctx
         .ui
         .info(&format!("restoring {} host(s) from backup", restore.len()));
-    let sem = Arc::new(tokio::sync::Semaphore::new(job.ctx.env.rollout.parallelism));
-    let mut slots: Vec<(usize, HostResult)> =
-        restore.iter().map(|&i| (i, results[i].clone())).collect();
-    let futs = slots.iter_mut().map(|(i, res)| {
-        let sem = sem.clone();
-        let r = &hosts[*i];
-        async move {
-            let _permit = sem.acquire().await.expect("semaphore");
-            hostrun::restore(&job.ctx, r, res).await;
-        }
-    });
-    fleet::futures_join_all(futs).await;
-    for (i, res) in slots {
-        results[i] = res;
-    }
+    fleet::bounded(job.ctx.env.rollout.parallelism, restore, |h| {
+        hostrun::restore(&job.ctx, h.remote, &mut h.result)
+    })
+    .await;
 }
 
 /// Apply `pools` with failed hosts out; after ROLLBACK restored hosts return (a host whose
 /// deployment failed otherwise stays out even when restored: no mixed versions).
-pub(crate) async fn final_routing(
+async fn final_routing(
     lbs: &mut Balancers<'_>,
-    results: &[HostResult],
+    hosts: &[HostRun<'_>],
     out: Outcome,
     pools: Pools,
     down: &mut BTreeSet<String>,
@@ -57,16 +125,13 @@ pub(crate) async fn final_routing(
     if lbs.is_empty() {
         return None;
     }
-    for r in results {
+    let back = matches!(
+        out,
+        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
+    );
+    for r in hosts.iter().map(|h| &h.result) {
         match r.state {
-            HostState::RolledBack
-                if matches!(
-                    out,
-                    Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
-                ) =>
-            {
-                down.remove(&r.host)
-            }
+            HostState::RolledBack if back => down.remove(&r.host),
             HostState::RollbackFailed => down.insert(r.host.clone()),
             _ => false,
         };
@@ -76,36 +141,31 @@ pub(crate) async fn final_routing(
 
 /// The run's outcome event and one per host (with the build it serves), then each host's
 /// own audit log; the run's event is written last.
-pub(crate) async fn record_outcome(
-    job: &Job<'_>,
-    hosts: &[RemoteHost],
-    results: &[HostResult],
-    out: Outcome,
-    reason: &str,
-) {
+async fn record_outcome(ctx: &HostCtx<'_>, hosts: &[HostRun<'_>], out: Outcome, reason: &str) {
     let result = if out == Outcome::Success {
         "ok"
     } else {
         "fail"
     };
-    let mut e = job.ctx.audit.event(None, "outcome", result);
+    let mut e = ctx.audit.event(None, "outcome", result);
     e.outcome = Some(out.as_str().into());
     e.detail = Some(reason.to_string());
-    for (r, res) in hosts.iter().zip(results) {
+    for h in hosts {
         let mut he = e.clone();
-        he.host = Some(r.host.name.clone());
-        he.build_id = res
+        he.host = Some(h.remote.host.name.clone());
+        he.build_id = h
+            .result
             .served_build
             .clone()
-            .or_else(|| res.previous_build.clone());
-        job.ctx.audit.record(he);
-        hostrun::append_host_audit(&job.ctx, r).await;
+            .or_else(|| h.result.previous_build.clone());
+        ctx.audit.record(he);
+        hostrun::append_host_audit(ctx, h.remote).await;
     }
-    job.ctx.audit.record(e);
+    ctx.audit.record(e);
 }
 
 /// A host that failed verification leaves the pools; one that verified (back) joins them.
-pub(crate) fn lb_membership(down: &mut BTreeSet<String>, res: &HostResult) {
+pub(super) fn lb_membership(down: &mut BTreeSet<String>, res: &HostResult) {
     match res.state {
         HostState::Verified => {
             down.remove(&res.host);
@@ -117,20 +177,22 @@ pub(crate) fn lb_membership(down: &mut BTreeSet<String>, res: &HostResult) {
     }
 }
 
-pub(crate) fn counted(results: &[HostResult]) -> usize {
+/// Failures that count toward the tolerance (failed hosts that are not DR).
+pub(super) fn counted(hosts: &[HostRun<'_>]) -> usize {
     outcome::counted_failures(
-        results
+        hosts
             .iter()
-            .filter(|r| r.state == HostState::Failed)
-            .map(|r| (r.host.as_str(), r.dr)),
+            .filter(|h| h.result.state == HostState::Failed)
+            .map(|h| (h.result.host.as_str(), h.result.dr)),
     )
 }
 
 /// One-line summary: verified / failed (named) / rolled back.
-pub fn summary(results: &[HostResult]) -> String {
+pub fn summary<'a>(results: impl IntoIterator<Item = &'a HostResult> + Clone) -> String {
     let names = |s: HostState| -> Vec<String> {
         results
-            .iter()
+            .clone()
+            .into_iter()
             .filter(|r| r.state == s)
             .map(|r| r.host.clone())
             .collect()

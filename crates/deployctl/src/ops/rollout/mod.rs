@@ -1,26 +1,28 @@
-//! `deployctl rollout`: connect, detect, netcheck, lock, then a canary and batches of app
-//! hosts with bounded parallelism; stop starting batches once failures among non-DR hosts
-//! exceed the tolerance; classify the outcome; roll back (and verify) what must be restored.
+//! `deployctl rollout` (and `gray --percent`, `promote`): a pipeline of named steps over one
+//! [`HostRun`] per host. [`rollout`] prepares the artifact and the audit log, surveys the
+//! fleet (netcheck and connect together), then [`Run::steps`]: gate on the network and the
+//! connections, detect roles, plan the canary and batches, take the lock and leases,
+//! snapshot the load balancers, run the batches (stop starting new ones once the canary
+//! fails or failures among non-DR hosts exceed the tolerance), then `finish`: classify,
+//! restore, final routing, outcome record. Every connection is closed on the one way out.
 
 use crate::artifact::{prepare, ArtifactInfo};
 use crate::audit::{self, Audit};
-use crate::balancer::{Balancers, Pools};
-use crate::fleet::{self, HostNet};
-use crate::hostrun::{self, HostCtx, HostResult, HostState, IfCurrent, Job};
+use crate::fleet::{self, close_all, HostNet};
+use crate::hostrun::{HostCtx, HostResult, IfCurrent, Job, Payload};
 use crate::inventory::{Environment, Role};
-use crate::outcome::{self, Outcome};
-use crate::remote::Layout;
+use crate::outcome::Outcome;
+use crate::remote::{Layout, RemoteHost};
 use crate::ui::Ui;
 use crate::{lease, lock};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
+mod batches;
 mod finish;
-use crate::fleet::close_all;
+mod plan;
 pub use finish::summary;
-use finish::{counted, lb_membership};
 
 /// Options of one run.
 #[derive(Debug, Clone)]
@@ -71,6 +73,48 @@ pub struct RolloutReport {
     pub audit_error: Option<String>,
 }
 
+/// One host through the run: its connection, everything known about it, and its place in
+/// the deployment. The one per-host value every step reads and updates.
+pub(crate) struct HostRun<'a> {
+    pub remote: &'a RemoteHost,
+    pub result: HostResult,
+    /// Where this run deploys the host (None: not deployed by this run).
+    pub place: Option<Place>,
+}
+
+/// A host's place in the deployment: its batch (0 is the canary when enabled) and its rank
+/// in the plan (non-DR hosts first, inventory order otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Place {
+    pub batch: usize,
+    pub rank: usize,
+}
+
+impl HostRun<'_> {
+    pub fn in_batch(&self, n: usize) -> bool {
+        self.place.is_some_and(|p| p.batch == n)
+    }
+}
+
+/// How the steps ended (the report holds the rest).
+enum Ended {
+    /// Stopped before touching any host; recorded as ABORTED with this reason.
+    Aborted(String),
+    /// `--dry-run`: the plan was shown, nothing touched.
+    Planned,
+    /// The run went through; its outcome is recorded.
+    Finished,
+}
+
+/// What every step of one run shares.
+struct Run<'a> {
+    env: &'a Environment,
+    opts: &'a RunOptions,
+    ui: &'a Ui,
+    audit: &'a Audit,
+    t0: Instant,
+}
+
 /// Run a rollout of `env`.
 pub async fn rollout(
     env: &Environment,
@@ -79,6 +123,60 @@ pub async fn rollout(
 ) -> Result<RolloutReport, RunError> {
     let t0 = Instant::now();
     let (artifact, payloads) = prepare(env, opts).await?;
+    let audit = open_audit(env, opts, &artifact, ui)?;
+    let mut report = RolloutReport {
+        run_id: audit.run_id.clone(),
+        env: env.name.clone(),
+        outcome: Outcome::Aborted,
+        dry_run: opts.dry_run,
+        reason: None,
+        artifact,
+        netcheck: vec![],
+        batches: vec![],
+        hosts: vec![],
+        elapsed_ms: 0,
+        audit_log: audit.path.clone(),
+        audit_error: None,
+    };
+    let run = Run {
+        env,
+        opts,
+        ui,
+        audit: &audit,
+        t0,
+    };
+    // Network quality and connections, concurrently (neither changes anything).
+    let (netcheck, connected) = tokio::join!(fleet::netcheck_all(env), fleet::connect_all(env));
+    report.netcheck = netcheck;
+    let mut remotes = Vec::new();
+    let mut failures = Vec::new();
+    for c in connected {
+        match c {
+            Ok(r) => remotes.push(r),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    // The one way out of the steps: every connection is closed whatever they returned.
+    let ended = run.steps(&remotes, &failures, payloads, &mut report).await;
+    close_all(&remotes).await;
+    match ended? {
+        Ended::Aborted(reason) => run.aborted(&mut report, reason),
+        Ended::Planned => report.elapsed_ms = t0.elapsed().as_millis(),
+        Ended::Finished => {
+            report.audit_error = audit.write_error();
+            report.elapsed_ms = t0.elapsed().as_millis();
+        }
+    }
+    Ok(report)
+}
+
+/// Open the run's audit log and record what it ships.
+fn open_audit(
+    env: &Environment,
+    opts: &RunOptions,
+    artifact: &ArtifactInfo,
+    ui: &Ui,
+) -> Result<Audit, RunError> {
     let run_id = audit::new_run_id();
     let audit = Audit::open(&opts.state_dir, &run_id, &env.name, command(opts))?;
     let mut start = audit.event(None, "start", "info");
@@ -98,323 +196,136 @@ pub async fn rollout(
         &artifact.sha256[..12],
         env.name
     ));
-    let mut report = RolloutReport {
-        run_id: run_id.clone(),
-        env: env.name.clone(),
-        outcome: Outcome::Aborted,
-        dry_run: opts.dry_run,
-        reason: None,
-        artifact,
-        netcheck: vec![],
-        batches: vec![],
-        hosts: vec![],
-        elapsed_ms: 0,
-        audit_log: audit.path.clone(),
-        audit_error: None,
-    };
-    let abort = |mut report: RolloutReport, reason: String, audit: &Audit| {
-        let mut e = audit.event(None, "outcome", "fail");
-        e.outcome = Some("ABORTED".into());
-        e.detail = Some(reason.clone());
-        audit.record(e);
-        report.reason = Some(reason);
-        report.elapsed_ms = t0.elapsed().as_millis();
-        report.audit_error = audit.write_error();
-        Ok(report)
-    };
+    Ok(audit)
+}
 
-    // 1. Network quality and 2. connect, concurrently (nothing is changed by either), then
-    // 3. detect roles.
-    let (netcheck, connected) = tokio::join!(fleet::netcheck_all(env), fleet::connect_all(env));
-    report.netcheck = netcheck;
-    let mut hosts = Vec::new();
-    let mut failures = Vec::new();
-    for c in connected {
-        match c {
-            Ok(r) => hosts.push(r),
-            Err(e) => failures.push(e.to_string()),
+impl Run<'_> {
+    /// The steps between connecting and closing the connections.
+    async fn steps(
+        &self,
+        remotes: &[RemoteHost],
+        failures: &[String],
+        payloads: Vec<Payload>,
+        report: &mut RolloutReport,
+    ) -> Result<Ended, RunError> {
+        if let Some(why) = self.network_gate(&report.netcheck) {
+            return Ok(Ended::Aborted(why));
         }
-    }
-    let mut net_bad = vec![];
-    for n in &report.netcheck {
-        let mut e = audit.event(
-            Some(&n.host),
-            "netcheck",
-            if n.verdict.ok { "ok" } else { "warn" },
-        );
-        e.detail = Some(
-            serde_json::to_string(&n.stats).unwrap_or_default()
-                + " "
-                + &n.verdict.reasons.join("; "),
-        );
-        audit.record(e);
-        if !n.verdict.ok {
-            ui.info(&format!(
-                "{}: network past thresholds: {}",
-                n.host,
-                n.verdict.reasons.join("; ")
-            ));
-            net_bad.push(format!("{} ({})", n.host, n.verdict.reasons.join("; ")));
-        }
-    }
-    if !net_bad.is_empty() && env.thresholds.on_network == crate::inventory::NetworkPolicy::Stop {
-        close_all(&hosts).await;
-        return abort(
-            report,
-            format!(
-                "network past thresholds on {}; nothing touched",
-                net_bad.join(", ")
-            ),
-            &audit,
-        );
-    }
-    if !failures.is_empty() {
-        close_all(&hosts).await;
-        return abort(
-            report,
-            format!(
+        if !failures.is_empty() {
+            return Ok(Ended::Aborted(format!(
                 "cannot use every host; nothing touched: {}",
                 failures.join(" | ")
-            ),
-            &audit,
-        );
-    }
-    let roles = fleet::detect_all(env, &hosts).await;
-    let mut results = Vec::new();
-    let mut app = Vec::new();
-    for (r, roles) in hosts.iter().zip(roles) {
-        match roles {
-            Ok((roles, detected)) => {
-                let mut e = audit.event(Some(&r.host.name), "detect", "ok");
-                e.detail = Some(format!(
-                    "{roles:?}{}",
-                    if detected { " (detected)" } else { "" }
-                ));
-                audit.record(e);
-                let gray_only = matches!(opts.mode, Mode::Gray(_));
-                if roles.contains(&Role::App) && (!gray_only || r.host.gray) {
-                    app.push(results.len());
-                }
-                results.push(HostResult::new(r, roles));
-            }
-            Err(e) => {
-                close_all(&hosts).await;
-                return abort(
-                    report,
-                    format!("{}: detect: {e}; nothing touched", r.host.name),
-                    &audit,
-                );
-            }
+            )));
         }
-    }
-    // A DR host is never the canary: non-DR hosts first (stable order otherwise).
-    app.sort_by_key(|&i| results[i].dr);
-    if let Some(why) = no_deployable(&results, &app, opts.mode) {
-        close_all(&hosts).await;
-        return abort(report, why, &audit);
-    }
-    let batches = fleet::plan_batches(app.len(), env.rollout.batch_size, env.rollout.canary);
-    let batches: Vec<Vec<usize>> = batches
-        .into_iter()
-        .map(|b| b.into_iter().map(|i| app[i]).collect())
-        .collect();
-    report.batches = batches
-        .iter()
-        .map(|b| b.iter().map(|&i| results[i].host.clone()).collect())
-        .collect();
-
-    let job = Job {
-        ctx: HostCtx {
-            env,
-            layout: Layout::of(env),
-            audit: &audit,
-            ui,
-        },
-        payloads,
-        expected_build: report.artifact.build_id.clone(),
-        if_current: if opts.mode == Mode::Rollout {
-            IfCurrent::Redeploy
-        } else {
-            IfCurrent::Skip
-        },
-    };
-    if opts.dry_run {
-        for (n, b) in report.batches.iter().enumerate() {
-            for h in b {
-                let res = results.iter().find(|x| &x.host == h).expect("host");
-                ui.info(&format!(
-                    "plan: batch {} {h} (roles {:?}{}): backup to {}, upload {} -> {}, restart, verify {}",
-                    n + 1, res.roles, if res.dr { ", DR" } else { "" }, job.ctx.layout.backup_dir,
-                    report.artifact.sha256, job.ctx.layout.binary, report.artifact.build_id
-                ));
-            }
-        }
-        report.outcome = Outcome::Success;
-        report.reason = Some("dry run: nothing touched".into());
-        report.hosts = results;
-        report.elapsed_ms = t0.elapsed().as_millis();
-        close_all(&hosts).await;
-        return Ok(report);
-    }
-    let guard = match lease::guard(env, &hosts, &opts.state_dir, &audit, ui).await {
-        Ok(g) => g,
-        Err(e) => {
-            close_all(&hosts).await;
-            return Err(e.into());
-        }
-    };
-
-    // 4. Canary and batches. A zero-downtime restart is invisible to the load balancers: they
-    // change only when membership does (a host fails verification or is restored, gray
-    // routing starts or changes), or around each restart when `[lb] down_during_restart`.
-    let roles: Vec<Vec<Role>> = results.iter().map(|r| r.roles.clone()).collect();
-    let mut lbs = Balancers::new(env, &hosts, &roles, &run_id);
-    let (current, mut down) = lbs.current().await;
-    let before = current.map_or(Pools::One, Pools::Gray);
-    if !lbs.is_empty() {
-        let mut e = audit.event(None, "lb snapshot", "info");
-        e.detail = Some(format!("before the run: {before:?}, down {down:?}"));
-        audit.record(e);
-    }
-    // Gray: the new share from the start (one LB change; the gray hosts restart without a
-    // dropped request). Promote: the gray routing stays until every host serves the build.
-    let (during, after) = match opts.mode {
-        Mode::Gray(p) => (Pools::Gray(p), Pools::Gray(p)),
-        Mode::Promote => (before, Pools::One),
-        Mode::Rollout => (Pools::One, Pools::One),
-    };
-    // `gray --percent P` without `--artifact`: only the share changes, nothing is deployed.
-    let share_only = matches!(opts.mode, Mode::Gray(_)) && opts.artifact.is_none();
-    if share_only {
-        if let Some(why) = share_refused(&lbs, after, &down, &audit) {
-            guard.release(&audit).await;
-            close_all(&hosts).await;
-            return abort(report, why, &audit);
-        }
-        report.batches.clear();
-    }
-    let batches = if share_only { vec![] } else { batches };
-    let mut lb_error: Option<String> = None;
-    let mut canary_down = false;
-    let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism));
-    let tolerance = env.thresholds.failure_tolerance;
-    let mut interrupted = false;
-    for (n, batch) in batches.iter().enumerate() {
-        if crate::interrupt::requested() {
-            ui.info("interrupted: no new batch; restoring the hosts already changed");
-            interrupted = true;
-            break;
-        }
-        let mut marked = down.clone();
-        if env.lb.down_during_restart {
-            marked.extend(batch.iter().map(|&i| results[i].host.clone()));
-        }
-        if let Err(e) = lbs.apply(during, &marked, &audit).await {
-            lb_error = Some(e);
-            break;
-        }
-        ui.info(&format!(
-            "batch {}/{}: {}",
-            n + 1,
-            batches.len(),
-            report.batches[n].join(", ")
-        ));
-        let mut slots: Vec<(usize, HostResult)> =
-            batch.iter().map(|&i| (i, results[i].clone())).collect();
-        let job = &job;
-        let hosts = &hosts;
-        let futs = slots.iter_mut().map(|(i, res)| {
-            let sem = sem.clone();
-            let r = &hosts[*i];
-            async move {
-                let _permit = sem.acquire().await.expect("semaphore");
-                hostrun::deploy(job, r, res).await;
-            }
-        });
-        fleet::futures_join_all(futs).await;
-        for (i, res) in slots {
-            lb_membership(&mut down, &res);
-            results[i] = res;
-        }
-        if let Err(e) = lbs.apply(during, &down, &audit).await {
-            lb_error = Some(e);
-            break;
-        }
-        if n == 0 && env.rollout.canary && canary_failed(&results, &batches[0]) {
-            ui.info("the canary failed: no new batches, whatever the tolerance");
-            canary_down = true;
-            break;
-        }
-        if outcome::exceeded(counted(&results), tolerance) {
-            ui.info(&format!(
-                "failures among non-DR hosts exceed the tolerance ({tolerance}): no new batches"
-            ));
-            break;
-        }
-    }
-    for (i, r) in results.iter_mut().enumerate() {
-        if r.state == HostState::Pending {
-            r.state = if app.contains(&i) && !share_only {
-                HostState::Skipped
-            } else {
-                HostState::Unchanged
-            };
-        }
-    }
-    let any_failed = results.iter().any(|r| r.state == HostState::Failed);
-    let mut out = outcome::classify(counted(&results), any_failed, tolerance);
-    if canary_down {
-        out = Outcome::Rollback;
-    }
-    // An interrupt during the last batch counts too: the changed hosts are restored.
-    if interrupted || crate::interrupt::requested() {
-        out = Outcome::Interrupted;
-    }
-    if let Some(e) = &lb_error {
-        ui.info(&format!("load balancer refused the new configuration: {e}"));
-        out = if results.iter().any(|r| r.touched) {
-            Outcome::Rollback
-        } else {
-            Outcome::Aborted
+        let mut hosts = match self.detect(remotes).await {
+            Ok(h) => h,
+            Err(why) => return Ok(Ended::Aborted(why)),
         };
+        if let Err(why) = plan::place(&mut hosts, self.env, self.opts.mode, report) {
+            return Ok(Ended::Aborted(why));
+        }
+        let job = self.job(payloads, &report.artifact.build_id);
+        if self.opts.dry_run {
+            plan::show(&job, &hosts, &report.artifact);
+            report.outcome = Outcome::Success;
+            report.reason = Some("dry run: nothing touched".into());
+            report.hosts = hosts.into_iter().map(|h| h.result).collect();
+            return Ok(Ended::Planned);
+        }
+        let guard =
+            lease::guard(self.env, remotes, &self.opts.state_dir, self.audit, self.ui).await?;
+        let ended = self.deploy(&job, &mut hosts, report).await;
+        guard.release(self.audit).await;
+        if let Ended::Finished = ended {
+            report.hosts = hosts.into_iter().map(|h| h.result).collect();
+        }
+        Ok(ended)
     }
-    // 5. Restore: every touched host on ROLLBACK, the failed ones on PARTIAL_SUCCESS.
-    finish::restore_touched(&job, &hosts, &mut results, out).await;
-    if out != Outcome::Interrupted && results.iter().any(|r| r.state == HostState::RollbackFailed) {
-        out = Outcome::RollbackFailed;
+
+    /// Every host's network verdict is recorded; past the thresholds stops the run when the
+    /// inventory says so (`on_network = "stop"`).
+    fn network_gate(&self, netcheck: &[HostNet]) -> Option<String> {
+        let mut bad = vec![];
+        for n in netcheck {
+            let mut e = self.audit.event(
+                Some(&n.host),
+                "netcheck",
+                if n.verdict.ok { "ok" } else { "warn" },
+            );
+            e.detail = Some(
+                serde_json::to_string(&n.stats).unwrap_or_default()
+                    + " "
+                    + &n.verdict.reasons.join("; "),
+            );
+            self.audit.record(e);
+            if !n.verdict.ok {
+                let reasons = n.verdict.reasons.join("; ");
+                self.ui
+                    .info(&format!("{}: network past thresholds: {reasons}", n.host));
+                bad.push(format!("{} ({reasons})", n.host));
+            }
+        }
+        let stop = self.env.thresholds.on_network == crate::inventory::NetworkPolicy::Stop;
+        (!bad.is_empty() && stop).then(|| {
+            format!(
+                "network past thresholds on {}; nothing touched",
+                bad.join(", ")
+            )
+        })
     }
-    // 6. Final routing, also after an LB error (every LB consistent with the hosts again):
-    // failed hosts stay out of the pools; after ROLLBACK, INTERRUPTED or ABORTED the routing
-    // snapshotted before the run.
-    let back = matches!(
-        out,
-        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
-    );
-    let pools = if back { before } else { after };
-    let last = finish::final_routing(&mut lbs, &results, out, pools, &mut down, &audit).await;
-    if let Some(e) = last {
-        lb_error = Some(match lb_error {
-            Some(first) => format!("{first}; restoring the routing: {e}"),
-            None => e,
-        });
-        if out == Outcome::Success {
-            out = Outcome::PartialSuccess;
+
+    /// Roles of every host (recorded); any detection error stops the run.
+    async fn detect<'r>(&self, remotes: &'r [RemoteHost]) -> Result<Vec<HostRun<'r>>, String> {
+        let mut hosts = Vec::new();
+        for (r, roles) in remotes
+            .iter()
+            .zip(fleet::detect_all(self.env, remotes).await)
+        {
+            let (roles, detected) =
+                roles.map_err(|e| format!("{}: detect: {e}; nothing touched", r.host.name))?;
+            let mut e = self.audit.event(Some(&r.host.name), "detect", "ok");
+            e.detail = Some(format!(
+                "{roles:?}{}",
+                if detected { " (detected)" } else { "" }
+            ));
+            self.audit.record(e);
+            hosts.push(HostRun {
+                remote: r,
+                result: HostResult::new(r, roles),
+                place: None,
+            });
+        }
+        Ok(hosts)
+    }
+
+    fn job(&self, payloads: Vec<Payload>, build: &str) -> Job<'_> {
+        Job {
+            ctx: HostCtx {
+                env: self.env,
+                layout: Layout::of(self.env),
+                audit: self.audit,
+                ui: self.ui,
+            },
+            payloads,
+            expected_build: build.to_string(),
+            if_current: if self.opts.mode == Mode::Rollout {
+                IfCurrent::Redeploy
+            } else {
+                IfCurrent::Skip
+            },
         }
     }
-    // 7. The outcome, once final, is the last record of the run.
-    let reason = match &lb_error {
-        Some(lb) => format!("{}; load balancer: {lb}", summary(&results)),
-        None => summary(&results),
-    };
-    finish::record_outcome(&job, &hosts, &results, out, &reason).await;
-    guard.release(&audit).await;
-    close_all(&hosts).await;
-    report.outcome = out;
-    report.reason = Some(reason);
-    report.audit_error = audit.write_error();
-    report.hosts = results;
-    report.elapsed_ms = t0.elapsed().as_millis();
-    Ok(report)
+
+    /// Record ABORTED (nothing touched) with `reason`.
+    fn aborted(&self, report: &mut RolloutReport, reason: String) {
+        let mut e = self.audit.event(None, "outcome", "fail");
+        e.outcome = Some("ABORTED".into());
+        e.detail = Some(reason.clone());
+        self.audit.record(e);
+        report.reason = Some(reason);
+        report.elapsed_ms = self.t0.elapsed().as_millis();
+        report.audit_error = self.audit.write_error();
+    }
 }
 
 /// Audit command name of the run.
@@ -427,40 +338,7 @@ fn command(opts: &RunOptions) -> &'static str {
     }
 }
 
-/// Why there is nothing this run may deploy to, if so.
-fn no_deployable(results: &[HostResult], app: &[usize], mode: Mode) -> Option<String> {
-    let what = if matches!(mode, Mode::Gray(_)) {
-        "gray app"
-    } else {
-        "app"
-    };
-    if app.is_empty() {
-        return Some(format!("no {what} host; nothing touched"));
-    }
-    if app.iter().all(|&i| results[i].dr) {
-        return Some(format!("every {what} host is DR; nothing touched"));
-    }
-    None
-}
-
-/// Why a share-only gray run cannot apply `after`: no LB, or a pool without a live member.
-fn share_refused(
-    lbs: &Balancers<'_>,
-    after: Pools,
-    down: &std::collections::BTreeSet<String>,
-    audit: &Audit,
-) -> Option<String> {
-    if lbs.is_empty() {
-        return Some("gray --percent without --artifact: no load balancer to change".into());
-    }
-    (lbs.live(after, down, audit) != after).then(|| {
-        "gray --percent without --artifact: a pool has no live member; routing unchanged".into()
-    })
-}
-
-/// The canary (first batch) has a failed host.
-fn canary_failed(results: &[HostResult], canary: &[usize]) -> bool {
-    canary
-        .iter()
-        .any(|&i| results[i].state == HostState::Failed)
+/// The app hosts of `hosts` this mode deploys (every app host; gray ones in gray mode).
+fn deployable(h: &HostRun<'_>, mode: Mode) -> bool {
+    h.result.roles.contains(&Role::App) && (!matches!(mode, Mode::Gray(_)) || h.remote.host.gray)
 }

@@ -1,0 +1,176 @@
+//! The deployment under the lease: snapshot the load balancers, then the canary and batches
+//! of app hosts with bounded parallelism, each batch's LB membership applied after it. A
+//! zero-downtime restart is invisible to the load balancers: they change only when
+//! membership does (a host fails verification or is restored, gray routing starts or
+//! changes), or around each restart when `[lb] down_during_restart`.
+
+use super::{finish, Ended, HostRun, Mode, RolloutReport, Run};
+use crate::audit::Audit;
+use crate::balancer::{Balancers, Pools};
+use crate::fleet;
+use crate::hostrun::{self, HostState, Job};
+use crate::outcome;
+use std::collections::BTreeSet;
+
+/// The routing of a run: in force before it (the snapshot restored after ROLLBACK,
+/// INTERRUPTED or ABORTED), during the batches, after success; the hosts kept `down`.
+pub(super) struct Routing {
+    pub before: Pools,
+    pub during: Pools,
+    pub after: Pools,
+    pub down: BTreeSet<String>,
+}
+
+/// Why the batches stopped.
+pub(super) enum Stop {
+    /// Every batch ran, or failures exceeded the tolerance (the outcome says which).
+    Done,
+    /// Ctrl-C before a batch started.
+    Interrupted,
+    /// The canary failed: no new batches, whatever the tolerance.
+    CanaryFailed,
+    /// A load balancer refused a configuration.
+    Lb(String),
+}
+
+impl Run<'_> {
+    /// From the LB snapshot to the recorded outcome.
+    pub(super) async fn deploy(
+        &self,
+        job: &Job<'_>,
+        hosts: &mut [HostRun<'_>],
+        report: &mut RolloutReport,
+    ) -> Ended {
+        let members = hosts.iter().map(|h| (h.remote, h.result.roles.as_slice()));
+        let mut lbs = Balancers::new(self.env, members, &report.run_id);
+        let mut routing = self.routing(&lbs).await;
+        // `gray --percent P` without `--artifact`: only the share changes, nothing deployed.
+        if matches!(self.opts.mode, Mode::Gray(_)) && self.opts.artifact.is_none() {
+            if let Some(why) = share_refused(&lbs, routing.after, &routing.down, self.audit) {
+                return Ended::Aborted(why);
+            }
+            report.batches.clear();
+            hosts.iter_mut().for_each(|h| h.place = None);
+        }
+        let stop = self
+            .batches(job, hosts, &mut lbs, &mut routing, &report.batches)
+            .await;
+        let (out, reason) = finish::finish(job, hosts, &mut lbs, routing, stop).await;
+        report.outcome = out;
+        report.reason = Some(reason);
+        Ended::Finished
+    }
+
+    /// The routing in force (recorded), and the one during and after this run.
+    async fn routing(&self, lbs: &Balancers<'_>) -> Routing {
+        let (current, down) = lbs.current().await;
+        let before = current.map_or(Pools::One, Pools::Gray);
+        if !lbs.is_empty() {
+            let mut e = self.audit.event(None, "lb snapshot", "info");
+            e.detail = Some(format!("before the run: {before:?}, down {down:?}"));
+            self.audit.record(e);
+        }
+        // Gray: the new share from the start (one LB change; the gray hosts restart without
+        // a dropped request). Promote: the gray routing stays until every host serves the
+        // build.
+        let (during, after) = match self.opts.mode {
+            Mode::Gray(p) => (Pools::Gray(p), Pools::Gray(p)),
+            Mode::Promote => (before, Pools::One),
+            Mode::Rollout => (Pools::One, Pools::One),
+        };
+        Routing {
+            before,
+            during,
+            after,
+            down,
+        }
+    }
+
+    /// Batch after batch until done, interrupted, the canary failed, the tolerance is
+    /// exceeded or a load balancer refuses.
+    async fn batches(
+        &self,
+        job: &Job<'_>,
+        hosts: &mut [HostRun<'_>],
+        lbs: &mut Balancers<'_>,
+        routing: &mut Routing,
+        names: &[Vec<String>],
+    ) -> Stop {
+        let tolerance = self.env.thresholds.failure_tolerance;
+        for (n, batch) in names.iter().enumerate() {
+            if crate::interrupt::requested() {
+                self.ui
+                    .info("interrupted: no new batch; restoring the hosts already changed");
+                return Stop::Interrupted;
+            }
+            let progress = format!("batch {}/{}: {}", n + 1, names.len(), batch.join(", "));
+            if let Err(e) = self.batch(job, hosts, n, lbs, routing, &progress).await {
+                return Stop::Lb(e);
+            }
+            let canary_failed = hosts
+                .iter()
+                .any(|h| h.in_batch(0) && h.result.state == HostState::Failed);
+            if n == 0 && self.env.rollout.canary && canary_failed {
+                self.ui
+                    .info("the canary failed: no new batches, whatever the tolerance");
+                return Stop::CanaryFailed;
+            }
+            if outcome::exceeded(finish::counted(hosts), tolerance) {
+                self.ui.info(&format!(
+                    "failures among non-DR hosts exceed the tolerance ({tolerance}): no new batches"
+                ));
+                return Stop::Done;
+            }
+        }
+        Stop::Done
+    }
+
+    /// One batch: its hosts `down` first when `[lb] down_during_restart`, deployed with
+    /// bounded parallelism, then the LB membership they earned.
+    async fn batch(
+        &self,
+        job: &Job<'_>,
+        hosts: &mut [HostRun<'_>],
+        n: usize,
+        lbs: &mut Balancers<'_>,
+        routing: &mut Routing,
+        progress: &str,
+    ) -> Result<(), String> {
+        let mut marked = routing.down.clone();
+        if self.env.lb.down_during_restart {
+            marked.extend(
+                hosts
+                    .iter()
+                    .filter(|h| h.in_batch(n))
+                    .map(|h| h.result.host.clone()),
+            );
+        }
+        lbs.apply(routing.during, &marked, self.audit).await?;
+        self.ui.info(progress);
+        let mut batch: Vec<&mut HostRun<'_>> = hosts.iter_mut().filter(|h| h.in_batch(n)).collect();
+        batch.sort_by_key(|h| h.place);
+        fleet::bounded(self.env.rollout.parallelism, batch, |h| {
+            hostrun::deploy(job, h.remote, &mut h.result)
+        })
+        .await;
+        for h in hosts.iter().filter(|h| h.in_batch(n)) {
+            finish::lb_membership(&mut routing.down, &h.result);
+        }
+        lbs.apply(routing.during, &routing.down, self.audit).await
+    }
+}
+
+/// Why a share-only gray run cannot apply `after`: no LB, or a pool without a live member.
+fn share_refused(
+    lbs: &Balancers<'_>,
+    after: Pools,
+    down: &BTreeSet<String>,
+    audit: &Audit,
+) -> Option<String> {
+    if lbs.is_empty() {
+        return Some("gray --percent without --artifact: no load balancer to change".into());
+    }
+    (lbs.live(after, down, audit) != after).then(|| {
+        "gray --percent without --artifact: a pool has no live member; routing unchanged".into()
+    })
+}
