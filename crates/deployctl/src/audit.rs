@@ -3,23 +3,121 @@
 //! `STATE/audit/RUN_ID.jsonl` as it happens and appended to each host's
 //! `INSTALL_DIR/.deploy/audit.jsonl` when that host's part of the run ends.
 
+use crate::outcome::Outcome;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// One audit record.
+/// An enum written and read as the exact strings of its table (one table: the serde names
+/// and [`as_str`](Step::as_str) come from the same line).
+macro_rules! named {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v,)*
+        }
+        impl $name {
+            /// The name written in the audit log.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $s,)*
+                }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+named! {
+    /// The command that wrote an audit log.
+    pub enum Command {
+        Rollout = "rollout",
+        RolloutDryRun = "rollout-dry-run",
+        Gray = "gray",
+        Promote = "promote",
+        Rollback = "rollback",
+        GrayAbort = "gray-abort",
+        Unlock = "unlock",
+        UnlockForce = "unlock-force",
+    }
+}
+
+named! {
+    /// What an audit record is about.
+    pub enum Step {
+        /// The run started (artifact, build).
+        Start = "start",
+        Netcheck = "netcheck",
+        Detect = "detect",
+        Lease = "lease",
+        /// `rollback`: the build and run it restores.
+        Target = "target",
+        /// The build a host served before the run touched it.
+        Before = "before",
+        /// The host already serves the build with these files.
+        Skip = "skip",
+        CheckMaster = "check master",
+        Backup = "backup",
+        Upload = "upload",
+        Checksum = "checksum",
+        Restart = "restart",
+        Verify = "verify",
+        /// The build a host serves after its restart.
+        Serving = "serving",
+        Image = "image",
+        RunningImage = "running image",
+        RotateBackups = "rotate backups",
+        Restore = "restore",
+        RestartOld = "restart old",
+        VerifyOld = "verify old",
+        LbSnapshot = "lb snapshot",
+        LbRouting = "lb routing",
+        LbConfig = "lb config",
+        Unlock = "unlock",
+        /// The outcome: per host, then the run's (the last record of a run).
+        Outcome = "outcome",
+    }
+}
+
+named! {
+    /// How a step ended.
+    pub enum Verdict {
+        Ok = "ok",
+        Fail = "fail",
+        Warn = "warn",
+        Skip = "skip",
+        Info = "info",
+    }
+}
+
+impl Verdict {
+    /// `Ok` when `ok`, else `Fail`.
+    pub fn of(ok: bool) -> Verdict {
+        if ok {
+            Verdict::Ok
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+/// One audit record: written and read back through this type.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     pub ts: String,
     pub run_id: String,
     pub env: String,
-    pub command: String,
+    pub command: Command,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    pub step: String,
-    /// ok | fail | warn | skip | info
-    pub result: String,
+    pub step: Step,
+    pub result: Verdict,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u128>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,7 +127,16 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
+}
+
+impl Event {
+    /// The run's own outcome record (not a host's).
+    pub fn run_outcome(&self) -> Option<Outcome> {
+        (self.step == Step::Outcome && self.host.is_none())
+            .then_some(self.outcome)
+            .flatten()
+    }
 }
 
 /// The audit log of one run.
@@ -37,7 +144,7 @@ pub struct Event {
 pub struct Audit {
     pub run_id: String,
     pub env: String,
-    pub command: String,
+    pub command: Command,
     pub path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
     events: Mutex<Vec<Event>>,
@@ -60,7 +167,7 @@ impl Audit {
         state_dir: &Path,
         run_id: &str,
         env: &str,
-        command: &str,
+        command: Command,
     ) -> std::io::Result<Audit> {
         let dir = state_dir.join("audit");
         std::fs::create_dir_all(&dir)?;
@@ -72,7 +179,7 @@ impl Audit {
         Ok(Audit {
             run_id: run_id.into(),
             env: env.into(),
-            command: command.into(),
+            command,
             path,
             file: Mutex::new(Some(file)),
             events: Mutex::new(Vec::new()),
@@ -81,15 +188,15 @@ impl Audit {
     }
 
     /// A blank event of this run for `host` and `step`.
-    pub fn event(&self, host: Option<&str>, step: &str, result: &str) -> Event {
+    pub fn event(&self, host: Option<&str>, step: Step, result: Verdict) -> Event {
         Event {
             ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             run_id: self.run_id.clone(),
             env: self.env.clone(),
-            command: self.command.clone(),
+            command: self.command,
             host: host.map(str::to_string),
-            step: step.into(),
-            result: result.into(),
+            step,
+            result,
             duration_ms: None,
             sha256: None,
             build_id: None,
@@ -155,10 +262,11 @@ pub fn read_all(state_dir: &Path) -> Vec<Vec<Event>> {
 pub fn last_success(state_dir: &Path, env: &str) -> Option<String> {
     let succeeded = |events: &Vec<Event>| {
         let first = events.first()?;
-        let by = first.command == "rollout" || first.command == "promote";
-        let ok = events.iter().rev().any(|e| {
-            e.step == "outcome" && e.host.is_none() && e.outcome.as_deref() == Some("SUCCESS")
-        });
+        let by = matches!(first.command, Command::Rollout | Command::Promote);
+        let ok = events
+            .iter()
+            .rev()
+            .any(|e| e.run_outcome() == Some(Outcome::Success));
         (first.env == env && by && ok).then(|| first.run_id.clone())
     };
     read_all(state_dir).iter().rev().find_map(succeeded)
@@ -171,16 +279,47 @@ mod tests {
     #[test]
     fn records_are_jsonl_and_read_back() {
         let d = tempfile::tempdir().unwrap();
-        let a = Audit::open(d.path(), "r1", "uat", "rollout").unwrap();
-        let mut e = a.event(Some("h1"), "upload", "ok");
+        let a = Audit::open(d.path(), "r1", "uat", Command::Rollout).unwrap();
+        let mut e = a.event(Some("h1"), Step::Upload, Verdict::Ok);
         e.sha256 = Some("ab".into());
         a.record(e);
-        a.record(a.event(None, "outcome", "ok"));
+        let mut o = a.event(None, Step::Outcome, Verdict::Ok);
+        o.outcome = Some(Outcome::Success);
+        a.record(o);
         let text = std::fs::read_to_string(&a.path).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(a.host_lines("h1").contains("\"sha256\":\"ab\""));
         let runs = read_all(d.path());
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0][0].step, "upload");
+        assert_eq!(runs[0][0].step, Step::Upload);
+        assert_eq!(runs[0][1].run_outcome(), Some(Outcome::Success));
+        assert_eq!(last_success(d.path(), "uat").as_deref(), Some("r1"));
+        // The exact strings of the log format.
+        let first = text.lines().next().unwrap();
+        assert!(first.contains("\"command\":\"rollout\""), "{first}");
+        assert!(
+            first.contains("\"step\":\"upload\",\"result\":\"ok\""),
+            "{first}"
+        );
+        assert!(text.contains("\"outcome\":\"SUCCESS\""), "{text}");
+    }
+
+    #[test]
+    fn every_name_reads_back_as_itself() {
+        for s in [
+            "check master",
+            "running image",
+            "lb config",
+            "outcome",
+            "verify old",
+        ] {
+            let step: Step = serde_json::from_str(&format!("\"{s}\"")).unwrap();
+            assert_eq!(step.as_str(), s);
+        }
+        for c in ["rollout-dry-run", "gray-abort", "unlock-force"] {
+            let cmd: Command = serde_json::from_str(&format!("\"{c}\"")).unwrap();
+            assert_eq!(format!("{cmd}"), c);
+        }
+        assert!(serde_json::from_str::<Verdict>("\"OK\"").is_err());
     }
 }

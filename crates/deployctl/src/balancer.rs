@@ -3,7 +3,7 @@
 //! routes like what is in force changes nothing on the LB: a zero-downtime restart never
 //! changes the load balancer.
 
-use crate::audit::Audit;
+use crate::audit::{Audit, Step, Verdict};
 use crate::fleet;
 use crate::haproxy;
 use crate::inventory::{Environment, Role};
@@ -88,7 +88,7 @@ impl<'a> Balancers<'a> {
         if live(true) && live(false) {
             return pools;
         }
-        let mut e = audit.event(None, "lb routing", "warn");
+        let mut e = audit.event(None, Step::LbRouting, Verdict::Warn);
         e.detail = Some(format!(
             "gray {p}% asked but the {} pool has no live member: one pool (down {down:?})",
             if live(true) { "stable" } else { "gray" }
@@ -162,11 +162,7 @@ impl<'a> Balancers<'a> {
             if let Ok(Change::Unchanged) = res {
                 continue;
             }
-            let mut e = audit.event(
-                Some(&host),
-                "lb config",
-                if res.is_ok() { "ok" } else { "fail" },
-            );
+            let mut e = audit.event(Some(&host), Step::LbConfig, Verdict::of(res.is_ok()));
             e.detail = Some(match &res {
                 Ok(c) => format!("serial {serial} ({c:?}): {pools:?}, down {down:?}"),
                 Err(err) => err.to_string(),

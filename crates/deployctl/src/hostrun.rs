@@ -2,7 +2,7 @@
 //! -> graceful restart (or first start) -> verify the new build -> rotate backups; and the
 //! reverse, restore from a backup and verify the old build serves again.
 
-use crate::audit::Audit;
+use crate::audit::{Audit, Step, Verdict};
 use crate::backup::{self, Backup};
 use crate::image;
 
@@ -110,19 +110,17 @@ impl HostCtx<'_> {
     async fn timed<T>(
         &self,
         res: &mut HostResult,
-        step: &str,
+        step: Step,
         fut: impl std::future::Future<Output = Result<T, HostError>>,
     ) -> Result<T, HostError> {
-        self.ui.step(&res.host, step);
+        self.ui.step(&res.host, step.as_str());
         let t0 = Instant::now();
         let out = fut.await;
         let ms = t0.elapsed().as_millis();
-        *res.phases_ms.entry(step.to_string()).or_default() += ms;
-        let mut e = self.audit.event(
-            Some(&res.host),
-            step,
-            if out.is_ok() { "ok" } else { "fail" },
-        );
+        *res.phases_ms.entry(step.as_str().to_string()).or_default() += ms;
+        let mut e = self
+            .audit
+            .event(Some(&res.host), step, Verdict::of(out.is_ok()));
         e.duration_ms = Some(ms);
         if let Err(err) = &out {
             e.detail = Some(err.to_string());
@@ -168,21 +166,23 @@ async fn deploy_inner(
     let env = ctx.env;
     let l = &ctx.layout;
     let master = ctx
-        .timed(res, "check master", service::observe(r, &env.service, l))
+        .timed(res, Step::CheckMaster, service::observe(r, &env.service, l))
         .await?;
     if master.is_some() {
         res.previous_build = verify::served(Some(r), &r.host, env)
             .await
             .map(|b| b.build_id);
     }
-    let mut e = ctx.audit.event(Some(&res.host), "before", "info");
+    let mut e = ctx
+        .audit
+        .event(Some(&res.host), Step::Before, Verdict::Info);
     e.build_id = res.previous_build.clone();
     ctx.audit.record(e);
     if job.if_current == IfCurrent::Skip
         && res.previous_build.as_deref() == Some(job.expected_build.as_str())
         && installed_current(job, r).await?
     {
-        let mut e = ctx.audit.event(Some(&res.host), "skip", "ok");
+        let mut e = ctx.audit.event(Some(&res.host), Step::Skip, Verdict::Ok);
         e.detail = Some("already serving this build with these files".into());
         ctx.audit.record(e);
         res.served_build = res.previous_build.clone();
@@ -192,7 +192,7 @@ async fn deploy_inner(
     let b = ctx
         .timed(
             res,
-            "backup",
+            Step::Backup,
             backup::create(r, l, &ctx.audit.run_id, &prev),
         )
         .await?;
@@ -203,7 +203,7 @@ async fn deploy_inner(
         let rep = ctx
             .timed(
                 res,
-                "upload",
+                Step::Upload,
                 upload::upload_as(
                     r,
                     &p.data,
@@ -216,7 +216,9 @@ async fn deploy_inner(
             )
             .await?;
         res.upload_attempts += rep.attempts;
-        let mut e = ctx.audit.event(Some(&res.host), "checksum", "ok");
+        let mut e = ctx
+            .audit
+            .event(Some(&res.host), Step::Checksum, Verdict::Ok);
         e.sha256 = Some(rep.sha256.clone());
         e.detail = Some(format!(
             "{} bytes to {} verified on host; attempts {}, resumed at {:?}",
@@ -225,7 +227,7 @@ async fn deploy_inner(
         ctx.audit.record(e);
     }
     let method = ctx
-        .timed(res, "restart", async {
+        .timed(res, Step::Restart, async {
             let asked = match &master {
                 Some(m) => service::restart(r, &env.service, l, m).await,
                 None => service::start(r, &env.service, l)
@@ -248,9 +250,13 @@ async fn deploy_inner(
         })
         .await?;
     let v = ctx
-        .timed(res, "verify", verify::verify(r, env, &job.expected_build))
+        .timed(
+            res,
+            Step::Verify,
+            verify::verify(r, env, &job.expected_build),
+        )
         .await?;
-    let mut e = ctx.audit.event(Some(&res.host), "serving", "ok");
+    let mut e = ctx.audit.event(Some(&res.host), Step::Serving, Verdict::Ok);
     e.build_id = Some(v.build.build_id.clone());
     e.detail = Some(format!(
         "restart via {method:?}; verified after {} attempts",
@@ -262,7 +268,7 @@ async fn deploy_inner(
     prove_image(ctx, r, res).await?;
     ctx.timed(
         res,
-        "rotate backups",
+        Step::RotateBackups,
         backup::rotate(r, l, &ctx.audit.run_id),
     )
     .await?;
@@ -277,9 +283,13 @@ pub async fn restore(ctx: &HostCtx<'_>, r: &RemoteHost, res: &mut HostResult) {
         })?;
         let env = ctx.env;
         let l = &ctx.layout;
-        ctx.timed(res, "restore", backup::restore(r, l, &b, &ctx.audit.run_id))
-            .await?;
-        ctx.timed(res, "restart old", async {
+        ctx.timed(
+            res,
+            Step::Restore,
+            backup::restore(r, l, &b, &ctx.audit.run_id),
+        )
+        .await?;
+        ctx.timed(res, Step::RestartOld, async {
             match service::master(r, &env.service, l).await? {
                 Some(m) => service::restart(r, &env.service, l, &m).await.map(|_| ()),
                 None => service::start(r, &env.service, l).await,
@@ -292,7 +302,7 @@ pub async fn restore(ctx: &HostCtx<'_>, r: &RemoteHost, res: &mut HostResult) {
             b.build_id().to_string()
         };
         let v = ctx
-            .timed(res, "verify old", verify::verify(r, env, &expected))
+            .timed(res, Step::VerifyOld, verify::verify(r, env, &expected))
             .await?;
         prove_image(ctx, r, res).await?;
         Ok::<_, HostError>(v.build.build_id)
@@ -337,13 +347,15 @@ async fn prove_image(
     res: &mut HostResult,
 ) -> Result<(), HostError> {
     let img = ctx
-        .timed(res, "image", image::check(r, ctx.env, &ctx.layout))
+        .timed(res, Step::Image, image::check(r, ctx.env, &ctx.layout))
         .await?;
-    let mut e = ctx.audit.event(Some(&res.host), "running image", "ok");
+    let mut e = ctx
+        .audit
+        .event(Some(&res.host), Step::RunningImage, Verdict::Ok);
     match img {
         image::Image::Proven(sha) => e.sha256 = Some(sha),
         image::Image::Script => {
-            e.result = "warn".into();
+            e.result = Verdict::Warn;
             e.detail = Some("installed file is a script: running image not comparable".into());
         }
     }

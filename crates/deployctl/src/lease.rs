@@ -377,7 +377,11 @@ pub async fn guard(
     for (host, old) in &lease.taken_over {
         let msg = format!("took over the expired lease of {old}");
         ui.info(&format!("{host}: {msg}"));
-        let mut e = audit.event(Some(host), "lease", "warn");
+        let mut e = audit.event(
+            Some(host),
+            crate::audit::Step::Lease,
+            crate::audit::Verdict::Warn,
+        );
         e.detail = Some(msg);
         audit.record(e);
     }
@@ -389,7 +393,7 @@ impl RunGuard {
     pub async fn release(mut self, audit: &crate::audit::Audit) {
         let lost = self.lease.lost.lock().expect("lost leases").clone();
         if !lost.is_empty() {
-            let mut e = audit.event(None, "lease", "fail");
+            let mut e = audit.event(None, crate::audit::Step::Lease, crate::audit::Verdict::Fail);
             e.detail = Some(format!(
                 "lease taken by another run during this one on {}",
                 lost.join(", ")
@@ -398,7 +402,7 @@ impl RunGuard {
         }
         let kept = self.lease.release().await;
         if !kept.is_empty() {
-            let mut e = audit.event(None, "lease", "warn");
+            let mut e = audit.event(None, crate::audit::Step::Lease, crate::audit::Verdict::Warn);
             e.detail = Some(format!(
                 "could not release the lease on {}: it expires by itself",
                 kept.join(", ")

@@ -5,9 +5,9 @@
 //! INTERRUPTED (Ctrl-C). Each outcome has its own exit code.
 
 use crate::exit::Exit;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
     Success,

@@ -24,7 +24,7 @@ fn human(runs: &[RunSummary]) {
             r.run_id,
             r.env,
             r.command,
-            r.outcome.as_deref().unwrap_or("(unfinished)"),
+            r.outcome.map_or("(unfinished)", |o| o.as_str()),
             r.build_id.as_deref().unwrap_or("-"),
             r.hosts.join(",")
         );

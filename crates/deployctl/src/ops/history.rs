@@ -1,7 +1,8 @@
 //! `history`: past runs from the local audit logs, with the build each host served before
 //! and after.
 
-use crate::audit;
+use crate::audit::{self, Command, Step};
+use crate::outcome::Outcome;
 use serde::Serialize;
 
 /// One past run.
@@ -9,9 +10,9 @@ use serde::Serialize;
 pub struct RunSummary {
     pub run_id: String,
     pub env: String,
-    pub command: String,
+    pub command: Command,
     pub started: String,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub hosts: Vec<String>,
     pub build_id: Option<String>,
     pub detail: Option<String>,
@@ -28,7 +29,7 @@ pub struct HostBuilds {
 }
 
 fn host_builds(events: &[audit::Event], hosts: &[String]) -> Vec<HostBuilds> {
-    let step = |h: &str, step: &str| {
+    let step = |h: &str, step: Step| {
         events
             .iter()
             .rev()
@@ -39,8 +40,8 @@ fn host_builds(events: &[audit::Event], hosts: &[String]) -> Vec<HostBuilds> {
         .iter()
         .map(|h| HostBuilds {
             host: h.clone(),
-            before: step(h, "before"),
-            after: step(h, "outcome"),
+            before: step(h, Step::Before),
+            after: step(h, Step::Outcome),
         })
         .collect()
 }
@@ -57,20 +58,20 @@ pub fn history(state_dir: &std::path::Path, env: Option<&str>) -> Vec<RunSummary
             let last_outcome = events
                 .iter()
                 .rev()
-                .find(|e| e.step == "outcome" && e.host.is_none());
+                .find(|e| e.step == Step::Outcome && e.host.is_none());
             let mut hosts: Vec<String> = events.iter().filter_map(|e| e.host.clone()).collect();
             hosts.sort();
             hosts.dedup();
             Some(RunSummary {
                 run_id: first.run_id.clone(),
                 env: first.env.clone(),
-                command: first.command.clone(),
+                command: first.command,
                 started: first.ts.clone(),
-                outcome: last_outcome.and_then(|e| e.outcome.clone()),
+                outcome: last_outcome.and_then(|e| e.outcome),
                 detail: last_outcome.and_then(|e| e.detail.clone()),
                 build_id: events
                     .iter()
-                    .find(|e| e.step == "start")
+                    .find(|e| e.step == Step::Start)
                     .and_then(|e| e.build_id.clone()),
                 builds: host_builds(&events, &hosts),
                 hosts,

@@ -2,7 +2,7 @@
 //! network split), expired ones only unless `--force`. Every removal and every refusal is
 //! written to an audit log of its own, like a run.
 
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, Command, Step, Verdict};
 use crate::fleet::{self, close_all};
 use crate::inventory::Environment;
 use crate::lease::{self, LeaseInfo, Owner};
@@ -64,7 +64,11 @@ pub async fn unlock(env: &Environment, opts: &UnlockOptions) -> std::io::Result<
         &opts.state_dir,
         &run_id,
         &env.name,
-        if force { "unlock-force" } else { "unlock" },
+        if force {
+            Command::UnlockForce
+        } else {
+            Command::Unlock
+        },
     )?;
     let me = Owner::me(&run_id);
     let dir = lease::dir_of(&env.remote.install_dir);
@@ -95,12 +99,8 @@ pub async fn unlock(env: &Environment, opts: &UnlockOptions) -> std::io::Result<
         }
         let mut e = audit.event(
             Some(&hu.host),
-            "unlock",
-            if hu.result == "removed" || hu.result == "none" {
-                "ok"
-            } else {
-                "fail"
-            },
+            Step::Unlock,
+            Verdict::of(hu.result == "removed" || hu.result == "none"),
         );
         e.detail = Some(match (&hu.lease, &hu.error) {
             (_, Some(err)) => err.clone(),

@@ -6,7 +6,7 @@
 
 pub mod target;
 
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, Command, Step, Verdict};
 use crate::backup::{self, Listing};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
@@ -70,7 +70,11 @@ pub async fn rollback(
 ) -> Result<RollbackReport, RunError> {
     let only_gray = opts.to.only_gray();
     let run_id = audit::new_run_id();
-    let command = if only_gray { "gray-abort" } else { "rollback" };
+    let command = if only_gray {
+        Command::GrayAbort
+    } else {
+        Command::Rollback
+    };
     let audit = Audit::open(&opts.state_dir, &run_id, &env.name, command)?;
     let mut report = RollbackReport {
         run_id: run_id.clone(),
@@ -168,7 +172,7 @@ async fn roles(
     let mut app = vec![];
     for (r, roles) in hosts.iter().zip(fleet::detect_all(env, hosts).await) {
         let roles = roles.map_err(|e| format!("nothing touched: {}: detect: {e}", r.host.name))?;
-        let mut e = audit.event(Some(&r.host.name), "detect", "ok");
+        let mut e = audit.event(Some(&r.host.name), Step::Detect, Verdict::Ok);
         e.detail = Some(format!("{roles:?}", roles = roles.0));
         audit.record(e);
         if roles.0.contains(&Role::App) && (!only_gray || r.host.gray) {
@@ -205,7 +209,7 @@ impl Run<'_> {
         let listings = self.listings().await?;
         let serving = self.serving().await;
         let target = self.target(&listings).await?;
-        let mut e = self.ctx.audit.event(None, "target", "info");
+        let mut e = self.ctx.audit.event(None, Step::Target, Verdict::Info);
         e.build_id = Some(target.build_id.clone());
         e.detail = Some(format!("run {:?}", target.run_id));
         self.ctx.audit.record(e);
@@ -359,7 +363,9 @@ async fn restore_one(
     serving: Option<&str>,
 ) {
     res.previous_build = serving.map(str::to_string);
-    let mut e = ctx.audit.event(Some(&res.host), "before", "info");
+    let mut e = ctx
+        .audit
+        .event(Some(&res.host), Step::Before, Verdict::Info);
     e.build_id = res.previous_build.clone();
     ctx.audit.record(e);
     match target::pick(t, l, serving) {
@@ -383,13 +389,9 @@ async fn restore_one(
 
 /// Outcome recorded last (the run's and each host's), then each host's own audit log.
 async fn finish(report: &mut RollbackReport, run: &Run<'_>, audit: &Audit) {
-    let result = if report.outcome == Outcome::Success {
-        "ok"
-    } else {
-        "fail"
-    };
-    let mut e = audit.event(None, "outcome", result);
-    e.outcome = Some(report.outcome.as_str().into());
+    let result = Verdict::of(report.outcome == Outcome::Success);
+    let mut e = audit.event(None, Step::Outcome, result);
+    e.outcome = Some(report.outcome);
     e.detail = Some(report.reason.clone());
     e.build_id = report.target.as_ref().map(|t| t.build_id.clone());
     for (r, res) in run.hosts.iter().zip(&run.results) {
@@ -403,8 +405,8 @@ async fn finish(report: &mut RollbackReport, run: &Run<'_>, audit: &Audit) {
 }
 
 fn aborted(mut report: RollbackReport, audit: &Audit, why: String) -> RollbackReport {
-    let mut e = audit.event(None, "outcome", "fail");
-    e.outcome = Some(Outcome::Aborted.as_str().into());
+    let mut e = audit.event(None, Step::Outcome, Verdict::Fail);
+    e.outcome = Some(Outcome::Aborted);
     e.detail = Some(why.clone());
     audit.record(e);
     report.reason = why;

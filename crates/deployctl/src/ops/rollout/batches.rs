@@ -5,7 +5,7 @@
 //! changes), or around each restart when `[lb] down_during_restart`.
 
 use super::{finish, Ended, HostRun, Mode, RolloutReport, Run};
-use crate::audit::Audit;
+use crate::audit::{Audit, Step, Verdict};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
 use crate::hostrun::{self, HostState, Job};
@@ -66,7 +66,7 @@ impl Run<'_> {
         let (current, down) = lbs.current().await;
         let before = current.map_or(Pools::One, Pools::Gray);
         if !lbs.is_empty() {
-            let mut e = self.audit.event(None, "lb snapshot", "info");
+            let mut e = self.audit.event(None, Step::LbSnapshot, Verdict::Info);
             e.detail = Some(format!("before the run: {before:?}, down {down:?}"));
             self.audit.record(e);
         }

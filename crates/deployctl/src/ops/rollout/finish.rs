@@ -3,7 +3,7 @@
 
 use super::batches::{Routing, Stop};
 use super::HostRun;
-use crate::audit::Audit;
+use crate::audit::{Audit, Step, Verdict};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
 use crate::hostrun::{self, HostCtx, HostResult, HostState, Job};
@@ -142,13 +142,9 @@ async fn final_routing(
 /// The run's outcome event and one per host (with the build it serves), then each host's
 /// own audit log; the run's event is written last.
 async fn record_outcome(ctx: &HostCtx<'_>, hosts: &[HostRun<'_>], out: Outcome, reason: &str) {
-    let result = if out == Outcome::Success {
-        "ok"
-    } else {
-        "fail"
-    };
-    let mut e = ctx.audit.event(None, "outcome", result);
-    e.outcome = Some(out.as_str().into());
+    let result = Verdict::of(out == Outcome::Success);
+    let mut e = ctx.audit.event(None, Step::Outcome, result);
+    e.outcome = Some(out);
     e.detail = Some(reason.to_string());
     for h in hosts {
         let mut he = e.clone();

@@ -7,7 +7,7 @@
 //! restore, final routing, outcome record. Every connection is closed on the one way out.
 
 use crate::artifact::{prepare, ArtifactInfo};
-use crate::audit::{self, Audit};
+use crate::audit::{self, Audit, Command, Step, Verdict};
 use crate::fleet::{self, close_all, HostNet};
 use crate::hostrun::{HostCtx, HostResult, IfCurrent, Job, Payload};
 use crate::inventory::{Environment, Role};
@@ -179,7 +179,7 @@ fn open_audit(
 ) -> Result<Audit, RunError> {
     let run_id = audit::new_run_id();
     let audit = Audit::open(&opts.state_dir, &run_id, &env.name, command(opts))?;
-    let mut start = audit.event(None, "start", "info");
+    let mut start = audit.event(None, Step::Start, Verdict::Info);
     start.sha256 = Some(artifact.sha256.clone());
     start.build_id = Some(artifact.build_id.clone());
     start.detail = Some(format!(
@@ -249,8 +249,12 @@ impl Run<'_> {
         for n in netcheck {
             let mut e = self.audit.event(
                 Some(&n.host),
-                "netcheck",
-                if n.verdict.ok { "ok" } else { "warn" },
+                Step::Netcheck,
+                if n.verdict.ok {
+                    Verdict::Ok
+                } else {
+                    Verdict::Warn
+                },
             );
             e.detail = Some(
                 serde_json::to_string(&n.stats).unwrap_or_default()
@@ -283,7 +287,9 @@ impl Run<'_> {
         {
             let (roles, detected) =
                 roles.map_err(|e| format!("{}: detect: {e}; nothing touched", r.host.name))?;
-            let mut e = self.audit.event(Some(&r.host.name), "detect", "ok");
+            let mut e = self
+                .audit
+                .event(Some(&r.host.name), Step::Detect, Verdict::Ok);
             e.detail = Some(format!(
                 "{roles:?}{}",
                 if detected { " (detected)" } else { "" }
@@ -318,8 +324,8 @@ impl Run<'_> {
 
     /// Record ABORTED (nothing touched) with `reason`.
     fn aborted(&self, report: &mut RolloutReport, reason: String) {
-        let mut e = self.audit.event(None, "outcome", "fail");
-        e.outcome = Some("ABORTED".into());
+        let mut e = self.audit.event(None, Step::Outcome, Verdict::Fail);
+        e.outcome = Some(Outcome::Aborted);
         e.detail = Some(reason.clone());
         self.audit.record(e);
         report.reason = Some(reason);
@@ -329,12 +335,12 @@ impl Run<'_> {
 }
 
 /// Audit command name of the run.
-fn command(opts: &RunOptions) -> &'static str {
+fn command(opts: &RunOptions) -> Command {
     match (opts.dry_run, opts.mode) {
-        (true, _) => "rollout-dry-run",
-        (false, Mode::Rollout) => "rollout",
-        (false, Mode::Gray(_)) => "gray",
-        (false, Mode::Promote) => "promote",
+        (true, _) => Command::RolloutDryRun,
+        (false, Mode::Rollout) => Command::Rollout,
+        (false, Mode::Gray(_)) => Command::Gray,
+        (false, Mode::Promote) => Command::Promote,
     }
 }
 
