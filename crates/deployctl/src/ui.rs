@@ -2,6 +2,7 @@
 //! otherwise plain timestamped lines; with `--json`, nothing but the final JSON document.
 //! The outcome line is always the last line of human output.
 
+use crate::outcome::Outcome;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -122,10 +123,11 @@ impl Ui {
     }
 
     /// The final outcome line.
-    pub fn outcome(&self, outcome: &str, summary: &str) {
-        let styled = match outcome {
-            "SUCCESS" => console::style(outcome).green().bold(),
-            "PARTIAL_SUCCESS" => console::style(outcome).yellow().bold(),
+    pub fn outcome(&self, out: Outcome, summary: &str) {
+        let outcome = out.as_str();
+        let styled = match out {
+            Outcome::Success => console::style(outcome).green().bold(),
+            Outcome::PartialSuccess => console::style(outcome).yellow().bold(),
             _ => console::style(outcome).red().bold(),
         };
         match &self.mode {

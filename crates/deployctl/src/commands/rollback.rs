@@ -53,5 +53,5 @@ fn human(report: &RollbackReport, ui: &Ui) {
                 .unwrap_or_default()
         ));
     }
-    ui.outcome(report.outcome.as_str(), &report.reason);
+    ui.outcome(report.outcome, &report.reason);
 }

@@ -75,7 +75,7 @@ fn human(report: &RolloutReport, ui: &Ui) {
         ""
     };
     ui.outcome(
-        report.outcome.as_str(),
+        report.outcome,
         &format!(
             "{what}{} in {:.1}s",
             report.reason.clone().unwrap_or_default(),
