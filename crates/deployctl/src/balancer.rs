@@ -110,40 +110,7 @@ impl<'a> Balancers<'a> {
         let pools = self.live(pools, down, audit);
         self.serial += 1;
         let serial = format!("{}.{}", self.run_id, self.serial);
-        let (stable, gray, percent) = match pools {
-            Pools::One => (
-                self.members.iter().map(|m| m.0.clone()).collect(),
-                vec![],
-                0.0,
-            ),
-            Pools::Gray(p) => (
-                self.members
-                    .iter()
-                    .filter(|m| !m.1)
-                    .map(|m| m.0.clone())
-                    .collect(),
-                self.members
-                    .iter()
-                    .filter(|m| m.1)
-                    .map(|m| m.0.clone())
-                    .collect(),
-                p,
-            ),
-        };
-        let routing = Routing {
-            env: self.env.name.clone(),
-            serial: serial.clone(),
-            stable,
-            gray,
-            percent,
-            down: down.clone(),
-            gray_hosts: self
-                .members
-                .iter()
-                .filter(|m| m.1)
-                .map(|m| m.0.clone())
-                .collect(),
-        };
+        let routing = self.routing(pools, &serial, down);
         let conf = lb::render(&routing, &self.env.lb);
         let settings = &self.env.lb;
         let results = fleet::futures_join_all(self.lbs.iter().map(|r| {
@@ -177,6 +144,30 @@ impl<'a> Balancers<'a> {
             Ok(())
         } else {
             Err(errors.join(" | "))
+        }
+    }
+
+    /// The routing `pools` gives the members, with `down` marked.
+    fn routing(&self, pools: Pools, serial: &str, down: &BTreeSet<String>) -> Routing {
+        let members = |gray: Option<bool>| -> Vec<Member> {
+            self.members
+                .iter()
+                .filter(|m| gray.is_none_or(|g| m.1 == g))
+                .map(|m| m.0.clone())
+                .collect()
+        };
+        let (stable, gray, percent) = match pools {
+            Pools::One => (members(None), vec![], 0.0),
+            Pools::Gray(p) => (members(Some(false)), members(Some(true)), p),
+        };
+        Routing {
+            env: self.env.name.clone(),
+            serial: serial.to_string(),
+            stable,
+            gray,
+            percent,
+            down: down.clone(),
+            gray_hosts: members(Some(true)),
         }
     }
 }

@@ -163,21 +163,7 @@ async fn deploy_inner(
     res: &mut HostResult,
 ) -> Result<(), HostError> {
     let ctx = &job.ctx;
-    let env = ctx.env;
-    let l = &ctx.layout;
-    let master = ctx
-        .timed(res, Step::CheckMaster, service::observe(r, &env.service, l))
-        .await?;
-    if master.is_some() {
-        res.previous_build = verify::served(Some(r), &r.host, env)
-            .await
-            .map(|b| b.build_id);
-    }
-    let mut e = ctx
-        .audit
-        .event(Some(&res.host), Step::Before, Verdict::Info);
-    e.build_id = res.previous_build.clone();
-    ctx.audit.record(e);
+    let master = before(ctx, r, res).await?;
     if job.if_current == IfCurrent::Skip
         && res.previous_build.as_deref() == Some(job.expected_build.as_str())
         && installed_current(job, r).await?
@@ -188,6 +174,66 @@ async fn deploy_inner(
         res.served_build = res.previous_build.clone();
         return Ok(());
     }
+    ship(job, r, res).await?;
+    let method = ctx
+        .timed(res, Step::Restart, restart(ctx, r, master.as_ref()))
+        .await?;
+    let v = ctx
+        .timed(
+            res,
+            Step::Verify,
+            verify::verify(r, ctx.env, &job.expected_build),
+        )
+        .await?;
+    let mut e = ctx.audit.event(Some(&res.host), Step::Serving, Verdict::Ok);
+    e.build_id = Some(v.build.build_id.clone());
+    e.detail = Some(format!(
+        "restart via {method:?}; verified after {} attempts",
+        v.attempts
+    ));
+    ctx.audit.record(e);
+    res.served_build = Some(v.build.build_id);
+    res.generation = v.build.generation;
+    prove_image(ctx, r, res).await?;
+    ctx.timed(
+        res,
+        Step::RotateBackups,
+        backup::rotate(r, &ctx.layout, &ctx.audit.run_id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The master running before the run, and the build it serves (recorded).
+async fn before(
+    ctx: &HostCtx<'_>,
+    r: &RemoteHost,
+    res: &mut HostResult,
+) -> Result<Option<service::Master>, HostError> {
+    let master = ctx
+        .timed(
+            res,
+            Step::CheckMaster,
+            service::observe(r, &ctx.env.service, &ctx.layout),
+        )
+        .await?;
+    if master.is_some() {
+        res.previous_build = verify::served(Some(r), &r.host, ctx.env)
+            .await
+            .map(|b| b.build_id);
+    }
+    let mut e = ctx
+        .audit
+        .event(Some(&res.host), Step::Before, Verdict::Info);
+    e.build_id = res.previous_build.clone();
+    ctx.audit.record(e);
+    Ok(master)
+}
+
+/// Back up what is installed, then upload every payload (sha256 checked on the host).
+async fn ship(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) -> Result<(), HostError> {
+    let ctx = &job.ctx;
+    let l = &ctx.layout;
     let prev = res.previous_build.clone().unwrap_or_default();
     let b = ctx
         .timed(
@@ -226,53 +272,34 @@ async fn deploy_inner(
         ));
         ctx.audit.record(e);
     }
-    let method = ctx
-        .timed(res, Step::Restart, async {
-            let asked = match &master {
-                Some(m) => service::restart(r, &env.service, l, m).await,
-                None => service::start(r, &env.service, l)
-                    .await
-                    .map(|()| service::RestartMethod::Started),
-            };
-            let method = match asked {
-                // Never asked twice: reconnect and let verify read what the host serves.
-                Err(HostError::Transport(e)) if e.is_transient() => {
-                    r.t.reconnect().await?;
-                    service::RestartMethod::Unconfirmed
-                }
-                other => other?,
-            };
-            if master.is_none() {
-                service::wait_master(r, &env.service, l, std::time::Duration::from_secs(30))
-                    .await?;
-            }
-            Ok(method)
-        })
-        .await?;
-    let v = ctx
-        .timed(
-            res,
-            Step::Verify,
-            verify::verify(r, env, &job.expected_build),
-        )
-        .await?;
-    let mut e = ctx.audit.event(Some(&res.host), Step::Serving, Verdict::Ok);
-    e.build_id = Some(v.build.build_id.clone());
-    e.detail = Some(format!(
-        "restart via {method:?}; verified after {} attempts",
-        v.attempts
-    ));
-    ctx.audit.record(e);
-    res.served_build = Some(v.build.build_id);
-    res.generation = v.build.generation;
-    prove_image(ctx, r, res).await?;
-    ctx.timed(
-        res,
-        Step::RotateBackups,
-        backup::rotate(r, l, &ctx.audit.run_id),
-    )
-    .await?;
     Ok(())
+}
+
+/// Restart the running master (or start the first one and wait for it). Never asked twice:
+/// after a lost connection, reconnect and let verify read what the host serves.
+async fn restart(
+    ctx: &HostCtx<'_>,
+    r: &RemoteHost,
+    master: Option<&service::Master>,
+) -> Result<service::RestartMethod, HostError> {
+    let (svc, l) = (&ctx.env.service, &ctx.layout);
+    let asked = match master {
+        Some(m) => service::restart(r, svc, l, m).await,
+        None => service::start(r, svc, l)
+            .await
+            .map(|()| service::RestartMethod::Started),
+    };
+    let method = match asked {
+        Err(HostError::Transport(e)) if e.is_transient() => {
+            r.t.reconnect().await?;
+            service::RestartMethod::Unconfirmed
+        }
+        other => other?,
+    };
+    if master.is_none() {
+        service::wait_master(r, svc, l, std::time::Duration::from_secs(30)).await?;
+    }
+    Ok(method)
 }
 
 /// Restore `res`'s backup on its host, restart, and verify the backed-up build serves again.

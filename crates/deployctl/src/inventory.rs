@@ -5,13 +5,13 @@
 //! Top-level `[remote]`, `[service]`, `[health]`, `[thresholds]` and `[rollout]` tables are the
 //! defaults; an environment may replace any of them whole with `[env.NAME.remote]` etc.
 
-use raw::RawFile;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 mod raw;
+mod resolve;
 mod validate;
 
 pub use validate::parse_mode;
@@ -257,163 +257,9 @@ impl Inventory {
 
     /// Parse and validate inventory `text`; `path` names it in errors and anchors relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
-        let invalid =
-            |span: Option<std::ops::Range<usize>>, reason: String| InventoryError::Invalid {
-                file: path.to_path_buf(),
-                line: span.map(|s| line_of(text, s.start)).unwrap_or(1),
-                reason,
-            };
-        let raw: RawFile =
-            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut envs = BTreeMap::new();
-        if raw.env.is_empty() {
-            return Err(invalid(
-                None,
-                "no environment defined (add [env.NAME])".into(),
-            ));
-        }
-        for (name, renv) in raw.env {
-            let env_span = renv.span();
-            let renv = renv.into_inner();
-            if !valid_name(&name) {
-                return Err(invalid(
-                    Some(env_span),
-                    format!("bad environment name {name:?} (letters, digits, '-', '_', '.')"),
-                ));
-            }
-            let missing = |what: &str| {
-                invalid(
-                    Some(env_span.clone()),
-                    format!("environment `{name}` has no [{what}] (neither its own nor a top-level one)"),
-                )
-            };
-            let artifact = renv
-                .artifact
-                .or(raw.artifact.clone())
-                .ok_or_else(|| missing("artifact"))?;
-            let remote = renv
-                .remote
-                .or(raw.remote.clone())
-                .ok_or_else(|| missing("remote"))?;
-            let service = renv
-                .service
-                .or(raw.service.clone())
-                .ok_or_else(|| missing("service"))?;
-            let health = renv.health.or(raw.health.clone()).unwrap_or_default();
-            let thresholds = renv
-                .thresholds
-                .or(raw.thresholds.clone())
-                .unwrap_or_default();
-            let rollout: Rollout = renv.rollout.or(raw.rollout.clone()).unwrap_or_default();
-            let lb = renv.lb.or(raw.lb.clone()).unwrap_or_default();
-            if rollout.batch_size == 0 || rollout.parallelism == 0 {
-                return Err(invalid(
-                    Some(env_span.clone()),
-                    format!("environment `{name}`: rollout.batch_size and rollout.parallelism must be >= 1"),
-                ));
-            }
-            let transport = renv.transport.unwrap_or(TransportKind::Ssh);
-            if renv.hosts.is_empty() {
-                return Err(invalid(
-                    Some(env_span),
-                    format!("environment `{name}` has no hosts"),
-                ));
-            }
-            let mut seen = HashSet::new();
-            let mut addresses = HashSet::new();
-            let mut hosts = Vec::new();
-            for rh in renv.hosts {
-                let hname = rh.name.get_ref().clone();
-                if !valid_name(&hname) {
-                    return Err(invalid(
-                        Some(rh.name.span()),
-                        format!("bad host name `{hname}` (letters, digits, '-', '_', '.')"),
-                    ));
-                }
-                if !seen.insert(hname.clone()) {
-                    return Err(invalid(
-                        Some(rh.name.span()),
-                        format!("duplicate host `{hname}` in environment `{name}`"),
-                    ));
-                }
-                let address = rh.address.get_ref().clone();
-                if !valid_address(&address) {
-                    return Err(invalid(
-                        Some(rh.address.span()),
-                        format!("bad address `{address}` for host `{hname}` (expected an IP address or a DNS name)"),
-                    ));
-                }
-                if !addresses.insert(canonical_address(&address)) {
-                    return Err(invalid(
-                        Some(rh.address.span()),
-                        format!("duplicate address `{address}` (host `{hname}`) in environment `{name}`: one machine would be deployed twice at once"),
-                    ));
-                }
-                let roles = match rh.roles {
-                    None => vec![],
-                    Some(r) if r.contains(&Role::Auto) => vec![],
-                    Some(r) => r,
-                };
-                let url_host = match address.parse::<IpAddr>() {
-                    Ok(IpAddr::V6(_)) => format!("[{address}]"),
-                    _ => address.clone(),
-                };
-                hosts.push(Host {
-                    external_url: rh
-                        .external_url
-                        .unwrap_or_else(|| format!("http://{url_host}:{}", service.port))
-                        .trim_end_matches('/')
-                        .to_string(),
-                    name: hname,
-                    address,
-                    user: rh
-                        .user
-                        .or(renv.user.clone())
-                        .unwrap_or_else(|| "root".into()),
-                    port: rh.port.or(renv.port).unwrap_or(22),
-                    roles,
-                    dr: rh.dr,
-                    gray: rh.gray,
-                });
-            }
-            let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
-            let mut health = health;
-            health.ca_file = rel(health.ca_file);
-            let mut artifact = artifact;
-            artifact.binary = base.join(&artifact.binary);
-            for c in &mut artifact.config {
-                c.src = base.join(&c.src);
-            }
-            let env = Environment {
-                name,
-                transport,
-                known_hosts: rel(renv.known_hosts),
-                identity: rel(renv.identity),
-                ssh_config: rel(renv.ssh_config),
-                hosts,
-                artifact,
-                remote,
-                service,
-                health,
-                thresholds,
-                rollout,
-                lb,
-            };
-            if let Err(r) = validate::environment(&env) {
-                let at = line_of_needle(text, env_span.start, &r.needle)
-                    .unwrap_or_else(|| line_of(text, env_span.start));
-                return Err(InventoryError::Invalid {
-                    file: path.to_path_buf(),
-                    line: at,
-                    reason: format!("environment `{}`: {}", env.name, r.reason),
-                });
-            }
-            envs.insert(env.name.clone(), env);
-        }
         Ok(Inventory {
             path: path.to_path_buf(),
-            envs,
+            envs: resolve::environments(path, text)?,
         })
     }
 

@@ -124,14 +124,29 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
     if !env.lb.dir.is_empty() {
         abs("lb.dir", &env.lb.dir)?;
     }
-    let name = &env.artifact.name;
+    artifact(&env.artifact)?;
+    lb(&env.lb)?;
+    for h in &env.hosts {
+        if !valid_user(&h.user) {
+            return Err(refuse(
+                &h.user,
+                format!("bad user `{}` for host `{}`", h.user, h.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The artifact's file name and every config file's destination, owner and mode.
+fn artifact(a: &crate::inventory::Artifact) -> Result<(), Refusal> {
+    let name = &a.name;
     if !valid_path(name, false) || name.contains('/') || name == "." {
         return Err(refuse(
             name,
             format!("artifact.name `{name}` must be a file name of letters, digits and ._-+@:,"),
         ));
     }
-    for c in &env.artifact.config {
+    for c in &a.config {
         if !valid_path(&c.dest, false) {
             return Err(refuse(
                 &c.dest,
@@ -162,10 +177,15 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
             }
         }
     }
+    Ok(())
+}
+
+/// The `[lb]` commands, gray header and split key (they reach a shell or nginx).
+fn lb(lb: &crate::lb::LbSettings) -> Result<(), Refusal> {
     for (key, cmd) in [
-        ("lb.nginx", &env.lb.nginx),
-        ("lb.haproxy", &env.lb.haproxy),
-        ("lb.socat", &env.lb.socat),
+        ("lb.nginx", &lb.nginx),
+        ("lb.haproxy", &lb.haproxy),
+        ("lb.socat", &lb.socat),
     ] {
         if !valid_path(cmd, false) {
             return Err(refuse(
@@ -174,31 +194,23 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
             ));
         }
     }
-    if !valid_header(&env.lb.gray_header) {
+    if !valid_header(&lb.gray_header) {
         return Err(refuse(
-            &env.lb.gray_header,
+            &lb.gray_header,
             format!(
                 "lb.gray_header `{}` must be a header name (letters, digits, `-`)",
-                env.lb.gray_header
+                lb.gray_header
             ),
         ));
     }
-    if !valid_split_key(&env.lb.split_key) {
+    if !valid_split_key(&lb.split_key) {
         return Err(refuse(
-            &env.lb.split_key,
+            &lb.split_key,
             format!(
                 "lb.split_key `{}` must be nginx variables such as `$remote_addr`",
-                env.lb.split_key
+                lb.split_key
             ),
         ));
-    }
-    for h in &env.hosts {
-        if !valid_user(&h.user) {
-            return Err(refuse(
-                &h.user,
-                format!("bad user `{}` for host `{}`", h.user, h.name),
-            ));
-        }
     }
     Ok(())
 }

@@ -202,62 +202,10 @@ async fn open(opts: &ConnectOptions, host: &Host) -> Result<Handle<Checker>, Tra
         host: host.name.clone(),
         detail,
     };
-    // Without HOME, `~/.ssh/...` would silently become `.ssh/...` of the current directory.
-    let home = || {
-        std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from)
-            .ok_or_else(|| {
-                other("HOME is not set: name known_hosts and identity in the inventory".into())
-            })
-    };
-    let known_hosts = match &opts.known_hosts {
-        Some(k) => k.clone(),
-        None => home()?.join(".ssh/known_hosts"),
-    };
-    let identity = match &opts.identity {
-        Some(i) => i.clone(),
-        None => home()?.join(".ssh/id_ed25519"),
-    };
+    let (known_hosts, identity) = key_paths(opts).map_err(other)?;
     let key = keys::load_secret_key(&identity, None)
         .map_err(|e| other(format!("identity {}: {e}", identity.display())))?;
-    let config = Arc::new(client::Config {
-        keepalive_interval: Some(opts.keepalive),
-        keepalive_max: 3,
-        // Nagle plus delayed ACKs would add ~40 ms to every request/response exchange.
-        nodelay: true,
-        window_size: 8 << 20,
-        ..Default::default()
-    });
-    let verdict = Arc::new(Mutex::new(None));
-    let checker = Checker {
-        host: host.address.clone(),
-        port: host.port,
-        known_hosts,
-        verdict: verdict.clone(),
-        name: host.name.clone(),
-    };
-    let addr = (host.address.as_str(), host.port);
-    let connected =
-        tokio::time::timeout(opts.connect_timeout, client::connect(config, addr, checker)).await;
-    let mut handle = match connected {
-        Err(_) => {
-            return Err(TransportError::Connect {
-                host: host.name.clone(),
-                detail: format!("timed out after {:?}", opts.connect_timeout),
-            })
-        }
-        Ok(Err(e)) => {
-            if let Some(refusal) = verdict.lock().expect("verdict").take() {
-                return Err(refusal);
-            }
-            return Err(TransportError::Connect {
-                host: host.name.clone(),
-                detail: e.to_string(),
-            });
-        }
-        Ok(Ok(h)) => h,
-    };
+    let mut handle = connect_checked(opts, host, known_hosts).await?;
     // Authentication is bounded like the connection: a server that stalls it (a slow
     // AuthorizedKeysCommand, a hung PAM module) fails the host instead of hanging the run.
     let user = host.user.clone();
@@ -292,6 +240,69 @@ async fn open(opts: &ConnectOptions, host: &Host) -> Result<Handle<Checker>, Tra
         });
     }
     Ok(handle)
+}
+
+/// `known_hosts` and the identity: from the inventory, else under `~/.ssh`.
+fn key_paths(opts: &ConnectOptions) -> Result<(PathBuf, PathBuf), String> {
+    // Without HOME, `~/.ssh/...` would silently become `.ssh/...` of the current directory.
+    let home = || {
+        std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                "HOME is not set: name known_hosts and identity in the inventory".to_string()
+            })
+    };
+    let known_hosts = match &opts.known_hosts {
+        Some(k) => k.clone(),
+        None => home()?.join(".ssh/known_hosts"),
+    };
+    let identity = match &opts.identity {
+        Some(i) => i.clone(),
+        None => home()?.join(".ssh/id_ed25519"),
+    };
+    Ok((known_hosts, identity))
+}
+
+/// Connect within the connect timeout; the host key checked against `known_hosts` (a
+/// refusal is returned as such, not as a connect error).
+async fn connect_checked(
+    opts: &ConnectOptions,
+    host: &Host,
+    known_hosts: PathBuf,
+) -> Result<Handle<Checker>, TransportError> {
+    let config = Arc::new(client::Config {
+        keepalive_interval: Some(opts.keepalive),
+        keepalive_max: 3,
+        // Nagle plus delayed ACKs would add ~40 ms to every request/response exchange.
+        nodelay: true,
+        window_size: 8 << 20,
+        ..Default::default()
+    });
+    let verdict = Arc::new(Mutex::new(None));
+    let checker = Checker {
+        host: host.address.clone(),
+        port: host.port,
+        known_hosts,
+        verdict: verdict.clone(),
+        name: host.name.clone(),
+    };
+    let addr = (host.address.as_str(), host.port);
+    let connected =
+        tokio::time::timeout(opts.connect_timeout, client::connect(config, addr, checker)).await;
+    match connected {
+        Err(_) => Err(TransportError::Connect {
+            host: host.name.clone(),
+            detail: format!("timed out after {:?}", opts.connect_timeout),
+        }),
+        Ok(Err(e)) => Err(verdict.lock().expect("verdict").take().unwrap_or_else(|| {
+            TransportError::Connect {
+                host: host.name.clone(),
+                detail: e.to_string(),
+            }
+        })),
+        Ok(Ok(h)) => Ok(h),
+    }
 }
 
 impl Transport for NativeTransport {
