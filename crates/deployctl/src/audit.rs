@@ -232,10 +232,6 @@ impl Audit {
             .map(|e| serde_json::to_string(e).expect("event json") + "\n")
             .collect()
     }
-
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().expect("audit events").clone()
-    }
 }
 
 /// Read every event of every run under `STATE/audit`, oldest run first.

@@ -1,5 +1,5 @@
 //! Command line: the global options and the subcommands (clap), dispatched to
-//! [`crate::commands`] (each subcommand's own arguments are defined next to its command).
+//! `crate::commands` (each subcommand's own arguments are defined next to its command).
 
 use crate::commands::{self, Ctx, Format};
 use crate::exit::Exit;
@@ -27,7 +27,7 @@ use std::path::PathBuf;
 ///   deployctl status --env prod --json
 #[derive(Debug, Parser)]
 #[command(name = "deployctl", version, verbatim_doc_comment)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Inventory file.
     #[arg(
         long,
@@ -48,7 +48,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Deploy the artifact: netcheck, lock, canary, batches, verify, auto-rollback.
     Rollout(commands::rollout::Args),
     /// Restore one build on every app host and verify it serves: the backups of run RUN_ID,
@@ -88,8 +88,32 @@ fn default_state_dir() -> PathBuf {
     home.join(".local/state/deployctl")
 }
 
-/// Run the parsed command; returns the process exit code (errors: see [`commands::exit_of`]).
-pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+/// The `deployctl` program: parse the arguments, run the command on a multi-threaded tokio
+/// runtime, return its exit code (errors are said on stderr).
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("deployctl: cannot start the async runtime: {e}");
+            return Exit::Error.into();
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("deployctl: {e:#}");
+            commands::exit_of(&e).into()
+        }
+    }
+}
+
+/// Run the parsed command; returns the process exit code (errors: see `commands::exit_of`).
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Ctx {
         state_dir: cli.state_dir.unwrap_or_else(default_state_dir),
         inventory: cli.inventory,

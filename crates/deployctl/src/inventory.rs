@@ -14,7 +14,8 @@ mod raw;
 mod resolve;
 mod validate;
 
-pub use validate::parse_mode;
+pub use crate::lb::{LbKind, LbSettings};
+pub(crate) use validate::parse_mode;
 
 /// Why an inventory cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -1,62 +1,76 @@
 //! deployctl: roll a service binary out to a fleet of hosts, prove it serves, roll back when not.
 //!
-//! Module map (in pipeline order):
-//! - [`inventory`]: `deploy.toml` (environments, hosts, artifact, layout, service, health,
-//!   thresholds, rollout shape, `[lb]`), validated with file:line errors before any host is touched.
-//! - [`transport`]: the `Transport` trait and its `ssh` (OpenSSH via `openssh`, one multiplexed
+//! Public API (the boundary other crates use; everything else is `pub(crate)`):
+//! - [`cli::main`]: the whole `deployctl` program (`main.rs` only calls it).
+//! - [`inventory`]: `deploy.toml` read and validated ([`inventory::Inventory`],
+//!   [`inventory::Environment`], [`inventory::Host`]); gatecheck reads environments with it.
+//! - [`access::HostLink`]: reach one host the way deployctl does (the environment's transport):
+//!   a tunnel to a loopback port, a small secret file; gatecheck's admin tunnel uses it.
+//! - [`observe`]: readers of what deployctl leaves on a fleet (HTTP probe, nginx serial,
+//!   haproxy server names and `show stat`, sha256) for the test kit and integration tests.
+//!
+//! Module map (in pipeline order; `crate::` modules are private):
+//! - `inventory` (+ `raw`, `resolve`, `validate`): `deploy.toml` (environments, hosts, artifact,
+//!   layout, service, health, thresholds, rollout shape, `[lb]`), validated with file:line
+//!   errors before any host is touched.
+//! - `transport`: the `Transport` trait and its `ssh` (OpenSSH via `openssh`, one multiplexed
 //!   master per host), `native` (`russh`) and `local` implementations; strict host keys;
-//!   retries with backoff. [`quote`]: POSIX quoting of every remote argument.
-//! - [`fleet`]: connect to every host, [`detect`] roles, [`netcheck`] loss and latency, plan
-//!   canary + batches. [`remote`]: a connected host plus the remote layout.
-//! - [`lock`]: the environment lock (stale detection, released on every exit path).
-//! - [`hostrun`]: one host's pipeline: [`backup`] (complete or absent, manifest, rotation) ->
-//!   [`upload`] (temp name, resumable, sha256 on host, atomic rename) -> [`service`] (graceful
-//!   restart via admin verb or SIGUSR1 to a verified master, first start) -> [`verify`]
-//!   (`/ready`, `/ping`, `/version` through the SSH tunnel and the external URL; [`probe`] is
-//!   the small HTTP client) -> [`image`] (the running worker image is the installed binary).
-//! - [`artifact`]: the build shipped (bytes, sha256, expected build id).
-//! - [`ops`]: the operations, each returning a typed report and never printing:
-//!   [`ops::rollout`] (the run: batches with bounded parallelism, restore, final routing),
-//!   [`ops::rollback`] (restore one build, a run's backups, on every app host),
-//!   [`ops::status`], [`ops::detect`], [`ops::unlock`], [`ops::history`].
-//!   [`outcome`]: SUCCESS / PARTIAL_SUCCESS / ROLLBACK / ABORTED / ROLLBACK_FAILED /
-//!   INTERRUPTED; [`exit`]: the process exit codes, named once.
-//! - Load balancers: [`lb`] renders the nginx upstreams (stable and gray pools, header route,
-//!   `split_clients`) and parses them back, [`haproxy`] the haproxy kind, [`lbpush`] applies
-//!   them (`nginx -t`, reload, restore on failure), [`balancer`] keeps restarting and failed
-//!   hosts `down`, [`lbview`] the routing in force for `status`.
-//! - [`lease`]: per-host leases (renewed, released on every exit path); [`interrupt`]:
-//!   Ctrl-C. [`audit`]: JSONL evidence, local and on each host. [`ui`]: colour, per-host
-//!   progress bars or plain lines.
-//! - [`cli`] (global options, subcommands) and [`commands`] (one file per verb: options ->
-//!   one operation -> human or `--json` output -> exit code); `main.rs` only calls them.
-pub mod artifact;
-pub mod audit;
-pub mod backup;
-pub mod balancer;
+//!   retries with backoff. `quote`: POSIX quoting of every remote argument.
+//! - `fleet`: connect to every host, `detect` roles, `netcheck` loss and latency, plan canary +
+//!   batches, the bounded fan-out (`fleet::bounded`), `close_all`. `remote`: a connected host
+//!   plus the remote layout.
+//! - `lock`: the environment lock (stale detection, released on every exit path); `lease`:
+//!   per-host leases (renewed, released on every exit path); `interrupt`: Ctrl-C.
+//! - `hostrun`: one host's pipeline: `backup` (complete or absent, manifest, rotation) ->
+//!   `upload` (temp name, resumable, sha256 on host, atomic rename) -> `service` (graceful
+//!   restart via admin verb or SIGUSR1 to a verified master, first start) -> `verify`
+//!   (`/ready`, `/ping`, `/version` through the SSH tunnel and the external URL; `probe` is the
+//!   small HTTP client) -> `image` (the running worker image is the installed binary).
+//! - `artifact`: the build shipped (bytes, sha256, expected build id).
+//! - `ops`: the operations, each returning a typed report and never printing: `ops::rollout`
+//!   (a pipeline of named steps over one `HostRun` per host: plan, batches, finish),
+//!   `ops::rollback` (restore one build, a run's backups, on every app host), `ops::status`,
+//!   `ops::detect`, `ops::unlock`, `ops::history`. `outcome`: SUCCESS / PARTIAL_SUCCESS /
+//!   ROLLBACK / ABORTED / ROLLBACK_FAILED / INTERRUPTED; `exit`: the process exit codes, named
+//!   once.
+//! - Load balancers: `lb` renders the nginx upstreams (stable and gray pools, header route,
+//!   `split_clients`) and parses them back, `haproxy` the haproxy kind, `lbpush` applies them
+//!   (`nginx -t`, reload, restore on failure), `balancer` keeps restarting and failed hosts
+//!   `down`, `lbview` the routing in force for `status`.
+//! - `audit`: typed JSONL evidence (`Command`, `Step`, `Verdict`, `Outcome`), local and on each
+//!   host, read back through the same type. `ui`: colour, per-host progress bars or plain
+//!   lines.
+//! - [`cli`] (global options, subcommands) and `commands` (one file per verb: options -> one
+//!   operation -> human or `--json` output -> exit code).
+pub mod access;
+pub(crate) mod artifact;
+pub(crate) mod audit;
+pub(crate) mod backup;
+pub(crate) mod balancer;
 pub mod cli;
-pub mod commands;
-pub mod detect;
-pub mod exit;
-pub mod fleet;
-pub mod haproxy;
-pub mod hostrun;
-pub mod image;
-pub mod interrupt;
+pub(crate) mod commands;
+pub(crate) mod detect;
+pub(crate) mod exit;
+pub(crate) mod fleet;
+pub(crate) mod haproxy;
+pub(crate) mod hostrun;
+pub(crate) mod image;
+pub(crate) mod interrupt;
 pub mod inventory;
-pub mod lb;
-pub mod lbpush;
-pub mod lbview;
-pub mod lease;
-pub mod lock;
-pub mod netcheck;
-pub mod ops;
-pub mod outcome;
-pub mod probe;
-pub mod quote;
-pub mod remote;
-pub mod service;
-pub mod transport;
-pub mod ui;
-pub mod upload;
-pub mod verify;
+pub(crate) mod lb;
+pub(crate) mod lbpush;
+pub(crate) mod lbview;
+pub(crate) mod lease;
+pub(crate) mod lock;
+pub(crate) mod netcheck;
+pub mod observe;
+pub(crate) mod ops;
+pub(crate) mod outcome;
+pub(crate) mod probe;
+pub(crate) mod quote;
+pub(crate) mod remote;
+pub(crate) mod service;
+pub(crate) mod transport;
+pub(crate) mod ui;
+pub(crate) mod upload;
+pub(crate) mod verify;

@@ -49,7 +49,8 @@ pub(crate) fn fmt_time(t: i64) -> String {
 #[derive(Debug)]
 pub struct EnvLock {
     _file: File,
-    pub path: PathBuf,
+    /// The lock file (shown by `Debug`).
+    _path: PathBuf,
 }
 
 /// This machine's name (for lock and lease ownership).
@@ -107,7 +108,10 @@ pub fn acquire(state_dir: &Path, env: &str, run_id: &str) -> Result<EnvLock, Loc
     f.write_all(serde_json::to_string(&me).expect("lock json").as_bytes())
         .map_err(io)?;
     f.flush().map_err(io)?;
-    Ok(EnvLock { _file: f, path })
+    Ok(EnvLock {
+        _file: f,
+        _path: path,
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub struct UploadReport {
 pub const MAX_ATTEMPTS: u32 = 6;
 
 /// Upload `data` to `dest` with octal `mode`; `tag` makes the temporary name unique per run.
+#[cfg(test)]
 pub async fn upload(
     r: &RemoteHost,
     data: &[u8],

@@ -1,11 +1,11 @@
 //! Reaching a master's loopback admin endpoint from this machine: a local TCP listener on
 //! `127.0.0.1:0` whose connections are carried to `127.0.0.1:PORT` on the host through the
-//! environment's deployctl transport (an SSH tunnel, or a plain connect for `local`).
+//! environment's deployctl transport (an SSH tunnel, or a plain connect for `local`), through
+//! deployctl's public [`HostLink`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use deployctl::transport::Transport;
+use deployctl::access::HostLink;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -31,7 +31,7 @@ impl Drop for Forwarder {
 }
 
 /// Starts forwarding local connections to `remote_port` on the transport's host.
-pub async fn start(transport: Arc<dyn Transport>, remote_port: u16) -> std::io::Result<Forwarder> {
+pub async fn start(link: HostLink, remote_port: u16) -> std::io::Result<Forwarder> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let local_addr = listener.local_addr()?;
     let accept = tokio::spawn(async move {
@@ -39,13 +39,13 @@ pub async fn start(transport: Arc<dyn Transport>, remote_port: u16) -> std::io::
             let Ok((mut inbound, _)) = listener.accept().await else {
                 return;
             };
-            let transport = Arc::clone(&transport);
+            let link = link.clone();
             tokio::spawn(async move {
-                match transport.tunnel(remote_port).await {
+                match link.tunnel(remote_port).await {
                     Ok(mut outbound) => {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
-                    Err(e) => eprintln!("gatecheck: admin tunnel to {}: {e}", transport.host()),
+                    Err(e) => eprintln!("gatecheck: admin tunnel to {}: {e}", link.host()),
                 }
             });
         }

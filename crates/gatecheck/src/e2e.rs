@@ -7,10 +7,9 @@
 //! on a small tokio runtime beside them.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
+use deployctl::access::HostLink;
 use deployctl::inventory::Environment;
-use deployctl::transport::{self, ConnectOptions, Transport};
 
 use crate::admin_tunnel::{self, Forwarder};
 use crate::report::{E2eReport, HostRun};
@@ -86,39 +85,21 @@ async fn open_admin(
     host: &deployctl::inventory::Host,
     port: u16,
 ) -> Result<(Forwarder, Option<String>), String> {
-    let opts = ConnectOptions::for_env(env);
-    let t: Arc<dyn Transport> = Arc::from(
-        transport::connect(&opts, host)
-            .await
-            .map_err(|e| format!("admin tunnel: {e}"))?,
-    );
+    let link = HostLink::connect(env, host)
+        .await
+        .map_err(|e| format!("admin tunnel: {e}"))?;
     let token = match &env.service.admin_token_file {
-        Some(file) => Some(read_token(t.as_ref(), file).await?),
+        Some(file) => Some(
+            link.read_secret(file)
+                .await
+                .map_err(|e| format!("admin token {file}: {e}"))?,
+        ),
         None => None,
     };
-    let f = admin_tunnel::start(t, port)
+    let f = admin_tunnel::start(link, port)
         .await
         .map_err(|e| format!("admin tunnel listener: {e}"))?;
     Ok((f, token))
-}
-
-async fn read_token(t: &dyn Transport, file: &str) -> Result<String, String> {
-    let argv: Vec<String> = ["head", "-c", "4096", "--", file]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let out = t
-        .exec(&argv, None)
-        .await
-        .map_err(|e| format!("admin token {file}: {e}"))?;
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.ok() || token.is_empty() {
-        return Err(format!(
-            "admin token {file}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(token)
 }
 
 fn run_host(

@@ -5,8 +5,8 @@
 //!   through the `hurl` library (blocking; kept off async tasks).
 //! - [`e2e`]: the blocking E2E gate: every suite x every base URL of an environment from
 //!   `deploy.toml` (read with [`deployctl::inventory`]), with `admin_url` tunnelled per host.
-//! - [`admin_tunnel`]: local forwarder to a master's loopback admin endpoint through the
-//!   deployctl transport.
+//! - [`admin_tunnel`]: local forwarder to a master's loopback admin endpoint through
+//!   deployctl's public host access ([`deployctl::access::HostLink`]).
 //! - [`report`]: console table, JUnit XML and JSON for the E2E gate.
 //! - [`version`]: `/version` of a host and `version --json` of an artifact; commit matching.
 //! - [`parity`]: UAT version parity with a commit, and `--sync` through `deployctl rollout`.

@@ -209,11 +209,6 @@ pub async fn exec_retry(
     }
 }
 
-/// Convenience: `["sh", "-c", script]`.
-pub fn sh(script: impl Into<String>) -> Vec<String> {
-    vec!["sh".into(), "-c".into(), script.into()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

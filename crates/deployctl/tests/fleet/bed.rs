@@ -273,7 +273,7 @@ pub fn build_id(bin: &Path) -> String {
 }
 
 pub fn sha256_file(p: &Path) -> String {
-    deployctl::upload::sha256_hex(&std::fs::read(p).unwrap())
+    deployctl::observe::sha256_hex(&std::fs::read(p).unwrap())
 }
 
 /// Inventory knobs.
@@ -468,7 +468,7 @@ pub fn served_build(address: &str) -> Option<String> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let r = deployctl::probe::get_url(
+        let r = deployctl::observe::get_url(
             &format!("http://{address}:8080"),
             "/version",
             Duration::from_secs(3),

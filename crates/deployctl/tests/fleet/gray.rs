@@ -27,7 +27,7 @@ pub async fn build_via(lb: &str, headers: &[(&str, String)]) -> String {
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = vec![];
     s.read_to_end(&mut buf).await.unwrap();
-    let r = deployctl::probe::parse(&buf).unwrap();
+    let r = deployctl::observe::parse(&buf).unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     v["build_id"].as_str().unwrap().to_string()

@@ -117,7 +117,7 @@ fn never_ready_host_ends_down(kind: &'static str) {
         }
     }
     let live = assert_lb_agrees(&bed, 0, kind, "never-ready host");
-    let name = deployctl::haproxy::server_name(down);
+    let name = deployctl::observe::server_name(down);
     assert_eq!(live.down, [name].into(), "{live:?}");
     // The fleet: the others serve and hold v2; the never-ready host is restored to v1.
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
@@ -157,7 +157,7 @@ fn haproxy_status(sock: &std::path::Path, backend: &str, server: &str) -> (Strin
     s.write_all(b"show stat\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let v = deployctl::lbview::parse_stat(&out, "");
+    let v = deployctl::observe::parse_stat(&out, "");
     let x = v
         .iter()
         .find(|x| x.backend == backend && x.server == server)
@@ -196,7 +196,7 @@ fn haproxy_takes_a_killed_host_out_within_three_failed_checks() {
     );
     wait_lb_up(&inv, &state, "haproxy");
     let sock = bed.srv(0).join("haproxy/haproxy.sock");
-    let victim = deployctl::haproxy::server_name(&bed.hosts[3].name);
+    let victim = deployctl::observe::server_name(&bed.hosts[3].name);
     assert_eq!(haproxy_status(&sock, "deployctl_stable", &victim).0, "UP");
     // The active check as rendered: the victim is out after `fall` failed checks, `inter`
     // apart, the first within `inter` of the kill, each bounded by `timeout connect` (2 s).

@@ -83,7 +83,7 @@ fn down_during_restart_marks_each_host_down_then_back_after_verify_in_haproxy() 
     assert_clean(&m, 20, "haproxy down_during_restart");
     let text = std::fs::read_to_string(run.json["audit_log"].as_str().unwrap()).unwrap();
     for (k, host) in bed.hosts.iter().enumerate().skip(1) {
-        let name = deployctl::haproxy::server_name(&host.name);
+        let name = deployctl::observe::server_name(&host.name);
         let seen: Vec<(Option<&String>, bool)> = looks
             .iter()
             .map(|l| (l.0[k - 1].as_ref(), l.1.contains(&name)))

@@ -143,7 +143,7 @@ pub fn assert_lb_agrees(bed: &Bed, k: usize, kind: &str, what: &str) -> Live {
         "haproxy.cfg"
     };
     let conf = std::fs::read_to_string(dir.join(owned)).unwrap();
-    let serial = deployctl::lb::parse_serial(&conf).expect("serial on disk");
+    let serial = deployctl::observe::parse_serial(&conf).expect("serial on disk");
     let (_, served) = lb_get(addr, "/__deployctl/config");
     assert_eq!(
         served, serial,

@@ -33,7 +33,7 @@ fn local_environment_rolls_out_and_back_without_ssh() {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(deployctl::probe::get_url(
+        rt.block_on(deployctl::observe::get_url(
             &format!("http://127.0.0.1:{port}"),
             p,
             Duration::from_secs(3),
