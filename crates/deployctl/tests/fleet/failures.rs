@@ -1,57 +1,26 @@
 //! Hosts whose new build never becomes ready: PARTIAL_SUCCESS within the tolerance, ROLLBACK
 //! beyond it (old build verifiably served again everywhere), DR hosts not counted.
 
-use crate::bed::*;
-
-/// A bed of 3 hosts serving v1, plus the builds and a work dir.
-fn bed_on_v1(inv: &Inv) -> (Bed, Builds, tempfile::TempDir, std::path::PathBuf) {
-    let bed = Bed::up(3);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let path = bed.inventory(work.path(), &builds.v1, inv);
-    let r = deployctl(
-        &path,
-        &work.path().join("state"),
-        &["rollout", "--env", "bed"],
-    );
-    assert_eq!(r.code, 0, "install v1: {} {}", r.stderr, r.json);
-    (bed, builds, work, path)
-}
-
-fn host<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["host"] == name)
-        .unwrap()
-}
+use testkit::*;
 
 #[test]
 fn one_never_ready_host_within_tolerance_is_partial_success_and_restored() {
-    let (bed, builds, work, inv) = bed_on_v1(&Inv {
-        tolerance: 1,
-        ..Inv::default()
-    });
-    let broken = builds.broken_on(&[&bed.hosts[2].name]);
-    let r = deployctl(
-        &inv,
-        &work.path().join("state"),
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            broken.to_str().unwrap(),
-        ],
+    let f = Fleet::on_v1(
+        3,
+        &Inv {
+            tolerance: 1,
+            ..Inv::default()
+        },
     );
+    let Fleet { bed, builds, .. } = &f;
+    let r = f.rollout(&builds.broken_on(&[&bed.hosts[2].name]));
     assert_eq!(r.code, 3, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "PARTIAL_SUCCESS");
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
     assert_eq!(served_build(&bed.hosts[0].address), Some(v2.clone()));
     assert_eq!(served_build(&bed.hosts[1].address), Some(v2));
     // The failed host is named and left on its backup (v1 serving again, verified).
-    let failed = host(&r.json, &bed.hosts[2].name);
+    let failed = r.host(&bed.hosts[2].name);
     assert_eq!(failed["state"], "rolled_back", "{failed}");
     assert!(
         failed["error"].as_str().unwrap().contains("aborted"),
@@ -66,29 +35,22 @@ fn one_never_ready_host_within_tolerance_is_partial_success_and_restored() {
 
 #[test]
 fn failures_beyond_tolerance_roll_every_touched_host_back_to_the_old_build() {
-    let (bed, builds, work, inv) = bed_on_v1(&Inv {
-        tolerance: 0,
-        admin: false,
-        timeout_s: 8,
-        ..Inv::default()
-    });
-    let broken = builds.broken_on(&[&bed.hosts[1].name]);
-    let r = deployctl(
-        &inv,
-        &work.path().join("state"),
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            broken.to_str().unwrap(),
-        ],
+    let f = Fleet::on_v1(
+        3,
+        &Inv {
+            tolerance: 0,
+            admin: false,
+            timeout_s: 8,
+            ..Inv::default()
+        },
     );
+    let Fleet { bed, builds, .. } = &f;
+    let r = f.rollout(&builds.broken_on(&[&bed.hosts[1].name]));
     assert_eq!(r.code, 4, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ROLLBACK");
     let v1 = build_id(&builds.v1);
     for h in &bed.hosts {
-        assert_eq!(host(&r.json, &h.name)["state"], "rolled_back", "{}", r.json);
+        assert_eq!(r.host(&h.name)["state"], "rolled_back", "{}", r.json);
         assert_eq!(
             served_build(&h.address).as_deref(),
             Some(v1.as_str()),
@@ -108,23 +70,16 @@ fn failures_beyond_tolerance_roll_every_touched_host_back_to_the_old_build() {
 
 #[test]
 fn a_failing_dr_host_does_not_count_toward_the_tolerance() {
-    let (bed, builds, work, inv) = bed_on_v1(&Inv {
-        tolerance: 0,
-        dr: vec![2],
-        ..Inv::default()
-    });
-    let broken = builds.broken_on(&[&bed.hosts[2].name]);
-    let r = deployctl(
-        &inv,
-        &work.path().join("state"),
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            broken.to_str().unwrap(),
-        ],
+    let f = Fleet::on_v1(
+        3,
+        &Inv {
+            tolerance: 0,
+            dr: vec![2],
+            ..Inv::default()
+        },
     );
+    let Fleet { bed, builds, .. } = &f;
+    let r = f.rollout(&builds.broken_on(&[&bed.hosts[2].name]));
     assert_eq!(r.code, 3, "{} {}", r.stderr, r.json);
     assert_eq!(
         r.json["outcome"], "PARTIAL_SUCCESS",

@@ -2,8 +2,8 @@
 //! through a rollout, gray routing by header and sticky percentage, promote and abort,
 //! a rejected nginx configuration, and a never-ready host kept out of the pool.
 
-use crate::bed::*;
 use crate::lbstate::assert_lb_agrees;
+use testkit::*;
 
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -64,29 +64,30 @@ pub fn share(builds: &[String], id: &str) -> f64 {
 
 #[test]
 fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
-    let bed = Bed::up(3);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = Inv {
-        lb_hosts: vec![0],
-        gray: vec![2],
-        lb: "split_key = \"$http_x_client\"".into(),
-        ..Inv::default()
-    };
-    let inv = bed.inventory(work.path(), &builds.v1, &inv);
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
+    let f = Fleet::on_v1(
+        3,
+        &Inv {
+            lb_hosts: vec![0],
+            gray: vec![2],
+            lb: vec!["split_key = \"$http_x_client\"".into()],
+            ..Inv::default()
+        },
     );
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
     let lb = bed.hosts[0].address.clone();
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
     let v2_path = builds.v2.to_str().unwrap();
     // 2000 distinct client keys per share; tolerance +-3.5 points (> 4 standard deviations at 50%).
     for pct in [10u32, 50, 1] {
         let r = deployctl(
-            &inv,
-            &state,
+            inv,
+            state,
             &[
                 "gray",
                 "--env",
@@ -129,9 +130,9 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
             headed.iter().all(|b| *b == v2),
             "gray {pct}%: header not routed to gray"
         );
-        assert_lb_agrees(&bed, 0, "nginx", &format!("gray {pct}%"));
+        assert_lb_agrees(bed, 0, "nginx", &format!("gray {pct}%"));
         if pct == 10 {
-            let st = deployctl(&inv, &state, &["status", "--env", "bed"]);
+            let st = deployctl(inv, state, &["status", "--env", "bed"]);
             let lbst = &st.json[0]["lb"];
             assert_eq!(lbst["gray_percent"], 10.0, "{}", st.json);
             assert_eq!(
@@ -142,7 +143,7 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
             );
         }
         if pct == 50 {
-            let r = deployctl(&inv, &state, &["gray", "--env", "bed", "--abort"]);
+            let r = deployctl(inv, state, &["gray", "--env", "bed", "--abort"]);
             assert_eq!(r.code, 0, "abort: {} {}", r.stderr, r.json);
             assert!(
                 builds_for_keys(&lb, 0..200).iter().all(|b| *b == v1),
@@ -151,8 +152,8 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
         }
     }
     let r = deployctl(
-        &inv,
-        &state,
+        inv,
+        state,
         &["promote", "--env", "bed", "--artifact", v2_path],
     );
     assert_eq!(r.code, 0, "promote: {} {}", r.stderr, r.json);
@@ -160,28 +161,26 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
         builds_for_keys(&lb, 0..200).iter().all(|b| *b == v2),
         "promote: new build everywhere"
     );
-    let live = assert_lb_agrees(&bed, 0, "nginx", "promote");
+    let live = assert_lb_agrees(bed, 0, "nginx", "promote");
     assert!(live.down.is_empty(), "{live:?}");
 }
 
 #[test]
 fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
-    let bed = Bed::up(2);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let good = bed.inventory(
-        work.path(),
-        &builds.v1,
+    let f = Fleet::on_v1(
+        2,
         &Inv {
             lb_hosts: vec![0],
             ..Inv::default()
         },
     );
-    assert_eq!(
-        deployctl(&good, &state, &["rollout", "--env", "bed"]).code,
-        0
-    );
+    let Fleet {
+        bed,
+        builds,
+        work,
+        state,
+        inv: good,
+    } = &f;
     let conf = bed.srv(0).join("nginx/deployctl-upstreams.conf");
     let before = std::fs::read_to_string(&conf).unwrap();
     // Roles detected from what runs: nginx on :80 => lb, our master => app.
@@ -195,15 +194,15 @@ fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
             ..Inv::default()
         },
     );
-    let d = deployctl(&auto, &state, &["detect", "--env", "bed"]);
+    let d = deployctl(&auto, state, &["detect", "--env", "bed"]);
     assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
     assert_eq!(d.json[0]["roles"], serde_json::json!(["lb"]), "{}", d.json);
     assert_eq!(d.json[1]["roles"], serde_json::json!(["app"]), "{}", d.json);
     assert_eq!(d.json[1]["detected"], true);
     // A dry run prints the plan and touches nothing.
     let dry = deployctl(
-        &good,
-        &state,
+        good,
+        state,
         &[
             "rollout",
             "--env",
@@ -227,13 +226,13 @@ fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
         &builds.v1,
         &Inv {
             lb_hosts: vec![0],
-            lb: "upstream_extra = \"bogus_directive on;\"".into(),
+            lb: vec!["upstream_extra = \"bogus_directive on;\"".into()],
             ..Inv::default()
         },
     );
     let r = deployctl(
         &bad,
-        &state,
+        state,
         &[
             "rollout",
             "--env",
@@ -256,5 +255,5 @@ fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
         builds_for_keys(&lb, 0..20).iter().all(|b| *b == v1),
         "nginx still serves, app untouched"
     );
-    assert_lb_agrees(&bed, 0, "nginx", "nginx -t rejected a file");
+    assert_lb_agrees(bed, 0, "nginx", "nginx -t rejected a file");
 }

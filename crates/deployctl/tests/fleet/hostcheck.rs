@@ -2,9 +2,9 @@
 //! is refused at connect; an authentication the server stalls fails within its bound; a
 //! program on port 80 that is not nginx or haproxy does not make the host a load balancer.
 
-use crate::bed::*;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use testkit::*;
 
 fn stop(mut c: Child) {
     let _ = c.kill();
@@ -24,19 +24,15 @@ fn stop_term(mut c: Child) {
 /// root's login shell on the host is tcsh (bind-mounted passwd in the host's mount
 /// namespace): the connection is refused with a clear error before anything is run, and the
 /// host is left exactly as it was (no lease, no upload, no install).
-fn non_posix_login_shell(transport: &'static str) {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+fn non_posix_login_shell(transport: Transport) {
+    let f = Fleet::new(
+        1,
         &Inv {
             transport,
             ..Inv::default()
         },
     );
+    let bed = &f.bed;
     bed.login_shell(0, "/usr/bin/tcsh");
     // The host really logs root in with tcsh now (`$version` is a tcsh variable).
     let out = Command::new("ssh")
@@ -53,7 +49,7 @@ fn non_posix_login_shell(transport: &'static str) {
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.starts_with("tcsh"), "login shell: {said:?}");
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let r = f.run(&["rollout", "--env", "bed"]);
     assert_ne!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ABORTED", "{}", r.json);
     let all = format!("{} {}", r.stderr, r.json);
@@ -67,21 +63,25 @@ fn non_posix_login_shell(transport: &'static str) {
 
 #[test]
 fn a_non_posix_login_shell_is_refused_at_connect_over_openssh() {
-    non_posix_login_shell("ssh");
+    non_posix_login_shell(Transport::Ssh);
 }
 
 #[test]
 fn a_non_posix_login_shell_is_refused_at_connect_over_native_russh() {
-    non_posix_login_shell("native");
+    non_posix_login_shell(Transport::Native);
 }
 
 /// A second sshd on the host (port 2222, the host's own key) whose public-key check never
 /// answers (`AuthorizedKeysCommand` sleeps): authentication must fail within its bound.
-fn stalled_authentication(transport: &'static str) {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+fn stalled_authentication(transport: Transport) {
+    let f = Fleet::new(1, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        work,
+        state,
+        ..
+    } = &f;
     let h = bed.dir.join("h1");
     let cfg = std::fs::read_to_string(h.join("sshd_config"))
         .unwrap()
@@ -113,23 +113,17 @@ fn stalled_authentication(transport: &'static str) {
     let key: Vec<&str> = key.split_whitespace().take(2).collect();
     let kh = work.path().join("known_hosts_2222");
     std::fs::write(&kh, format!("[{addr}]:2222 {}\n", key.join(" "))).unwrap();
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
-        &Inv {
-            transport,
-            known_hosts: Some(kh),
-            ..Inv::default()
-        },
-    );
-    let text = std::fs::read_to_string(&inv).unwrap().replace(
-        &format!("address = \"{addr}\""),
-        &format!("address = \"{addr}\", port = 2222"),
-    );
-    std::fs::write(&inv, text).unwrap();
+    let knobs = Inv {
+        transport,
+        known_hosts: Some(kh),
+        ..Inv::default()
+    };
+    let mut doc = bed.inventory_doc(&builds.v1, &knobs);
+    doc.env("bed").hosts[0].port = Some(2222);
+    let inv = doc.write(work.path());
     let t0 = Instant::now();
     let r = finish(
-        spawn(&inv, &state, &["rollout", "--env", "bed"]),
+        spawn(&inv, state, &["rollout", "--env", "bed"]),
         Duration::from_secs(120),
     );
     let took = t0.elapsed();
@@ -141,7 +135,7 @@ fn stalled_authentication(transport: &'static str) {
     assert!(bed.untouched(0), "nothing changed on the host");
     assert_eq!(r.json["outcome"], "ABORTED", "{}", r.json);
     let all = format!("{} {}", r.stderr, r.json);
-    let why = if transport == "native" {
+    let why = if transport == Transport::Native {
         "cannot connect: authentication: no answer within 10s"
     } else {
         "cannot connect: failed to connect to the remote host: Connection to"
@@ -151,12 +145,12 @@ fn stalled_authentication(transport: &'static str) {
 
 #[test]
 fn a_stalled_authentication_fails_within_its_bound_over_native_russh() {
-    stalled_authentication("native");
+    stalled_authentication(Transport::Native);
 }
 
 #[test]
 fn a_stalled_authentication_fails_within_its_bound_over_openssh() {
-    stalled_authentication("ssh");
+    stalled_authentication(Transport::Ssh);
 }
 
 /// A host with roles left to detection: a web server that is not nginx or haproxy listening
@@ -164,25 +158,27 @@ fn a_stalled_authentication_fails_within_its_bound_over_openssh() {
 /// program is left alone); nginx listening on 443 does.
 #[test]
 fn only_nginx_or_haproxy_listening_on_80_or_443_makes_a_host_an_lb() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+    let f = Fleet::new(
+        1,
         &Inv {
             auto_roles: true,
             ..Inv::default()
         },
     );
+    let Fleet {
+        bed,
+        builds,
+        work,
+        inv,
+        state,
+    } = &f;
     let web = bed.spawn_in(0, &["python3", "-m", "http.server", "80"]);
     bed.wait_listening(0, 80);
-    let d = deployctl(&inv, &state, &["detect", "--env", "bed"]);
+    let d = deployctl(inv, state, &["detect", "--env", "bed"]);
     assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
     assert_eq!(d.json[0]["roles"], serde_json::json!(["app"]), "{}", d.json);
     assert_eq!(d.json[0]["detected"], true);
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let r = deployctl(inv, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(
         served_build(&bed.hosts[0].address),
@@ -211,7 +207,7 @@ fn only_nginx_or_haproxy_listening_on_80_or_443_makes_a_host_an_lb() {
     .unwrap();
     let nginx = bed.spawn_in(0, &["/usr/sbin/nginx", "-c", conf.to_str().unwrap()]);
     bed.wait_listening(0, 443);
-    let d = deployctl(&inv, &state, &["detect", "--env", "bed"]);
+    let d = deployctl(inv, state, &["detect", "--env", "bed"]);
     stop_term(nginx);
     assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
     assert_eq!(

@@ -2,9 +2,9 @@
 //! network namespace) in front of hotel-api; the certificate is checked against the
 //! inventory's `ca_file`, and a certificate from another CA fails the host.
 
-use crate::bed::*;
 use std::path::Path;
 use std::process::Command;
+use testkit::*;
 
 /// Self-signed CA-capable certificate for `ip` in `dir` (cert.pem, key.pem).
 fn cert(dir: &Path, ip: &str) {
@@ -40,16 +40,15 @@ fn cert(dir: &Path, ip: &str) {
 
 #[test]
 fn external_https_url_is_verified_against_the_inventory_ca() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let f = Fleet::on_v1(1, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        work,
+        state,
+        ..
+    } = &f;
     let addr = bed.hosts[0].address.clone();
-    let plain = bed.inventory(work.path(), &builds.v1, &Inv::default());
-    assert_eq!(
-        deployctl(&plain, &state, &["rollout", "--env", "bed"]).code,
-        0
-    );
     // TLS terminator inside the host's network namespace (stopped with the bed, by netns pids).
     let tls = work.path().join("tls");
     cert(&tls, &addr);
@@ -81,7 +80,7 @@ fn external_https_url_is_verified_against_the_inventory_ca() {
     let inv = bed.inventory(work.path(), &builds.v1, &https);
     let r = deployctl(
         &inv,
-        &state,
+        state,
         &[
             "rollout",
             "--env",
@@ -108,7 +107,7 @@ fn external_https_url_is_verified_against_the_inventory_ca() {
     );
     let r = deployctl(
         &wrong,
-        &state,
+        state,
         &[
             "rollout",
             "--env",

@@ -2,11 +2,10 @@
 //! hosts already changed are restored, INTERRUPTED (exit 130) is the last audit record and
 //! every host's lease is released.
 
-use crate::bed::*;
-use crate::state::*;
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::*;
 
 /// Events of the one audit log in `state/audit` that `before` did not hold.
 fn new_events(state: &Path, before: &[String]) -> Vec<Value> {
@@ -23,28 +22,29 @@ fn new_events(state: &Path, before: &[String]) -> Vec<Value> {
 
 #[test]
 fn sigint_mid_batch_finishes_the_batch_restores_changed_hosts_and_records_interrupted() {
-    let bed = Bed::up(3);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let knobs = Inv {
-        batch_size: 1,
-        tolerance: 1,
-        timeout_s: 8,
-        ..Inv::default()
-    };
-    let inv = bed.inventory(work.path(), &builds.v1, &knobs);
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
+    let f = Fleet::on_v1(
+        3,
+        &Inv {
+            batch_size: 1,
+            tolerance: 1,
+            timeout_s: 8,
+            ..Inv::default()
+        },
     );
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
     let before = ls(&state.join("audit"));
     // h1 (second batch) gets a build whose new worker never becomes ready: its restart takes
     // the master's ready timeout, so the batch is in flight when the interrupt lands.
     let broken = builds.broken_on(&[&bed.hosts[1].name]);
     let child = spawn(
-        &inv,
-        &state,
+        inv,
+        state,
         &[
             "rollout",
             "--env",
@@ -54,17 +54,11 @@ fn sigint_mid_batch_finishes_the_batch_restores_changed_hosts_and_records_interr
         ],
     );
     let h1 = bed.hosts[1].name.as_str();
-    let t0 = Instant::now();
-    while !new_events(&state, &before)
-        .iter()
-        .any(|e| e["host"] == h1 && e["step"] == "upload" && e["result"] == "ok")
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(90),
-            "h1 upload within 90 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("h1 upload", Duration::from_secs(90), || {
+        new_events(state, &before)
+            .iter()
+            .any(|e| e["host"] == h1 && e["step"] == "upload" && e["result"] == "ok")
+    });
     let st = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -82,7 +76,7 @@ fn sigint_mid_batch_finishes_the_batch_restores_changed_hosts_and_records_interr
         "{}",
         r.json
     );
-    let events = new_events(&state, &before);
+    let events = new_events(state, &before);
     let last = events.last().unwrap();
     assert_eq!(
         (&last["step"], &last["outcome"]),
@@ -99,5 +93,5 @@ fn sigint_mid_batch_finishes_the_batch_restores_changed_hosts_and_records_interr
             "lease of host {k} released"
         );
     }
-    assert_fleet_on(&bed, &inv, &state, &[0, 1, 2], &builds.v1, true, None);
+    f.assert_on(&[0, 1, 2], &builds.v1, true, None);
 }

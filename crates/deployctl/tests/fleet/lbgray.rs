@@ -5,10 +5,10 @@
 //! Both: measured share within 3 points of the target over 2000 keys, sticky per key, the
 //! gray header always reaches gray, disk and live state agree after every step.
 
-use crate::bed::*;
 use crate::gray::{build_via, builds_for_keys, rt, share};
 use crate::lbload::*;
 use crate::lbstate::assert_lb_agrees;
+use testkit::*;
 
 /// LB changes a run made (audit `lb config` records in `STATE/audit/RUN_ID.jsonl`).
 fn lb_changes(state: &std::path::Path, r: &Run) -> usize {
@@ -44,25 +44,23 @@ fn check_split(lb: &str, pct: f64, gray: &str, stable: &str, what: &str) {
 }
 
 fn gray_cycle(kind: &'static str) {
-    let bed = Bed::up(4);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = Inv {
-        lb_hosts: vec![0],
-        gray: vec![3],
-        batch_size: 1,
-        lb: format!("kind = \"{kind}\"\nsplit_key = \"$http_x_client\""),
-        ..Inv::default()
-    };
-    let inv = bed.inventory(work.path(), &builds.v1, &inv);
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
+    let f = Fleet::on_v1(
+        4,
+        &Inv {
+            gray: vec![3],
+            ..Inv::behind_lb(kind, &["split_key = \"$http_x_client\""])
+        },
     );
-    wait_lb_up(&inv, &state, kind);
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
+    wait_lb_up(inv, state, kind);
     let lb = bed.hosts[0].address.clone();
-    let lbh = LbHost::new(&bed, 0, kind);
+    let lbh = LbHost::new(bed, 0, kind);
     let procs = lbh.processes();
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
     let (p1, p2) = (builds.v1.to_str().unwrap(), builds.v2.to_str().unwrap());
@@ -70,8 +68,8 @@ fn gray_cycle(kind: &'static str) {
     let mut changes = vec![];
     for (pct, art) in [(20.0, p2), (50.0, p2)] {
         let r = deployctl(
-            &inv,
-            &state,
+            inv,
+            state,
             &[
                 "gray",
                 "--env",
@@ -83,31 +81,31 @@ fn gray_cycle(kind: &'static str) {
             ],
         );
         assert_eq!(r.code, 0, "gray {pct}: {} {}", r.stderr, r.json);
-        changes.push(lb_changes(&state, &r));
-        assert_lb_in_sync(&inv, &state, kind);
-        assert_lb_agrees(&bed, 0, kind, &format!("gray {pct}%"));
-        wait_lb_up(&inv, &state, kind);
+        changes.push(lb_changes(state, &r));
+        assert_lb_in_sync(inv, state, kind);
+        assert_lb_agrees(bed, 0, kind, &format!("gray {pct}%"));
+        wait_lb_up(inv, state, kind);
         check_split(&lb, pct, &v2, &v1, &format!("{kind} gray {pct}%"));
     }
-    let r = deployctl(&inv, &state, &["promote", "--env", "bed", "--artifact", p2]);
+    let r = deployctl(inv, state, &["promote", "--env", "bed", "--artifact", p2]);
     assert_eq!(r.code, 0, "promote: {} {}", r.stderr, r.json);
-    changes.push(lb_changes(&state, &r));
-    assert_lb_in_sync(&inv, &state, kind);
-    assert_lb_agrees(&bed, 0, kind, "promote");
+    changes.push(lb_changes(state, &r));
+    assert_lb_in_sync(inv, state, kind);
+    assert_lb_agrees(bed, 0, kind, "promote");
     assert!(
         builds_for_keys(&lb, 0..200).iter().all(|b| *b == v2),
         "promote"
     );
     // Gray again (v1 is now the other build), then abort: everyone back on v2.
     let r = deployctl(
-        &inv,
-        &state,
+        inv,
+        state,
         &["gray", "--env", "bed", "--percent", "20", "--artifact", p1],
     );
     assert_eq!(r.code, 0, "gray again: {} {}", r.stderr, r.json);
-    changes.push(lb_changes(&state, &r));
-    assert_lb_agrees(&bed, 0, kind, "gray again");
-    wait_lb_up(&inv, &state, kind);
+    changes.push(lb_changes(state, &r));
+    assert_lb_agrees(bed, 0, kind, "gray again");
+    wait_lb_up(inv, state, kind);
     check_split(
         &lb,
         20.0,
@@ -115,11 +113,11 @@ fn gray_cycle(kind: &'static str) {
         &v2,
         &format!("{kind} gray 20% (before abort)"),
     );
-    let r = deployctl(&inv, &state, &["gray", "--env", "bed", "--abort"]);
+    let r = deployctl(inv, state, &["gray", "--env", "bed", "--abort"]);
     assert_eq!(r.code, 0, "abort: {} {}", r.stderr, r.json);
-    changes.push(lb_changes(&state, &r));
-    assert_lb_in_sync(&inv, &state, kind);
-    let live = assert_lb_agrees(&bed, 0, kind, "abort");
+    changes.push(lb_changes(state, &r));
+    assert_lb_in_sync(inv, state, kind);
+    let live = assert_lb_agrees(bed, 0, kind, "abort");
     assert!(live.down.is_empty(), "after abort: {live:?}");
     assert!(
         builds_for_keys(&lb, 0..200).iter().all(|b| *b == v2),

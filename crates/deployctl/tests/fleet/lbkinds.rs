@@ -6,34 +6,26 @@
 //! close of its idle connection, at most one per keep-alive client); haproxy takes a SIGKILLed
 //! host out within `fall` failed checks. The LB's live state agrees with its files after each.
 
-use crate::bed::*;
 use crate::lbload::*;
 use crate::lbstate::assert_lb_agrees;
-
-fn lb_inv(kind: &str, extra: &str) -> Inv {
-    Inv {
-        lb_hosts: vec![0],
-        batch_size: 1,
-        lb: format!("kind = \"{kind}\"\n{extra}"),
-        ..Inv::default()
-    }
-}
+use testkit::*;
 
 fn rollout_changes_no_lb_and_drops_nothing(kind: &'static str) {
-    let bed = Bed::up(4);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(work.path(), &builds.v1, &lb_inv(kind, ""));
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
-    assert_eq!(r.code, 0, "install: {} {}", r.stderr, r.json);
-    wait_lb_up(&inv, &state, kind);
-    let lbh = LbHost::new(&bed, 0, kind);
+    let f = Fleet::on_v1(4, &Inv::behind_lb(kind, &[]));
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
+    wait_lb_up(inv, state, kind);
+    let lbh = LbHost::new(bed, 0, kind);
     let (conf, procs) = (lbh.owned(), lbh.processes());
     assert!(!procs.1.is_empty(), "{kind} workers: {procs:?}");
     let mix = Mix::start(&bed.hosts[0].address);
     let v2 = builds.v2.to_str().unwrap();
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed", "--artifact", v2]);
+    let r = deployctl(inv, state, &["rollout", "--env", "bed", "--artifact", v2]);
     let m = mix.stop();
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     eprintln!("{kind} rollout:\n{}", table(&m));
@@ -41,10 +33,12 @@ fn rollout_changes_no_lb_and_drops_nothing(kind: &'static str) {
     assert!(builds_seen(&m).contains(&build_id(&builds.v2)), "{m:?}");
     assert_eq!(lbh.owned(), conf, "{kind}: the rollout changed no LB file");
     assert_eq!(lbh.processes(), procs, "{kind}: no reload (same workers)");
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
-    assert!(!audit.contains("\"lb config\""), "no LB change recorded");
-    assert_lb_in_sync(&inv, &state, kind);
-    let live = assert_lb_agrees(&bed, 0, kind, "after the rollout");
+    assert!(
+        !r.audit().contains("\"lb config\""),
+        "no LB change recorded"
+    );
+    assert_lb_in_sync(inv, state, kind);
+    let live = assert_lb_agrees(bed, 0, kind, "after the rollout");
     assert!(live.down.is_empty(), "{live:?}");
 }
 
@@ -59,33 +53,26 @@ fn rollout_behind_haproxy_changes_no_lb_and_drops_no_request() {
 }
 
 fn never_ready_host_ends_down(kind: &'static str) {
-    let bed = Bed::up(4);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let mut inv = lb_inv(kind, "");
-    inv.tolerance = 1;
-    let inv = bed.inventory(work.path(), &builds.v1, &inv);
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
+    let f = Fleet::on_v1(
+        4,
+        &Inv {
+            tolerance: 1,
+            ..Inv::behind_lb(kind, &[])
+        },
     );
-    wait_lb_up(&inv, &state, kind);
-    let lbh = LbHost::new(&bed, 0, kind);
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
+    wait_lb_up(inv, state, kind);
+    let lbh = LbHost::new(bed, 0, kind);
     let procs = lbh.processes();
     let broken = builds.broken_on(&[&bed.hosts[3].name]);
     let mix = Mix::start(&bed.hosts[0].address);
-    let r = deployctl(
-        &inv,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            broken.to_str().unwrap(),
-        ],
-    );
+    let r = f.rollout(&broken);
     let m = mix.stop();
     assert_eq!(r.code, 3, "PARTIAL_SUCCESS: {} {}", r.stderr, r.json);
     eprintln!("{kind} never-ready host:\n{}", table(&m));
@@ -98,7 +85,7 @@ fn never_ready_host_ends_down(kind: &'static str) {
         assert_reload_cost_only(&m, 20, 1, "nginx never-ready host");
     }
     let down = &bed.hosts[3].name;
-    let lb = assert_lb_in_sync(&inv, &state, kind);
+    let lb = assert_lb_in_sync(inv, state, kind);
     assert_eq!(lb["down"], serde_json::json!([down]), "{lb}");
     let conf = lbh.owned();
     let line = conf
@@ -116,7 +103,7 @@ fn never_ready_host_ends_down(kind: &'static str) {
             assert_eq!(lbh.processes(), procs, "no reload");
         }
     }
-    let live = assert_lb_agrees(&bed, 0, kind, "never-ready host");
+    let live = assert_lb_agrees(bed, 0, kind, "never-ready host");
     let name = deployctl::observe::server_name(down);
     assert_eq!(live.down, [name].into(), "{live:?}");
     // The fleet: the others serve and hold v2; the never-ready host is restored to v1.
@@ -185,16 +172,11 @@ fn master_and_workers(pid_file: &std::path::Path) -> Vec<i32> {
 
 #[test]
 fn haproxy_takes_a_killed_host_out_within_three_failed_checks() {
-    let bed = Bed::up(4);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(work.path(), &builds.v1, &lb_inv("haproxy", ""));
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
-    );
-    wait_lb_up(&inv, &state, "haproxy");
+    let f = Fleet::on_v1(4, &Inv::behind_lb("haproxy", &[]));
+    let Fleet {
+        bed, inv, state, ..
+    } = &f;
+    wait_lb_up(inv, state, "haproxy");
     let sock = bed.srv(0).join("haproxy/haproxy.sock");
     let victim = deployctl::observe::server_name(&bed.hosts[3].name);
     assert_eq!(haproxy_status(&sock, "deployctl_stable", &victim).0, "UP");
@@ -253,7 +235,7 @@ fn haproxy_takes_a_killed_host_out_within_three_failed_checks() {
             }
         }
     }
-    let live = assert_lb_agrees(&bed, 0, "haproxy", "after the host kill");
+    let live = assert_lb_agrees(bed, 0, "haproxy", "after the host kill");
     assert!(
         live.down.is_empty(),
         "DOWN by checks, not in maintenance: {live:?}"

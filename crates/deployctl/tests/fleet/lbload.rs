@@ -2,10 +2,10 @@
 //! and connection-per-request mode, every failure kind counted (connect, write, read,
 //! timeout, non-2xx, truncated body); plus the LB's processes and files on its bed host.
 
-use crate::bed::*;
 use loadgen::{ClientMode, LoadConfig, Report};
 use std::net::SocketAddr;
 use std::time::Duration;
+use testkit::*;
 
 /// Clients per kind (method x mode).
 pub const CLIENTS: usize = 2;

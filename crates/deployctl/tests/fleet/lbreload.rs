@@ -4,20 +4,11 @@
 //! changes haproxy's structure, done by a seamless reload (same master, new workers). Zero
 //! client errors in both, and the LB's live state agrees with its files afterwards.
 
-use crate::bed::*;
 use crate::lbload::*;
 use crate::lbstate::{assert_lb_agrees, haproxy_maint};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-fn haproxy_inv(extra: &str) -> Inv {
-    Inv {
-        lb_hosts: vec![0],
-        batch_size: 1,
-        lb: format!("kind = \"haproxy\"\n{extra}"),
-        ..Inv::default()
-    }
-}
+use testkit::*;
 
 /// One look at the fleet during a run: the build each app host serves (read first), then
 /// the stable servers haproxy has in maintenance.
@@ -41,23 +32,22 @@ fn marks_down(e: &serde_json::Value, host: &str) -> bool {
 
 #[test]
 fn down_during_restart_marks_each_host_down_then_back_after_verify_in_haproxy() {
-    let bed = Bed::up(4);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = haproxy_inv("down_during_restart = true");
-    let inv = bed.inventory(work.path(), &builds.v1, &inv);
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
-    assert_eq!(r.code, 0, "install: {} {}", r.stderr, r.json);
-    wait_lb_up(&inv, &state, "haproxy");
+    let f = Fleet::on_v1(
+        4,
+        &Inv::behind_lb("haproxy", &["down_during_restart = true"]),
+    );
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
+    wait_lb_up(inv, state, "haproxy");
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
     let mix = Mix::start(&bed.hosts[0].address);
     let v2p = builds.v2.to_str().unwrap();
-    let child = spawn(
-        &inv,
-        &state,
-        &["rollout", "--env", "bed", "--artifact", v2p],
-    );
+    let child = spawn(inv, state, &["rollout", "--env", "bed", "--artifact", v2p]);
     let mut child = Some(child);
     let mut looks: Vec<Look> = vec![];
     let t0 = Instant::now();
@@ -65,7 +55,7 @@ fn down_during_restart_marks_each_host_down_then_back_after_verify_in_haproxy() 
         let builds: Vec<_> = (1..4)
             .map(|k| served_build(&bed.hosts[k].address))
             .collect();
-        looks.push((builds, haproxy_maint(&bed, 0)));
+        looks.push((builds, haproxy_maint(bed, 0)));
         let c = child.as_mut().unwrap();
         if c.try_wait().unwrap().is_some() || t0.elapsed() > Duration::from_secs(200) {
             break finish(child.take().unwrap(), Duration::from_secs(30));
@@ -76,12 +66,11 @@ fn down_during_restart_marks_each_host_down_then_back_after_verify_in_haproxy() 
     let builds: Vec<_> = (1..4)
         .map(|k| served_build(&bed.hosts[k].address))
         .collect();
-    looks.push((builds, haproxy_maint(&bed, 0)));
+    looks.push((builds, haproxy_maint(bed, 0)));
     let m = mix.stop();
     assert_eq!(run.code, 0, "{} {}", run.stderr, run.json);
     eprintln!("down_during_restart: {} looks\n{}", looks.len(), table(&m));
     assert_clean(&m, 20, "haproxy down_during_restart");
-    let text = std::fs::read_to_string(run.json["audit_log"].as_str().unwrap()).unwrap();
     for (k, host) in bed.hosts.iter().enumerate().skip(1) {
         let name = deployctl::observe::server_name(&host.name);
         let seen: Vec<(Option<&String>, bool)> = looks
@@ -112,10 +101,7 @@ fn down_during_restart_marks_each_host_down_then_back_after_verify_in_haproxy() 
         "one host out at a time"
     );
     // The run's own record: down, restart, verify, then back, for every host in turn.
-    let audit: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let audit = run.audit_events();
     let is = |e: &serde_json::Value, step: &str, host: &str| {
         e["step"] == step && e["host"] == host && e["result"] == "ok"
     };
@@ -127,29 +113,23 @@ fn down_during_restart_marks_each_host_down_then_back_after_verify_in_haproxy() 
         let verify = find(&audit, restart, |e| is(e, "verify", host));
         at = find(&audit, verify, |e| lb(e) && !marks_down(e, host));
     }
-    let live = assert_lb_agrees(&bed, 0, "haproxy", "after down_during_restart");
+    let live = assert_lb_agrees(bed, 0, "haproxy", "after down_during_restart");
     assert!(live.down.is_empty(), "{live:?}");
     for h in &bed.hosts[1..] {
         assert_eq!(served_build(&h.address), Some(v2.clone()), "{}", h.name);
     }
 }
 
-/// The inventory `inv` without the hosts named in `drop`, written to `dir/deploy.toml`.
-fn without(inv: &std::path::Path, dir: &std::path::Path, drop: &[&BedHost]) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let text: String = std::fs::read_to_string(inv)
-        .unwrap()
-        .lines()
-        .filter(|l| {
-            !drop
-                .iter()
-                .any(|h| l.contains(&format!("name = \"{}\"", h.name)))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let p = dir.join("deploy.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+/// The fleet's inventory without the hosts `drop` (indices), written to `work/NAME`.
+fn without(f: &Fleet, name: &str, drop: &[usize]) -> std::path::PathBuf {
+    let mut doc = f
+        .bed
+        .inventory_doc(&f.builds.v1, &Inv::behind_lb("haproxy", &[]));
+    let gone: Vec<&str> = drop.iter().map(|&k| f.bed.hosts[k].name.as_str()).collect();
+    doc.env("bed")
+        .hosts
+        .retain(|h| !gone.contains(&h.name.as_str()));
+    doc.write(&f.work.path().join(name))
 }
 
 /// Servers of haproxy's stable backend on disk.
@@ -164,32 +144,35 @@ fn stable_servers(lbh: &LbHost) -> usize {
 
 #[test]
 fn haproxy_host_joining_and_leaving_reloads_seamlessly_without_client_errors() {
-    let bed = Bed::up(5);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let all = bed.inventory(work.path(), &builds.v1, &haproxy_inv(""));
-    let three = without(&all, &work.path().join("three"), &[&bed.hosts[4]]);
-    let r = deployctl(&three, &state, &["rollout", "--env", "bed"]);
+    let f = Fleet::new(5, &Inv::behind_lb("haproxy", &[]));
+    let Fleet {
+        bed,
+        builds,
+        inv: all,
+        state,
+        ..
+    } = &f;
+    let three = without(&f, "three", &[4]);
+    let r = deployctl(&three, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 0, "install: {} {}", r.stderr, r.json);
-    wait_lb_up(&three, &state, "haproxy");
-    let lbh = LbHost::new(&bed, 0, "haproxy");
+    wait_lb_up(&three, state, "haproxy");
+    let lbh = LbHost::new(bed, 0, "haproxy");
     assert_eq!(stable_servers(&lbh), 3);
     let mut procs = lbh.processes();
     let mix = Mix::start(&bed.hosts[0].address);
-    let leaves = without(&all, &work.path().join("leaves"), &[&bed.hosts[1]]);
-    for (what, inv, n) in [("joins", &all, 4), ("leaves", &leaves, 3)] {
-        let r = deployctl(inv, &state, &["rollout", "--env", "bed"]);
+    let leaves = without(&f, "leaves", &[1]);
+    for (what, inv, n) in [("joins", all, 4), ("leaves", &leaves, 3)] {
+        let r = deployctl(inv, state, &["rollout", "--env", "bed"]);
         assert_eq!(r.code, 0, "host {what}: {} {}", r.stderr, r.json);
-        wait_lb_up(inv, &state, "haproxy");
+        wait_lb_up(inv, state, "haproxy");
         assert_eq!(stable_servers(&lbh), n, "host {what}");
         let now = lbh.processes();
         assert_eq!(now.0, procs.0, "host {what}: same haproxy master");
         assert_ne!(now.1, procs.1, "host {what}: reloaded (new workers)");
         procs = now;
-        let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+        let audit = r.audit();
         assert!(audit.contains("(Reloaded)"), "host {what}: {audit}");
-        assert_lb_agrees(&bed, 0, "haproxy", &format!("host {what}"));
+        assert_lb_agrees(bed, 0, "haproxy", &format!("host {what}"));
         // Load keeps running across the reload for a while before the next change.
         std::thread::sleep(Duration::from_secs(2));
     }

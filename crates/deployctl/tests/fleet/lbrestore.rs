@@ -3,56 +3,30 @@
 //! down on the other, the LB error gives ROLLBACK, and the final routing (the snapshot taken
 //! before the run) leaves both LBs consistent with the restored hosts.
 
-use crate::bed::*;
-use crate::state::*;
-use std::process::Command;
-
-/// Run `script` in the mount namespace of bed host `k`.
-fn in_host(bed: &Bed, k: usize, script: &str) {
-    let st = Command::new("nsenter")
-        .args(["-t", &bed.sshd_pid(k).to_string(), "-m", "sh", "-c", script])
-        .status()
-        .unwrap();
-    assert!(st.success(), "{script}");
-}
+use testkit::*;
 
 #[test]
 fn an_lb_error_ends_in_rollback_with_every_lb_consistent_with_the_hosts() {
-    let bed = Bed::up(5);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let knobs = Inv {
-        lb_hosts: vec![0, 1],
-        tolerance: 1,
-        timeout_s: 8,
-        ..Inv::default()
-    };
-    let inv = bed.inventory(work.path(), &builds.v1, &knobs);
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
-    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    let f = Fleet::on_v1(
+        5,
+        &Inv {
+            lb_hosts: vec![0, 1],
+            tolerance: 1,
+            timeout_s: 8,
+            ..Inv::default()
+        },
+    );
+    let Fleet { bed, builds, .. } = &f;
     let conf = |k: usize| {
         std::fs::read_to_string(bed.srv(k).join("nginx/deployctl-upstreams.conf")).unwrap()
     };
     let before = (conf(0), conf(1));
-    in_host(
-        &bed,
+    bed.in_host(
         1,
         "mount --bind /srv/nginx /srv/nginx && mount -o remount,bind,ro /srv/nginx",
     );
-    let broken = builds.broken_on(&[&bed.hosts[4].name]);
-    let r = deployctl(
-        &inv,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            broken.to_str().unwrap(),
-        ],
-    );
-    in_host(&bed, 1, "umount /srv/nginx");
+    let r = f.rollout(&builds.broken_on(&[&bed.hosts[4].name]));
+    bed.in_host(1, "umount /srv/nginx");
     assert_eq!(r.code, 4, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ROLLBACK");
     let reason = r.json["reason"].as_str().unwrap();
@@ -61,7 +35,7 @@ fn an_lb_error_ends_in_rollback_with_every_lb_consistent_with_the_hosts() {
         "{reason}"
     );
     // Host 4 was marked down on LB 0 during the run; both LBs route as before the run.
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let audit = r.audit();
     let h0 = format!("\"host\":\"{}\"", bed.hosts[0].name);
     assert!(audit
         .lines()
@@ -70,5 +44,5 @@ fn an_lb_error_ends_in_rollback_with_every_lb_consistent_with_the_hosts() {
         (conf(0).lines().count(), conf(1)),
         (before.0.lines().count(), before.1.clone())
     );
-    assert_fleet_on(&bed, &inv, &state, &[2, 3, 4], &builds.v1, true, Some(true));
+    f.assert_on(&[2, 3, 4], &builds.v1, true, Some(true));
 }

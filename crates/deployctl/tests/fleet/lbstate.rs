@@ -6,11 +6,11 @@
 //! not loaded serves the previous one) against the file, and the upstream each response
 //! names (`X-Upstream`): never a host the file marks down, never one the file lacks.
 
-use crate::bed::Bed;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
+use testkit::Bed;
 
 /// The LB's live state, once it agrees with the disk.
 #[derive(Debug, Clone, PartialEq)]

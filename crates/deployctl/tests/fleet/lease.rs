@@ -2,11 +2,10 @@
 //! dir, as another controller would have), a run killed with SIGKILL whose leases expire, and
 //! Ctrl-C; a remote command that hangs fails within its bound and gives the lease back.
 
-use crate::bed::*;
-use crate::shaping::wait_for;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::*;
 
 fn lease_file(bed: &Bed) -> PathBuf {
     bed.srv(0).join("hotel/.deploy/lease")
@@ -31,13 +30,8 @@ fn signal(pid: u32, sig: &str) {
 
 #[test]
 fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let (state_a, state_c) = (work.path().join("state-a"), work.path().join("state-c"));
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+    let f = Fleet::on_v1(
+        1,
         &Inv {
             admin: false,
             timeout_s: 60,
@@ -45,18 +39,22 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
             ..Inv::default()
         },
     );
-    assert_eq!(
-        deployctl(&inv, &state_a, &["rollout", "--env", "bed"]).code,
-        0
-    );
-    let lease = lease_file(&bed);
+    let Fleet {
+        bed,
+        builds,
+        work,
+        inv,
+        state: state_a,
+    } = &f;
+    let state_c = work.path().join("state-c");
+    let lease = lease_file(bed);
     assert!(!lease.exists(), "released at the end of a run");
     // A: a build that never becomes ready keeps A verifying (holding the lease) for 60 s.
     let broken = builds.broken_on(&[&bed.hosts[0].name]);
     let art = ["rollout", "--env", "bed", "--artifact"];
     let a = spawn(
-        &inv,
-        &state_a,
+        inv,
+        state_a,
         &[&art[..], &[broken.to_str().unwrap()]].concat(),
     );
     wait_for("run A leases the host", Duration::from_secs(60), || {
@@ -66,7 +64,7 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
     assert!(!a_run.is_empty());
     // B: same state dir, refused by the local lock (names A's pid).
     let v2 = builds.v2.to_str().unwrap();
-    let b = deployctl(&inv, &state_a, &[&art[..], &[v2]].concat());
+    let b = deployctl(inv, state_a, &[&art[..], &[v2]].concat());
     assert_eq!(b.code, 5, "{} {}", b.stderr, b.json);
     assert!(b.stderr.contains("is locked by run"), "{}", b.stderr);
     assert!(
@@ -75,7 +73,7 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
         b.stderr
     );
     // C: another state dir, as a second controller: refused by the host lease, naming A.
-    let c = deployctl(&inv, &state_c, &[&art[..], &[v2]].concat());
+    let c = deployctl(inv, &state_c, &[&art[..], &[v2]].concat());
     assert_eq!(c.code, 5, "{} {}", c.stderr, c.json);
     assert!(c.stderr.contains("leased on host"), "{}", c.stderr);
     assert!(c.stderr.contains(&format!("run {a_run}")), "{}", c.stderr);
@@ -92,7 +90,7 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
         a_run,
         "a killed run cannot release"
     );
-    let early = deployctl(&inv, &state_c, &[&art[..], &[v2]].concat());
+    let early = deployctl(inv, &state_c, &[&art[..], &[v2]].concat());
     assert_eq!(early.code, 5, "{} {}", early.stderr, early.json);
     assert!(early.stderr.contains(&a_run), "{}", early.stderr);
     // After expiry (6 s lifetime, no renewal), the next run takes it over and proceeds.
@@ -100,9 +98,9 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
     wait_for("A's lease expires", Duration::from_secs(30), || {
         chrono::Utc::now().timestamp() > expires
     });
-    let d = deployctl(&inv, &state_c, &[&art[..], &[v2]].concat());
+    let d = deployctl(inv, &state_c, &[&art[..], &[v2]].concat());
     assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
-    let audit = std::fs::read_to_string(d.json["audit_log"].as_str().unwrap()).unwrap();
+    let audit = d.audit();
     assert!(
         audit.contains(&format!("took over the expired lease of run {a_run}")),
         "{audit}"
@@ -119,7 +117,7 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
     // Ctrl-C (SIGINT) in the middle of a run: the host in flight finishes (its verification
     // fails within timeout_s) and is restored; exit 130 and the lease is released.
     let e = spawn(
-        &inv,
+        inv,
         &state_c,
         &[&art[..], &[broken.to_str().unwrap()]].concat(),
     );
@@ -143,11 +141,15 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
 /// changes nothing and names the lease holder's run; no lease is left behind.
 #[test]
 fn two_controllers_started_together_exactly_one_proceeds() {
-    let bed = Bed::up(2);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let (state_a, state_b) = (work.path().join("state-a"), work.path().join("state-b"));
-    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
+    let f = Fleet::new(2, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        work,
+        inv,
+        state: state_a,
+    } = &f;
+    let state_b = work.path().join("state-b");
     for build in [&builds.v2, &builds.v1] {
         let art = [
             "rollout",
@@ -156,8 +158,8 @@ fn two_controllers_started_together_exactly_one_proceeds() {
             "--artifact",
             build.to_str().unwrap(),
         ];
-        let a = spawn(&inv, &state_a, &art);
-        let b = spawn(&inv, &state_b, &art);
+        let a = spawn(inv, state_a, &art);
+        let b = spawn(inv, &state_b, &art);
         let (a, b) = (
             finish(a, Duration::from_secs(240)),
             finish(b, Duration::from_secs(240)),
@@ -192,12 +194,11 @@ fn two_controllers_started_together_exactly_one_proceeds() {
 
 #[test]
 fn unlock_removes_only_an_expired_lease_unless_forced_and_audits_it() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
-    let lease = lease_file(&bed);
+    let f = Fleet::new(1, &Inv::default());
+    let Fleet {
+        bed, inv, state, ..
+    } = &f;
+    let lease = lease_file(bed);
     std::fs::create_dir_all(lease.parent().unwrap()).unwrap();
     let now = chrono::Utc::now().timestamp();
     let write = |expires: i64| {
@@ -208,40 +209,38 @@ fn unlock_removes_only_an_expired_lease_unless_forced_and_audits_it() {
         .unwrap()
     };
     write(now + 3600);
-    let r = deployctl(&inv, &state, &["unlock", "--env", "bed"]);
+    let r = deployctl(inv, state, &["unlock", "--env", "bed"]);
     assert_eq!(r.code, 1, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["hosts"][0]["result"], "held");
     assert!(lease.exists(), "a live lease stays without --force");
-    let r = deployctl(&inv, &state, &["unlock", "--env", "bed", "--force"]);
+    let r = deployctl(inv, state, &["unlock", "--env", "bed", "--force"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["hosts"][0]["result"], "removed");
     assert!(!lease.exists());
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let audit = r.audit();
     assert!(
         audit.contains("removed: lease of run r-gone (ops@ci-7"),
         "{audit}"
     );
     write(now - 10);
-    let r = deployctl(&inv, &state, &["unlock", "--env", "bed"]);
+    let r = deployctl(inv, state, &["unlock", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["hosts"][0]["result"], "removed");
 }
 
 #[test]
 fn a_hanging_remote_command_fails_within_its_bound_and_releases_the_lease() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+    let f = Fleet::new(
+        1,
         &Inv {
             admin: false,
             step_timeout_s: 3,
             ..Inv::default()
         },
     );
+    let Fleet {
+        bed, inv, state, ..
+    } = &f;
     // The pid file is a FIFO nobody writes: reading it blocks forever, as a read from a
     // stale NFS mount would.
     let run = bed.srv(0).join("hotel/run");
@@ -251,7 +250,7 @@ fn a_hanging_remote_command_fails_within_its_bound_and_releases_the_lease() {
     assert!(st.success());
     let t0 = Instant::now();
     let r = finish(
-        spawn(&inv, &state, &["rollout", "--env", "bed"]),
+        spawn(inv, state, &["rollout", "--env", "bed"]),
         Duration::from_secs(60),
     );
     let took = t0.elapsed();
@@ -270,6 +269,6 @@ fn a_hanging_remote_command_fails_within_its_bound_and_releases_the_lease() {
     let err = h["error"].as_str().unwrap();
     assert!(err.contains("no answer within 3s"), "{err}");
     assert!(took < Duration::from_secs(40), "bounded: {took:?}");
-    assert!(!lease_file(&bed).exists(), "lease released");
+    assert!(!lease_file(bed).exists(), "lease released");
     assert!(!ls(&bed.srv(0).join("hotel")).contains(&"hotel-api".to_string()));
 }

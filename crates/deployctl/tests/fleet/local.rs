@@ -1,45 +1,53 @@
 //! The embedded default: `--env local` deploys on this machine with no SSH at all.
 
-use crate::bed::*;
 use std::time::Duration;
+use testkit::inventory::{Remote, Service};
+use testkit::net::Reserved;
+use testkit::*;
 
 #[test]
 fn local_environment_rolls_out_and_back_without_ssh() {
     let builds = Builds::new();
     let work = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let install = work.path().join("hotel");
-    let inv = work.path().join("deploy.toml");
-    std::fs::write(
-        &inv,
-        format!(
-            "[env.local]\ntransport = \"local\"\nhosts = [{{ name = \"local\", address = \"127.0.0.1\" }}]\n\
-             artifact = {{ binary = \"{}\", name = \"hotel-api\" }}\n\
-             remote = {{ install_dir = \"{i}\", backup_dir = \"{i}/backups\", keep_backups = 2 }}\n\
-             service = {{ pid_file = \"{i}/run/hotel.pid\", port = {port}, args = [\"--listen\", \"127.0.0.1:{{port}}\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\", \"--grace\", \"2s\"] }}\n",
-            builds.v1.display(),
-            i = install.display()
-        ),
-    )
-    .unwrap();
+    // The service's port, known to the inventory before the master binds it.
+    let reserved = Reserved::new();
+    let port = reserved.port();
+    let i = work.path().join("hotel").display().to_string();
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:{port}",
+        "--data-dir",
+        "{install_dir}/data",
+    ];
+    args.extend(["--pid-file", "{pid_file}", "--grace", "2s"]);
+    let inv = Inventory {
+        binary: builds.v1.clone(),
+        config: vec![],
+        remote: Remote {
+            install_dir: i.clone(),
+            backup_dir: format!("{i}/backups"),
+            keep_backups: Some(2),
+            step_timeout_s: None,
+        },
+        service: Service {
+            pid_file: format!("{i}/run/hotel.pid"),
+            port,
+            admin: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        },
+        health: None,
+        thresholds: None,
+        rollout: None,
+        envs: vec![Env::new(
+            "local",
+            Transport::Local,
+            vec![Host::new("local", "127.0.0.1")],
+        )],
+    }
+    .write(work.path());
     let state = work.path().join("state");
-    let stop = StopMaster(install.join("run/hotel.pid"));
-    let get = |p: &str| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(deployctl::observe::get_url(
-            &format!("http://127.0.0.1:{port}"),
-            p,
-            Duration::from_secs(3),
-        ))
-        .unwrap()
-    };
+    let stop = StopMaster(format!("{i}/run/hotel.pid").into());
+    let get = |p: &str| http::get(reserved.addr, p, Duration::from_secs(3)).unwrap();
     let r = deployctl(&inv, &state, &["rollout", "--env", "local"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert!(get("/version").body.contains(&build_id(&builds.v1)));
@@ -49,11 +57,8 @@ fn local_environment_rolls_out_and_back_without_ssh() {
         .enable_all()
         .build()
         .unwrap();
-    let mut cfg = loadgen::LoadConfig::new(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        "/ping",
-        loadgen::ClientMode::NewConnection,
-    );
+    let mut cfg =
+        loadgen::LoadConfig::new(reserved.addr, "/ping", loadgen::ClientMode::NewConnection);
     cfg.max_duration = Duration::from_secs(120);
     let (stop_load, stop_rx) = tokio::sync::watch::channel(false);
     let load = lrt.spawn(loadgen::run(cfg, stop_rx, Default::default()));

@@ -1,8 +1,8 @@
 //! Integration tests of deployctl against the real test bed: network namespaces as hosts,
 //! real OpenSSH servers, real hotel-api masters, real signals. Run as root
 //! (`cargo nextest run -p deployctl`); scripts/testbed.sh installs openssh-server and nftables.
+//! The bed, builds, inventories and fixtures come from the `testkit` crate.
 
-mod bed;
 mod bytes;
 mod failures;
 pub mod gray;
@@ -25,5 +25,3 @@ mod rollback;
 mod rollout;
 mod safety;
 mod secrets;
-mod shaping;
-mod state;

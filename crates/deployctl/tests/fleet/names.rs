@@ -2,28 +2,29 @@
 //! bind-mounted in a private mount namespace of the deployctl process only (the machine's
 //! own /etc/hosts is never touched), exactly as the bed gives each host its own.
 
-use crate::bed::*;
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
+use testkit::*;
 
 /// `deployctl` in its own mount namespace, `hosts` bind-mounted over /etc/hosts.
 fn deployctl_with_hosts(hosts: &Path, inv: &Path, state: &Path, args: &[&str]) -> Run {
-    let tmp = state.with_file_name("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let child = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(r#"mount --bind "$1" /etc/hosts && shift && exec "$@""#)
-        .arg("sh")
-        .arg(hosts)
-        .arg(env!("CARGO_BIN_EXE_deployctl"))
-        .arg("-i")
-        .arg(inv)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--json")
+    let script = r#"mount --bind "$1" /etc/hosts && shift && exec "$@""#;
+    let prefix = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ];
+    let mut prefix: Vec<&OsStr> = prefix.iter().map(OsStr::new).collect();
+    prefix.push(hosts.as_os_str());
+    let child = testkit::runner::command_via(&prefix, inv, state)
         .args(args)
-        .env("TMPDIR", &tmp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -33,10 +34,14 @@ fn deployctl_with_hosts(hosts: &Path, inv: &Path, state: &Path, args: &[&str]) -
 
 #[test]
 fn hosts_named_by_dns_names_roll_out_over_both_transports() {
-    let bed = Bed::up(2);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let f = Fleet::new(2, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        work,
+        state,
+        ..
+    } = &f;
     let names: Vec<String> = (1..=2).map(|k| format!("app{k}.bed.test")).collect();
     let mut hosts = String::from("127.0.0.1 localhost\n");
     let mut kh = String::new();
@@ -54,36 +59,32 @@ fn hosts_named_by_dns_names_roll_out_over_both_transports() {
     std::fs::write(&hosts_file, hosts).unwrap();
     let kh_file = work.path().join("known_hosts_names");
     std::fs::write(&kh_file, kh).unwrap();
-    for (transport, build) in [("ssh", &builds.v1), ("native", &builds.v2)] {
-        let inv = bed.inventory(
-            work.path(),
-            build,
-            &Inv {
-                transport,
-                known_hosts: Some(kh_file.clone()),
-                ..Inv::default()
-            },
-        );
-        let mut text = std::fs::read_to_string(&inv).unwrap();
-        for (h, n) in bed.hosts.iter().zip(&names) {
-            text = text.replace(
-                &format!("address = \"{}\"", h.address),
-                &format!("address = \"{n}\""),
-            );
+    for (transport, build) in [
+        (Transport::Ssh, &builds.v1),
+        (Transport::Native, &builds.v2),
+    ] {
+        let knobs = Inv {
+            transport,
+            known_hosts: Some(kh_file.clone()),
+            ..Inv::default()
+        };
+        let mut doc = bed.inventory_doc(build, &knobs);
+        for (h, n) in doc.env("bed").hosts.iter_mut().zip(&names) {
+            h.address = n.clone();
         }
-        std::fs::write(&inv, text).unwrap();
-        let n = deployctl_with_hosts(&hosts_file, &inv, &state, &["netcheck", "--env", "bed"]);
-        assert_eq!(n.code, 0, "{transport}: {} {}", n.stderr, n.json);
+        let inv = doc.write(work.path());
+        let n = deployctl_with_hosts(&hosts_file, &inv, state, &["netcheck", "--env", "bed"]);
+        assert_eq!(n.code, 0, "{transport:?}: {} {}", n.stderr, n.json);
         for h in n.json.as_array().unwrap() {
             assert_eq!(h["stats"]["loss_pct"], 0.0, "{}", n.json);
         }
-        let r = deployctl_with_hosts(&hosts_file, &inv, &state, &["rollout", "--env", "bed"]);
-        assert_eq!(r.code, 0, "{transport}: {} {}", r.stderr, r.json);
+        let r = deployctl_with_hosts(&hosts_file, &inv, state, &["rollout", "--env", "bed"]);
+        assert_eq!(r.code, 0, "{transport:?}: {} {}", r.stderr, r.json);
         for h in &bed.hosts {
             assert_eq!(
                 served_build(&h.address),
                 Some(build_id(build)),
-                "{transport}"
+                "{transport:?}"
             );
         }
     }
@@ -91,43 +92,37 @@ fn hosts_named_by_dns_names_roll_out_over_both_transports() {
 
 #[test]
 fn ssh_config_aliases_work_with_the_ssh_transport() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+    let f = Fleet::new(1, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        work,
+        state,
+        ..
+    } = &f;
     let cfg = work.path().join("ssh_config");
     std::fs::write(
         &cfg,
         format!("Host web-alias\n  HostName {}\n", bed.hosts[0].address),
     )
     .unwrap();
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
-        &Inv {
-            external: Some("http://{addr}:8080".into()),
-            ..Inv::default()
-        },
-    );
-    let text = std::fs::read_to_string(&inv)
-        .unwrap()
-        .replace(
-            &format!("address = \"{}\"", bed.hosts[0].address),
-            "address = \"web-alias\"",
-        )
-        .replace(
-            "[env.bed]\n",
-            &format!("[env.bed]\nssh_config = \"{}\"\n", cfg.display()),
-        );
-    std::fs::write(&inv, text).unwrap();
-    let n = deployctl(&inv, &state, &["netcheck", "--env", "bed"]);
+    let knobs = Inv {
+        external: Some("http://{addr}:8080".into()),
+        ..Inv::default()
+    };
+    let mut doc = bed.inventory_doc(&builds.v1, &knobs);
+    let env = doc.env("bed");
+    env.hosts[0].address = "web-alias".into();
+    env.ssh_config = Some(cfg);
+    let inv = doc.write(work.path());
+    let n = deployctl(&inv, state, &["netcheck", "--env", "bed"]);
     assert_eq!(n.code, 0, "{} {}", n.stderr, n.json);
     let target = n.json[0]["stats"]["target"].as_str().unwrap();
     assert!(
         target.contains(&bed.hosts[0].address),
         "probed the alias' HostName: {target}"
     );
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let r = deployctl(&inv, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(
         served_build(&bed.hosts[0].address),

@@ -1,18 +1,21 @@
 //! Network faults: packet loss injected with nftables `numgen random` inside a host's
 //! namespace, and the SSH connection killed in the middle of an upload.
 
-use crate::bed::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::*;
 
 #[test]
 fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
-    let bed = Bed::up(2);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
+    let f = Fleet::new(2, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        work,
+        inv,
+        state,
+    } = &f;
     bed.loss(1, 40);
-    let n = deployctl(&inv, &state, &["netcheck", "--env", "bed"]);
+    let n = deployctl(inv, state, &["netcheck", "--env", "bed"]);
     assert_eq!(n.code, 5, "{} {}", n.stderr, n.json);
     let hosts = n.json.as_array().unwrap();
     assert_eq!(hosts[0]["stats"]["loss_pct"], 0.0, "{}", n.json);
@@ -54,7 +57,7 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
         n.json
     );
     // on_network = "stop": refused before anything is touched.
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let r = deployctl(inv, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 5, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ABORTED");
     assert!(r.json["reason"]
@@ -63,7 +66,7 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
         .contains(&bed.hosts[1].name));
     assert!(bed.untouched(0) && bed.untouched(1), "nothing touched");
     bed.loss(1, 0);
-    let n = deployctl(&inv, &state, &["netcheck", "--env", "bed"]);
+    let n = deployctl(inv, state, &["netcheck", "--env", "bed"]);
     assert_eq!(n.code, 0, "loss removed: {} {}", n.stderr, n.json);
     for h in n.json.as_array().unwrap() {
         assert_eq!(h["stats"]["loss_pct"], 0.0, "{}", n.json);
@@ -75,14 +78,14 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
         work.path(),
         &builds.v1,
         &Inv {
-            on_network: "warn",
+            on_network: OnNetwork::Warn,
             max_latency_ms: 0.0001,
             ..Inv::default()
         },
     );
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let r = deployctl(&inv, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let audit = r.audit();
     let warns = audit
         .lines()
         .filter(|l| l.contains("\"step\":\"netcheck\"") && l.contains("\"result\":\"warn\""))
@@ -109,29 +112,27 @@ fn children(pid: u32) -> Vec<u32> {
     out
 }
 
-fn upload_killed_midway(transport: &'static str) {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+fn upload_killed_midway(transport: Transport) {
+    let f = Fleet::on_v1(
+        1,
         &Inv {
             transport,
             ..Inv::default()
         },
     );
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
-    );
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
     // Slow the host's inbound SSH traffic so the upload is observable mid-way.
     bed.limit_ssh(0, 4);
     let logins = bed.logins(0);
     let child = spawn(
-        &inv,
-        &state,
+        inv,
+        state,
         &[
             "rollout",
             "--env",
@@ -142,17 +143,13 @@ fn upload_killed_midway(transport: &'static str) {
     );
     let dir = bed.srv(0).join("hotel");
     let total = std::fs::metadata(&builds.v2).unwrap().len();
-    let t0 = Instant::now();
     let mut killed = vec![];
-    while killed.is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(90),
-            "upload never started"
-        );
+    wait_for("the upload halfway", Duration::from_secs(90), || {
         let up = dir.join(".deployctl-upload");
         for f in ls(&up).iter().filter(|f| f.starts_with("hotel-api.")) {
-            let size = std::fs::metadata(up.join(f)).map(|m| m.len()).unwrap_or(0);
-            if size > 1 << 20 && size < total / 2 {
+            let halfway = std::fs::metadata(up.join(f))
+                .is_ok_and(|m| m.len() > 1 << 20 && m.len() < total / 2);
+            if halfway {
                 // Kill the per-connection sshd processes (children of the listener) by pid.
                 for c in children(bed.sshd_pid(0)) {
                     kill9(c);
@@ -160,14 +157,14 @@ fn upload_killed_midway(transport: &'static str) {
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        !killed.is_empty()
+    });
     bed.nft(0, &["delete", "table", "inet", "dctl_rate"]);
     let r = finish(child, Duration::from_secs(180));
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     let h = &r.json["hosts"][0];
     assert!(h["upload_attempts"].as_u64().unwrap() >= 2, "{h}");
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let audit = r.audit();
     let cs = audit
         .lines()
         .find(|l| l.contains("\"step\":\"checksum\""))
@@ -199,40 +196,38 @@ fn kill9(pid: u32) {
 
 #[test]
 fn ssh_connection_killed_during_upload_is_resumed_over_openssh() {
-    upload_killed_midway("ssh");
+    upload_killed_midway(Transport::Ssh);
 }
 
 #[test]
 fn ssh_connection_killed_during_upload_is_resumed_over_native_russh() {
-    upload_killed_midway("native");
+    upload_killed_midway(Transport::Native);
 }
 
 /// The connection dies right after the install rename (the host's sshd process of the
 /// connection is killed by the install script itself): the install is not repeated, the
 /// host's sha256 shows it happened, and the run continues to a verified host.
-fn connection_dropped_after_install(transport: &'static str) {
-    let bed = Bed::up(2);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+fn connection_dropped_after_install(transport: Transport) {
+    let f = Fleet::on_v1(
+        2,
         &Inv {
             transport,
             ..Inv::default()
         },
     );
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
-    );
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
     let logins: Vec<usize> = (0..2).map(|k| bed.logins(k)).collect();
     let v2 = builds.v2.to_str().unwrap();
     let r = finish(
         spawn_env(
-            &inv,
-            &state,
+            inv,
+            state,
             &["rollout", "--env", "bed", "--artifact", v2],
             &[("DEPLOYCTL_TEST_FAULT", "drop-after-install")],
         ),
@@ -240,12 +235,7 @@ fn connection_dropped_after_install(transport: &'static str) {
     );
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     for (k, h) in bed.hosts.iter().enumerate() {
-        let res = r.json["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["host"] == h.name.as_str())
-            .unwrap();
+        let res = r.host(&h.name);
         assert_eq!(res["state"], "verified", "{}", r.json);
         assert!(bed.logins(k) >= logins[k] + 2, "{}: reconnected", h.name);
         assert_eq!(served_build(&h.address), Some(build_id(&builds.v2)));
@@ -265,10 +255,10 @@ fn connection_dropped_after_install(transport: &'static str) {
 
 #[test]
 fn connection_dropped_right_after_the_install_rename_over_openssh() {
-    connection_dropped_after_install("ssh");
+    connection_dropped_after_install(Transport::Ssh);
 }
 
 #[test]
 fn connection_dropped_right_after_the_install_rename_over_native_russh() {
-    connection_dropped_after_install("native");
+    connection_dropped_after_install(Transport::Native);
 }

@@ -3,28 +3,10 @@
 //! restarted it meanwhile (SIGUSR1 during a slowed upload): deployctl does not restart it
 //! again, the host fails, and the fleet ends on the old build, no lease left.
 
-use crate::bed::*;
-use crate::shaping::wait_for;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// The master's `GET /status`, asked inside host k's namespace.
-fn admin_status(bed: &Bed, k: usize) -> serde_json::Value {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &bed.hosts[k].netns])
-        .args([
-            "curl",
-            "-q",
-            "-s",
-            "-m",
-            "3",
-            "http://127.0.0.1:9901/status",
-        ])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-}
+use testkit::*;
 
 fn uploading(dir: &Path) -> bool {
     let up = dir.join(".deployctl-upload");
@@ -36,21 +18,20 @@ fn uploading(dir: &Path) -> bool {
 
 #[test]
 fn a_master_restarted_by_someone_else_since_it_was_checked_is_not_restarted_again() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
-    assert_eq!(
-        deployctl(&inv, &state, &["rollout", "--env", "bed"]).code,
-        0
-    );
-    let before = admin_status(&bed, 0);
+    let f = Fleet::on_v1(1, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
+    let before = bed.admin_status(0);
     let master = before["master_pid"].as_u64().unwrap();
     let gen = before["current"]["generation"].as_u64().unwrap();
     bed.limit_ssh(0, 2);
     let v2 = builds.v2.to_str().unwrap();
-    let child = spawn(&inv, &state, &["rollout", "--env", "bed", "--artifact", v2]);
+    let child = spawn(inv, state, &["rollout", "--env", "bed", "--artifact", v2]);
     let dir = bed.srv(0).join("hotel");
     wait_for("the upload is under way", Duration::from_secs(90), || {
         uploading(&dir)
@@ -62,7 +43,7 @@ fn a_master_restarted_by_someone_else_since_it_was_checked_is_not_restarted_agai
         .unwrap();
     assert!(st.success());
     wait_for("the outside restart", Duration::from_secs(30), || {
-        let s = admin_status(&bed, 0);
+        let s = bed.admin_status(0);
         s["current"]["generation"].as_u64() == Some(gen + 1) && s["restart_in_progress"] == false
     });
     assert!(uploading(&dir), "deployctl is still uploading");
@@ -76,7 +57,7 @@ fn a_master_restarted_by_someone_else_since_it_was_checked_is_not_restarted_agai
             && err.contains(&format!("generation {}, not {gen}", gen + 1)),
         "{h}"
     );
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let audit = r.audit();
     assert!(
         !audit.contains("restart via AdminVerb"),
         "never asked to restart: {audit}"
@@ -87,6 +68,6 @@ fn a_master_restarted_by_someone_else_since_it_was_checked_is_not_restarted_agai
         served_build(&bed.hosts[0].address),
         Some(build_id(&builds.v1))
     );
-    assert_eq!(admin_status(&bed, 0)["master_pid"].as_u64(), Some(master));
+    assert_eq!(bed.admin_status(0)["master_pid"].as_u64(), Some(master));
     assert!(!dir.join(".deploy/lease").exists(), "lease released");
 }

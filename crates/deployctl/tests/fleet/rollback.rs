@@ -3,24 +3,9 @@
 //! stops the rollout whatever the tolerance, a corrupted backup and a failing copy refused
 //! before anything is swapped, and an audit directory that cannot be written.
 
-use crate::bed::*;
-use crate::state::*;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
 use std::process::Command;
-
-fn rollout(inv: &Path, state: &Path, art: &Path) -> Run {
-    deployctl(
-        inv,
-        state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            art.to_str().unwrap(),
-        ],
-    )
-}
+use testkit::*;
 
 fn states(r: &Run) -> Vec<(String, String)> {
     r.json["hosts"]
@@ -46,21 +31,23 @@ fn history_run<'a>(hist: &'a serde_json::Value, run: &str) -> &'a serde_json::Va
 
 #[test]
 fn rollback_to_a_run_restores_it_on_every_host_and_history_names_the_builds() {
-    let bed = Bed::up(3);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
-    assert_eq!(rollout(&inv, &state, &builds.v1).code, 0);
-    let r = rollout(&inv, &state, &builds.v2);
+    let f = Fleet::on_v1(3, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
+    let r = f.rollout(&builds.v2);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     let run_b = r.json["run_id"].as_str().unwrap().to_string();
-    assert_fleet_on(&bed, &inv, &state, &[0, 1, 2], &builds.v2, true, None);
+    assert_fleet_on(bed, inv, state, &[0, 1, 2], &builds.v2, true, None);
     for k in 0..3 {
         // One complete backup per host, named by the run that took it.
         assert_eq!(ls(&bed.srv(k).join("hotel/backups")), vec![run_b.clone()]);
     }
-    let r = deployctl(&inv, &state, &["rollback", "--env", "bed", "--to", &run_b]);
+    let r = deployctl(inv, state, &["rollback", "--env", "bed", "--to", &run_b]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "SUCCESS");
     assert!(
@@ -68,9 +55,9 @@ fn rollback_to_a_run_restores_it_on_every_host_and_history_names_the_builds() {
         "{}",
         r.json
     );
-    assert_fleet_on(&bed, &inv, &state, &[0, 1, 2], &builds.v1, true, None);
+    assert_fleet_on(bed, inv, state, &[0, 1, 2], &builds.v1, true, None);
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
-    let hist = deployctl(&inv, &state, &["history"]).json;
+    let hist = deployctl(inv, state, &["history"]).json;
     let run_r = r.json["run_id"].as_str().unwrap().to_string();
     for (run, before, after) in [(&run_b, &v1, &v2), (&run_r, &v2, &v1)] {
         let builds = history_run(&hist, run)["builds"]
@@ -87,22 +74,24 @@ fn rollback_to_a_run_restores_it_on_every_host_and_history_names_the_builds() {
 
 #[test]
 fn a_failed_canary_stops_whatever_the_tolerance_and_rollback_ends_on_one_build() {
-    let bed = Bed::up(3);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
     let knobs = Inv {
         tolerance: 1,
         dr: vec![0],
         timeout_s: 8,
         ..Inv::default()
     };
-    let inv = bed.inventory(work.path(), &builds.v1, &knobs);
-    assert_eq!(rollout(&inv, &state, &builds.v1).code, 0);
-    assert_eq!(rollout(&inv, &state, &builds.v2).code, 0);
+    let f = Fleet::on_v1(3, &knobs);
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
+    assert_eq!(f.rollout(&builds.v2).code, 0);
     // The DR host (h0) is never the canary: h1 is, and never becomes ready.
     let broken = builds.broken_on(&[&bed.hosts[1].name]);
-    let r = rollout(&inv, &state, &broken);
+    let r = f.rollout(&broken);
     assert_eq!(r.code, 4, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ROLLBACK");
     assert_eq!(r.json["batches"][0], serde_json::json!([bed.hosts[1].name]));
@@ -114,43 +103,36 @@ fn a_failed_canary_stops_whatever_the_tolerance_and_rollback_ends_on_one_build()
         "{}",
         r.json
     );
-    assert_fleet_on(&bed, &inv, &state, &[0, 1, 2], &builds.v2, true, None);
+    assert_fleet_on(bed, inv, state, &[0, 1, 2], &builds.v2, true, None);
     // h1's newest backup (this ROLLBACK run) holds v2, the others' hold v1: `rollback`
     // targets the last successful rollout on every host, so the fleet ends on one build.
-    let r = deployctl(&inv, &state, &["rollback", "--env", "bed"]);
+    let r = deployctl(inv, state, &["rollback", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["target"]["build_id"], build_id(&builds.v1).as_str());
-    assert_fleet_on(&bed, &inv, &state, &[0, 1, 2], &builds.v1, true, None);
+    assert_fleet_on(bed, inv, state, &[0, 1, 2], &builds.v1, true, None);
 }
 
-/// Bed of one host with two config files named alike in different directories, on v1 then
-/// v2 (configs "a1"/"b1" then "a2"/"b2"); returns the inventory and the v2 run id.
-fn two_configs(bed: &Bed, builds: &Builds, work: &Path) -> (PathBuf, String) {
-    let (a, b) = (work.join("a.toml"), work.join("b.toml"));
-    let config = format!(
-        "[{{ src = \"{}\", dest = \"conf/a/app.toml\", mode = \"0640\" }}, {{ src = \"{}\", dest = \"conf/b/app.toml\", mode = \"0600\" }}]",
-        a.display(),
-        b.display()
-    );
-    let inv = bed.inventory(
-        work,
-        &builds.v1,
-        &Inv {
-            config,
-            ..Inv::default()
-        },
-    );
-    let state = work.join("state");
-    for (art, tag) in [(&builds.v1, "1"), (&builds.v2, "2")] {
+/// A fleet of one host with two config files named alike in different directories, on v1
+/// then v2 (configs "a1"/"b1" then "a2"/"b2"); returns it and the v2 run id.
+fn two_configs() -> (Fleet, String) {
+    let mut f = Fleet::new(1, &Inv::default());
+    let (a, b) = (f.work.path().join("a.toml"), f.work.path().join("b.toml"));
+    f.set_inv(&Inv {
+        config: vec![
+            ConfigFile::new(&a, "conf/a/app.toml", Some("0640")),
+            ConfigFile::new(&b, "conf/b/app.toml", Some("0600")),
+        ],
+        ..Inv::default()
+    });
+    let mut run = String::new();
+    for (art, tag) in [(&f.builds.v1, "1"), (&f.builds.v2, "2")] {
         std::fs::write(&a, format!("a{tag}\n")).unwrap();
         std::fs::write(&b, format!("b{tag}\n")).unwrap();
-        let r = rollout(&inv, &state, art);
+        let r = f.rollout(art);
         assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
-        if tag == "2" {
-            return (inv, r.json["run_id"].as_str().unwrap().to_string());
-        }
+        run = r.json["run_id"].as_str().unwrap().to_string();
     }
-    unreachable!()
+    (f, run)
 }
 
 fn conf(bed: &Bed, which: &str) -> String {
@@ -173,11 +155,14 @@ fn no_staged_files(bed: &Bed) {
 
 #[test]
 fn same_named_configs_are_kept_apart_and_a_failing_copy_changes_nothing() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let (inv, run_b) = two_configs(&bed, &builds, work.path());
+    let (f, run_b) = two_configs();
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
     let files = bed
         .srv(0)
         .join("hotel/backups")
@@ -192,17 +177,9 @@ fn same_named_configs_are_kept_apart_and_a_failing_copy_changes_nothing() {
         "b1\n"
     );
     // conf/a read-only inside the host: the copy of the second of three files fails.
-    let pid = bed.sshd_pid(0).to_string();
-    let ns = |script: &str| {
-        let st = Command::new("nsenter")
-            .args(["-t", &pid, "-m", "sh", "-c", script])
-            .status()
-            .unwrap();
-        assert!(st.success(), "{script}");
-    };
-    ns("mount --bind /srv/hotel/conf/a /srv/hotel/conf/a && mount -o remount,bind,ro /srv/hotel/conf/a");
-    let r = deployctl(&inv, &state, &["rollback", "--env", "bed"]);
-    ns("umount /srv/hotel/conf/a");
+    bed.in_host(0, "mount --bind /srv/hotel/conf/a /srv/hotel/conf/a && mount -o remount,bind,ro /srv/hotel/conf/a");
+    let r = deployctl(inv, state, &["rollback", "--env", "bed"]);
+    bed.in_host(0, "umount /srv/hotel/conf/a");
     assert_eq!(r.code, 6, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ROLLBACK_FAILED");
     let err = r.json["hosts"][0]["error"].as_str().unwrap();
@@ -211,29 +188,32 @@ fn same_named_configs_are_kept_apart_and_a_failing_copy_changes_nothing() {
         err.contains("conf/a/app.toml") && err.contains("nothing was changed"),
         "{err}"
     );
-    assert_fleet_on(&bed, &inv, &state, &[0], &builds.v2, true, None);
+    assert_fleet_on(bed, inv, state, &[0], &builds.v2, true, None);
     assert_eq!(
-        (conf(&bed, "a"), conf(&bed, "b")),
+        (conf(bed, "a"), conf(bed, "b")),
         ("a2\n".into(), "b2\n".into())
     );
-    no_staged_files(&bed);
+    no_staged_files(bed);
     // Once the directory is writable again the same rollback restores both files apart.
-    let r = deployctl(&inv, &state, &["rollback", "--env", "bed"]);
+    let r = deployctl(inv, state, &["rollback", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
-    assert_fleet_on(&bed, &inv, &state, &[0], &builds.v1, true, None);
+    assert_fleet_on(bed, inv, state, &[0], &builds.v1, true, None);
     assert_eq!(
-        (conf(&bed, "a"), conf(&bed, "b")),
+        (conf(bed, "a"), conf(bed, "b")),
         ("a1\n".into(), "b1\n".into())
     );
 }
 
 #[test]
 fn a_corrupted_backup_is_refused_with_its_reason_and_the_host_left_as_it_was() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let (inv, run_b) = two_configs(&bed, &builds, work.path());
+    let (f, run_b) = two_configs();
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
     let bin = bed
         .srv(0)
         .join("hotel/backups")
@@ -246,7 +226,7 @@ fn a_corrupted_backup_is_refused_with_its_reason_and_the_host_left_as_it_was() {
         .unwrap()
         .set_len(len / 2)
         .unwrap();
-    let r = deployctl(&inv, &state, &["rollback", "--env", "bed", "--to", &run_b]);
+    let r = deployctl(inv, state, &["rollback", "--env", "bed", "--to", &run_b]);
     assert_eq!(r.code, 6, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ROLLBACK_FAILED");
     let err = r.json["hosts"][0]["error"].as_str().unwrap();
@@ -254,14 +234,13 @@ fn a_corrupted_backup_is_refused_with_its_reason_and_the_host_left_as_it_was() {
         err.contains("corrupt") && err.contains("/srv/hotel/hotel-api"),
         "{err}"
     );
-    assert_fleet_on(&bed, &inv, &state, &[0], &builds.v2, true, None);
+    assert_fleet_on(bed, inv, state, &[0], &builds.v2, true, None);
     assert_eq!(
-        (conf(&bed, "a"), conf(&bed, "b")),
+        (conf(bed, "a"), conf(bed, "b")),
         ("a2\n".into(), "b2\n".into())
     );
-    no_staged_files(&bed);
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
-    let last: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    no_staged_files(bed);
+    let last = r.audit_events().pop().unwrap();
     assert_eq!(
         (&last["step"], &last["outcome"]),
         (&"outcome".into(), &"ROLLBACK_FAILED".into())
@@ -270,26 +249,32 @@ fn a_corrupted_backup_is_refused_with_its_reason_and_the_host_left_as_it_was() {
 
 #[test]
 fn an_audit_dir_that_cannot_be_written_stops_the_run_before_any_host() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(work.path(), &builds.v1, &Inv::default());
-    assert_eq!(rollout(&inv, &state, &builds.v1).code, 0);
+    let f = Fleet::on_v1(1, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        inv,
+        state,
+        ..
+    } = &f;
     let audit = state.join("audit");
     let before = ls(&audit);
     // The audit dir read-only in a mount namespace of deployctl's own (nothing to undo).
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(r#"mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@""#)
-        .arg("sh")
-        .arg(&audit)
-        .arg(env!("CARGO_BIN_EXE_deployctl"))
-        .arg("-i")
-        .arg(&inv)
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["--json", "rollout", "--env", "bed", "--artifact"])
+    let script = r#"mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@""#;
+    let prefix = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ];
+    let mut prefix: Vec<&OsStr> = prefix.iter().map(OsStr::new).collect();
+    prefix.push(audit.as_os_str());
+    let out = testkit::runner::command_via(&prefix, inv, state)
+        .args(["rollout", "--env", "bed", "--artifact"])
         .arg(&builds.v2)
         .output()
         .unwrap();
@@ -300,5 +285,5 @@ fn an_audit_dir_that_cannot_be_written_stops_the_run_before_any_host() {
         "{stderr}"
     );
     assert_eq!(ls(&audit), before, "no new audit file");
-    assert_fleet_on(&bed, &inv, &state, &[0], &builds.v1, true, None);
+    assert_fleet_on(bed, inv, state, &[0], &builds.v1, true, None);
 }

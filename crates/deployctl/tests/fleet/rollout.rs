@@ -1,37 +1,24 @@
 //! Full rollouts over both SSH transports, connection count, backups and their rotation.
 
-use crate::bed::*;
 use std::os::unix::fs::PermissionsExt;
+use testkit::*;
 
-fn full_rollout(transport: &'static str) {
-    let bed = Bed::up(3);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = Inv {
-        transport,
-        ..Inv::default()
-    };
-    let inv_v1 = bed.inventory(work.path(), &builds.v1, &inv);
-    let r = deployctl(&inv_v1, &state, &["rollout", "--env", "bed"]);
-    assert_eq!(r.code, 0, "install v1: {} {}", r.stderr, r.json);
+fn full_rollout(transport: Transport) {
+    let f = Fleet::on_v1(
+        3,
+        &Inv {
+            transport,
+            ..Inv::default()
+        },
+    );
+    let Fleet { bed, builds, .. } = &f;
     let v1 = build_id(&builds.v1);
     for h in &bed.hosts {
         assert_eq!(served_build(&h.address).as_deref(), Some(v1.as_str()));
     }
     let before: Vec<usize> = (0..3).map(|k| bed.logins(k)).collect();
     let v2 = build_id(&builds.v2);
-    let r = deployctl(
-        &inv_v1,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            builds.v2.to_str().unwrap(),
-        ],
-    );
+    let r = f.rollout(&builds.v2);
     assert_eq!(r.code, 0, "rollout v2: {} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "SUCCESS");
     assert_eq!(
@@ -78,10 +65,10 @@ fn full_rollout(transport: &'static str) {
         assert!(host_audit.contains(&sha));
     }
     // Checksums of every host in the local audit log.
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
-    let checksums: Vec<serde_json::Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let audit = r.audit();
+    let checksums: Vec<serde_json::Value> = r
+        .audit_events()
+        .into_iter()
         .filter(|e| e["step"] == "checksum")
         .collect();
     assert_eq!(checksums.len(), 3);
@@ -106,13 +93,13 @@ fn full_rollout(transport: &'static str) {
         .unwrap()
         .contains("\"outcome\":\"SUCCESS\""));
     // status and history see it.
-    let st = deployctl(&inv_v1, &state, &["status", "--env", "bed"]);
+    let st = f.run(&["status", "--env", "bed"]);
     assert_eq!(st.code, 0);
     for h in st.json.as_array().unwrap() {
         assert_eq!(h["build_id"], v2.as_str());
         assert_eq!(h["backups"].as_array().unwrap().len(), 1);
     }
-    let hist = deployctl(&inv_v1, &state, &["history"]);
+    let hist = f.run(&["history"]);
     let runs = hist.json.as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[1]["outcome"], "SUCCESS");
@@ -120,42 +107,28 @@ fn full_rollout(transport: &'static str) {
 
 #[test]
 fn full_rollout_over_openssh_serves_the_new_build_everywhere() {
-    full_rollout("ssh");
+    full_rollout(Transport::Ssh);
 }
 
 #[test]
 fn full_rollout_over_native_russh_serves_the_new_build_everywhere() {
-    full_rollout("native");
+    full_rollout(Transport::Native);
 }
 
 #[test]
 fn backup_rotation_keeps_exactly_the_configured_count() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+    let f = Fleet::new(
+        1,
         &Inv {
             keep: 2,
             admin: false,
             ..Inv::default()
         },
     );
+    let Fleet { bed, builds, .. } = &f;
     let mut ids = vec![];
     for art in [&builds.v1, &builds.v2, &builds.v1, &builds.v2] {
-        let r = deployctl(
-            &inv,
-            &state,
-            &[
-                "rollout",
-                "--env",
-                "bed",
-                "--artifact",
-                art.to_str().unwrap(),
-            ],
-        );
+        let r = f.rollout(art);
         assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
         if let Some(id) = r.json["hosts"][0]["backup"]["id"].as_str() {
             ids.push(id.to_string());
@@ -166,7 +139,7 @@ fn backup_rotation_keeps_exactly_the_configured_count() {
     let left = ls(&bed.srv(0).join("hotel/backups"));
     assert_eq!(left, ids[1..].to_vec(), "the two newest backups remain");
     // Roll back to a named backup: the one taken before the last rollout holds v1.
-    let r = deployctl(&inv, &state, &["rollback", "--env", "bed", "--to", &ids[2]]);
+    let r = f.run(&["rollback", "--env", "bed", "--to", &ids[2]]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(
         served_build(&bed.hosts[0].address),
@@ -176,28 +149,27 @@ fn backup_rotation_keeps_exactly_the_configured_count() {
 
 #[test]
 fn config_files_ship_with_modes_privileged_ones_through_sudo_and_roll_back() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
     let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
     let (conf, key) = (work.path().join("hotel.toml"), work.path().join("tls.key"));
     std::fs::write(&conf, "# config v1\n").unwrap();
     std::fs::write(&key, "secret v1\n").unwrap();
-    let config = format!(
-        "[{{ src = \"{}\", dest = \"hotel.toml\", mode = \"0640\" }}, {{ src = \"{}\", dest = \"tls.key\", mode = \"0600\", sudo = true }}]",
-        conf.display(),
-        key.display()
-    );
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
+    let config = vec![
+        ConfigFile::new(&conf, "hotel.toml", Some("0640")),
+        ConfigFile {
+            sudo: true,
+            ..ConfigFile::new(&key, "tls.key", Some("0600"))
+        },
+    ];
+    let f = Fleet::new(
+        1,
         &Inv {
             config,
             admin: false,
             ..Inv::default()
         },
     );
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let Fleet { bed, builds, .. } = &f;
+    let r = f.run(&["rollout", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     let dir = bed.srv(0).join("hotel");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -205,17 +177,7 @@ fn config_files_ship_with_modes_privileged_ones_through_sudo_and_roll_back() {
     assert_eq!(mode(&dir.join("tls.key")), 0o600);
     std::fs::write(&conf, "# config v2\n").unwrap();
     std::fs::write(&key, "secret v2\n").unwrap();
-    let r = deployctl(
-        &inv,
-        &state,
-        &[
-            "rollout",
-            "--env",
-            "bed",
-            "--artifact",
-            builds.v2.to_str().unwrap(),
-        ],
-    );
+    let r = f.rollout(&builds.v2);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(
         std::fs::read_to_string(dir.join("hotel.toml")).unwrap(),
@@ -236,7 +198,7 @@ fn config_files_ship_with_modes_privileged_ones_through_sudo_and_roll_back() {
     );
     assert_eq!(mode(&backup.join("hotel.toml")), 0o640);
     // The audit log records checksums of every shipped file, never their contents.
-    let audit = std::fs::read_to_string(r.json["audit_log"].as_str().unwrap()).unwrap();
+    let audit = r.audit();
     assert_eq!(
         audit
             .lines()
@@ -245,7 +207,7 @@ fn config_files_ship_with_modes_privileged_ones_through_sudo_and_roll_back() {
         3
     );
     assert!(!audit.contains("secret"), "no secrets in logs");
-    let r = deployctl(&inv, &state, &["rollback", "--env", "bed"]);
+    let r = f.run(&["rollback", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(
         std::fs::read_to_string(dir.join("hotel.toml")).unwrap(),

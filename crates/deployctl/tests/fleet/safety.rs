@@ -1,14 +1,18 @@
 //! Refusals: unknown or changed host keys, invalid or hostile inventories. In every case
 //! nothing changes on the hosts. (Locks and leases: `lease.rs`.)
 
-use crate::bed::*;
 use std::process::Command;
+use testkit::*;
 
-fn host_key_refused(transport: &'static str) {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
+fn host_key_refused(transport: Transport) {
+    let f = Fleet::new(1, &Inv::default());
+    let Fleet {
+        bed,
+        builds,
+        work,
+        state,
+        ..
+    } = &f;
     let logins = bed.logins(0);
     // Unknown: an empty known_hosts file.
     let empty = work.path().join("kh-empty");
@@ -22,7 +26,7 @@ fn host_key_refused(transport: &'static str) {
             ..Inv::default()
         },
     );
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let r = deployctl(&inv, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 5, "{} {}", r.stderr, r.json);
     let reason = r.json["reason"].as_str().unwrap();
     assert!(
@@ -54,7 +58,7 @@ fn host_key_refused(transport: &'static str) {
             ..Inv::default()
         },
     );
-    let r = deployctl(&inv, &state, &["rollout", "--env", "bed"]);
+    let r = deployctl(&inv, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 5, "{} {}", r.stderr, r.json);
     let reason = r.json["reason"].as_str().unwrap();
     assert!(reason.contains("HOST KEY CHANGED"), "{reason}");
@@ -64,22 +68,21 @@ fn host_key_refused(transport: &'static str) {
 
 #[test]
 fn unknown_or_changed_host_key_is_refused_over_openssh() {
-    host_key_refused("ssh");
+    host_key_refused(Transport::Ssh);
 }
 
 #[test]
 fn unknown_or_changed_host_key_is_refused_over_native_russh() {
-    host_key_refused("native");
+    host_key_refused(Transport::Native);
 }
 
 #[test]
 fn invalid_inventories_fail_with_file_line_and_reason_touching_nothing() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let good =
-        std::fs::read_to_string(bed.inventory(work.path(), &builds.v1, &Inv::default())).unwrap();
+    let f = Fleet::new(1, &Inv::default());
+    let Fleet {
+        bed, work, state, ..
+    } = &f;
+    let good = std::fs::read_to_string(&f.inv).unwrap();
     let addr = &bed.hosts[0].address;
     let host_line = good
         .lines()
@@ -149,7 +152,7 @@ fn invalid_inventories_fail_with_file_line_and_reason_touching_nothing() {
     for (what, text, env, expected) in cases {
         let p = work.path().join(format!("{}.toml", what.replace(' ', "-")));
         std::fs::write(&p, text).unwrap();
-        let r = deployctl(&p, &state, &["rollout", "--env", env]);
+        let r = deployctl(&p, state, &["rollout", "--env", env]);
         assert_eq!(r.code, 2, "{what}: {}", r.stderr);
         assert!(
             r.stderr.contains(&expected),

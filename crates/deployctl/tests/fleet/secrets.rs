@@ -1,39 +1,31 @@
 //! A secret shipped with the build is never readable by others on the host, not even while
 //! its upload is paused halfway (the host's SSH packets dropped with nftables).
 
-use crate::bed::*;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
+use testkit::*;
 
 #[test]
 fn a_0600_secret_is_never_readable_by_others_during_a_paused_upload() {
-    let bed = Bed::up(1);
-    let builds = Builds::new();
-    let work = tempfile::tempdir().unwrap();
-    let state = work.path().join("state");
-    let key = work.path().join("tls.key");
+    let mut f = Fleet::new(1, &Inv::default());
+    let key = f.work.path().join("tls.key");
     let secret: Vec<u8> = (0..24u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     std::fs::write(&key, &secret).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let config = format!(
-        "[{{ src = \"{}\", dest = \"tls.key\", mode = \"0600\" }}]",
-        key.display()
-    );
-    let inv = bed.inventory(
-        work.path(),
-        &builds.v1,
-        &Inv {
-            config,
-            admin: false,
-            ..Inv::default()
-        },
-    );
+    f.set_inv(&Inv {
+        config: vec![ConfigFile::new(&key, "tls.key", Some("0600"))],
+        admin: false,
+        ..Inv::default()
+    });
+    let Fleet {
+        bed, inv, state, ..
+    } = &f;
     // Slow the host's inbound SSH traffic, so the data in flight when the pause starts is a
     // small part of the 24 MiB and the upload is still halfway when it is paused.
     bed.limit_ssh(0, 8);
-    let run = spawn(&inv, &state, &["rollout", "--env", "bed"]);
+    let run = spawn(inv, state, &["rollout", "--env", "bed"]);
     let tmpdir = bed.srv(0).join("hotel/.deployctl-upload");
     let mut seen = 0;
     let mut paused = false;

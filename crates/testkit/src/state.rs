@@ -2,10 +2,11 @@
 //! (admin `/status`), served build (`/version`), load balancer membership. Failure-path tests
 //! assert this, not only the exit code.
 
-use crate::bed::*;
+use crate::bed::{served_build, Bed};
+use crate::builds::{build_id, sha256_file};
+use crate::runner::deployctl;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
 /// What one host is left with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,21 +22,9 @@ pub struct HostFinal {
 
 /// sha256 of the running worker's image, from the admin `/status` inside the host's netns.
 pub fn running_sha(bed: &Bed, k: usize) -> Option<String> {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &bed.hosts[k].netns,
-            "curl",
-            "-s",
-            "--max-time",
-            "5",
-        ])
-        .arg("http://127.0.0.1:9901/status")
-        .output()
-        .ok()?;
-    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["current"]["sha256"].as_str().map(str::to_string)
+    bed.admin_status(k)["current"]["sha256"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Hosts marked down on any LB, from `deployctl status` (None: no LB in the inventory).
@@ -98,5 +87,12 @@ pub fn assert_fleet_on(
             in_lb,
         };
         assert_eq!(h, want, "final state of {}", h.host);
+    }
+}
+
+impl crate::Fleet {
+    /// [`assert_fleet_on`] with this fleet's bed, inventory and state dir.
+    pub fn assert_on(&self, ks: &[usize], bin: &Path, admin: bool, in_lb: Option<bool>) {
+        assert_fleet_on(&self.bed, &self.inv, &self.state, ks, bin, admin, in_lb);
     }
 }
