@@ -72,6 +72,16 @@ pub fn command_via(prefix: &[&OsStr], inv: &Path, state: &Path) -> Command {
     c
 }
 
+/// [`command`] in a private mount namespace of its own, after `SCRIPT` ran there with `$1`
+/// set to `arg` (e.g. a bind mount over /etc/hosts); the machine's mounts are never touched.
+pub fn unshared(script: &str, arg: &Path, inv: &Path, state: &Path) -> Command {
+    let script = format!("{script} && shift && exec \"$@\"");
+    let prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c"];
+    let mut prefix: Vec<&OsStr> = prefix.iter().map(OsStr::new).collect();
+    prefix.extend([OsStr::new(&script), OsStr::new("sh"), arg.as_os_str()]);
+    command_via(&prefix, inv, state)
+}
+
 /// Start `deployctl -i INV --state-dir STATE --json ARGS` (not waited).
 pub fn spawn(inv: &Path, state: &Path, args: &[&str]) -> Child {
     spawn_env(inv, state, args, &[])

@@ -29,7 +29,7 @@ fn running_image_is_proven_after_restart_and_restore_and_config_only_changes_dep
         config: vec![ConfigFile::new(&conf, "app.toml", None)],
         ..Inv::default()
     });
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let (sha1, sha2) = (sha256_file(&builds.v1), sha256_file(&builds.v2));
     let r = run(&f, &["rollout", "--env", "bed"]);
     assert_eq!(running_images(&r), vec![sha1.clone()], "first start");

@@ -12,7 +12,7 @@ fn one_never_ready_host_within_tolerance_is_partial_success_and_restored() {
             ..Inv::default()
         },
     );
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let r = f.rollout(&builds.broken_on(&[&bed.hosts[2].name]));
     assert_eq!(r.code, 3, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "PARTIAL_SUCCESS");
@@ -44,7 +44,7 @@ fn failures_beyond_tolerance_roll_every_touched_host_back_to_the_old_build() {
             ..Inv::default()
         },
     );
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let r = f.rollout(&builds.broken_on(&[&bed.hosts[1].name]));
     assert_eq!(r.code, 4, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "ROLLBACK");
@@ -78,7 +78,7 @@ fn a_failing_dr_host_does_not_count_toward_the_tolerance() {
             ..Inv::default()
         },
     );
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let r = f.rollout(&builds.broken_on(&[&bed.hosts[2].name]));
     assert_eq!(r.code, 3, "{} {}", r.stderr, r.json);
     assert_eq!(

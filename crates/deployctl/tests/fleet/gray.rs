@@ -73,13 +73,7 @@ fn gray_routes_by_header_and_sticky_share_then_abort_and_promote() {
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let lb = bed.hosts[0].address.clone();
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
     let v2_path = builds.v2.to_str().unwrap();
@@ -174,13 +168,7 @@ fn invalid_nginx_directive_is_rejected_and_nginx_keeps_serving() {
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        work,
-        state,
-        inv: good,
-    } = &f;
+    let (bed, builds, work, state, good) = (&f.bed, &f.builds, &f.work, &f.state, &f.inv);
     let conf = bed.srv(0).join("nginx/deployctl-upstreams.conf");
     let before = std::fs::read_to_string(&conf).unwrap();
     // Roles detected from what runs: nginx on :80 => lb, our master => app.

@@ -37,13 +37,7 @@ fn a_failed_gray_host_ends_stable_only_and_a_share_change_deploys_nothing() {
             ..Inv::behind_lb("haproxy", &["split_key = \"$http_x_client\""])
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     wait_lb_up(inv, state, "haproxy");
     let lb = bed.hosts[0].address.clone();
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));

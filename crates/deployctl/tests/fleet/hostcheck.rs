@@ -75,13 +75,7 @@ fn a_non_posix_login_shell_is_refused_at_connect_over_native_russh() {
 /// answers (`AuthorizedKeysCommand` sleeps): authentication must fail within its bound.
 fn stalled_authentication(transport: Transport) {
     let f = Fleet::new(1, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        work,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, work, state) = (&f.bed, &f.builds, &f.work, &f.state);
     let h = bed.dir.join("h1");
     let cfg = std::fs::read_to_string(h.join("sshd_config"))
         .unwrap()
@@ -165,13 +159,7 @@ fn only_nginx_or_haproxy_listening_on_80_or_443_makes_a_host_an_lb() {
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        work,
-        inv,
-        state,
-    } = &f;
+    let (bed, builds, work, inv, state) = (&f.bed, &f.builds, &f.work, &f.inv, &f.state);
     let web = bed.spawn_in(0, &["python3", "-m", "http.server", "80"]);
     bed.wait_listening(0, 80);
     let d = deployctl(inv, state, &["detect", "--env", "bed"]);

@@ -41,13 +41,7 @@ fn cert(dir: &Path, ip: &str) {
 #[test]
 fn external_https_url_is_verified_against_the_inventory_ca() {
     let f = Fleet::on_v1(1, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        work,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, work, state) = (&f.bed, &f.builds, &f.work, &f.state);
     let addr = bed.hosts[0].address.clone();
     // TLS terminator inside the host's network namespace (stopped with the bed, by netns pids).
     let tls = work.path().join("tls");

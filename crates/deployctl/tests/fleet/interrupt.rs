@@ -31,13 +31,7 @@ fn sigint_mid_batch_finishes_the_batch_restores_changed_hosts_and_records_interr
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let before = ls(&state.join("audit"));
     // h1 (second batch) gets a build whose new worker never becomes ready: its restart takes
     // the master's ready timeout, so the batch is in flight when the interrupt lands.

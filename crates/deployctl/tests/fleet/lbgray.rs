@@ -51,13 +51,7 @@ fn gray_cycle(kind: &'static str) {
             ..Inv::behind_lb(kind, &["split_key = \"$http_x_client\""])
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     wait_lb_up(inv, state, kind);
     let lb = bed.hosts[0].address.clone();
     let lbh = LbHost::new(bed, 0, kind);

@@ -12,13 +12,7 @@ use testkit::*;
 
 fn rollout_changes_no_lb_and_drops_nothing(kind: &'static str) {
     let f = Fleet::on_v1(4, &Inv::behind_lb(kind, &[]));
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     wait_lb_up(inv, state, kind);
     let lbh = LbHost::new(bed, 0, kind);
     let (conf, procs) = (lbh.owned(), lbh.processes());
@@ -60,13 +54,7 @@ fn never_ready_host_ends_down(kind: &'static str) {
             ..Inv::behind_lb(kind, &[])
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     wait_lb_up(inv, state, kind);
     let lbh = LbHost::new(bed, 0, kind);
     let procs = lbh.processes();
@@ -173,9 +161,7 @@ fn master_and_workers(pid_file: &std::path::Path) -> Vec<i32> {
 #[test]
 fn haproxy_takes_a_killed_host_out_within_three_failed_checks() {
     let f = Fleet::on_v1(4, &Inv::behind_lb("haproxy", &[]));
-    let Fleet {
-        bed, inv, state, ..
-    } = &f;
+    let (bed, inv, state) = (&f.bed, &f.inv, &f.state);
     wait_lb_up(inv, state, "haproxy");
     let sock = bed.srv(0).join("haproxy/haproxy.sock");
     let victim = deployctl::observe::server_name(&bed.hosts[3].name);

@@ -36,13 +36,7 @@ fn down_during_restart_marks_each_host_down_then_back_after_verify_in_haproxy() 
         4,
         &Inv::behind_lb("haproxy", &["down_during_restart = true"]),
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     wait_lb_up(inv, state, "haproxy");
     let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
     let mix = Mix::start(&bed.hosts[0].address);
@@ -145,13 +139,7 @@ fn stable_servers(lbh: &LbHost) -> usize {
 #[test]
 fn haproxy_host_joining_and_leaving_reloads_seamlessly_without_client_errors() {
     let f = Fleet::new(5, &Inv::behind_lb("haproxy", &[]));
-    let Fleet {
-        bed,
-        builds,
-        inv: all,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, all, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let three = without(&f, "three", &[4]);
     let r = deployctl(&three, state, &["rollout", "--env", "bed"]);
     assert_eq!(r.code, 0, "install: {} {}", r.stderr, r.json);

@@ -16,7 +16,7 @@ fn an_lb_error_ends_in_rollback_with_every_lb_consistent_with_the_hosts() {
             ..Inv::default()
         },
     );
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let conf = |k: usize| {
         std::fs::read_to_string(bed.srv(k).join("nginx/deployctl-upstreams.conf")).unwrap()
     };

@@ -39,13 +39,7 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        work,
-        inv,
-        state: state_a,
-    } = &f;
+    let (bed, builds, work, inv, state_a) = (&f.bed, &f.builds, &f.work, &f.inv, &f.state);
     let state_c = work.path().join("state-c");
     let lease = lease_file(bed);
     assert!(!lease.exists(), "released at the end of a run");
@@ -142,13 +136,7 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
 #[test]
 fn two_controllers_started_together_exactly_one_proceeds() {
     let f = Fleet::new(2, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        work,
-        inv,
-        state: state_a,
-    } = &f;
+    let (bed, builds, work, inv, state_a) = (&f.bed, &f.builds, &f.work, &f.inv, &f.state);
     let state_b = work.path().join("state-b");
     for build in [&builds.v2, &builds.v1] {
         let art = [
@@ -195,9 +183,7 @@ fn two_controllers_started_together_exactly_one_proceeds() {
 #[test]
 fn unlock_removes_only_an_expired_lease_unless_forced_and_audits_it() {
     let f = Fleet::new(1, &Inv::default());
-    let Fleet {
-        bed, inv, state, ..
-    } = &f;
+    let (bed, inv, state) = (&f.bed, &f.inv, &f.state);
     let lease = lease_file(bed);
     std::fs::create_dir_all(lease.parent().unwrap()).unwrap();
     let now = chrono::Utc::now().timestamp();
@@ -238,9 +224,7 @@ fn a_hanging_remote_command_fails_within_its_bound_and_releases_the_lease() {
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed, inv, state, ..
-    } = &f;
+    let (bed, inv, state) = (&f.bed, &f.inv, &f.state);
     // The pid file is a FIFO nobody writes: reading it blocks forever, as a read from a
     // stale NFS mount would.
     let run = bed.srv(0).join("hotel/run");

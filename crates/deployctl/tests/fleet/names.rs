@@ -2,7 +2,6 @@
 //! bind-mounted in a private mount namespace of the deployctl process only (the machine's
 //! own /etc/hosts is never touched), exactly as the bed gives each host its own.
 
-use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -10,20 +9,8 @@ use testkit::*;
 
 /// `deployctl` in its own mount namespace, `hosts` bind-mounted over /etc/hosts.
 fn deployctl_with_hosts(hosts: &Path, inv: &Path, state: &Path, args: &[&str]) -> Run {
-    let script = r#"mount --bind "$1" /etc/hosts && shift && exec "$@""#;
-    let prefix = [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-        "sh",
-    ];
-    let mut prefix: Vec<&OsStr> = prefix.iter().map(OsStr::new).collect();
-    prefix.push(hosts.as_os_str());
-    let child = testkit::runner::command_via(&prefix, inv, state)
+    let script = r#"mount --bind "$1" /etc/hosts"#;
+    let child = testkit::runner::unshared(script, hosts, inv, state)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,13 +22,7 @@ fn deployctl_with_hosts(hosts: &Path, inv: &Path, state: &Path, args: &[&str]) -
 #[test]
 fn hosts_named_by_dns_names_roll_out_over_both_transports() {
     let f = Fleet::new(2, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        work,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, work, state) = (&f.bed, &f.builds, &f.work, &f.state);
     let names: Vec<String> = (1..=2).map(|k| format!("app{k}.bed.test")).collect();
     let mut hosts = String::from("127.0.0.1 localhost\n");
     let mut kh = String::new();
@@ -93,13 +74,7 @@ fn hosts_named_by_dns_names_roll_out_over_both_transports() {
 #[test]
 fn ssh_config_aliases_work_with_the_ssh_transport() {
     let f = Fleet::new(1, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        work,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, work, state) = (&f.bed, &f.builds, &f.work, &f.state);
     let cfg = work.path().join("ssh_config");
     std::fs::write(
         &cfg,

@@ -7,13 +7,7 @@ use testkit::*;
 #[test]
 fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
     let f = Fleet::new(2, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        work,
-        inv,
-        state,
-    } = &f;
+    let (bed, builds, work, inv, state) = (&f.bed, &f.builds, &f.work, &f.inv, &f.state);
     bed.loss(1, 40);
     let n = deployctl(inv, state, &["netcheck", "--env", "bed"]);
     assert_eq!(n.code, 5, "{} {}", n.stderr, n.json);
@@ -120,13 +114,7 @@ fn upload_killed_midway(transport: Transport) {
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     // Slow the host's inbound SSH traffic so the upload is observable mid-way.
     bed.limit_ssh(0, 4);
     let logins = bed.logins(0);
@@ -215,13 +203,7 @@ fn connection_dropped_after_install(transport: Transport) {
             ..Inv::default()
         },
     );
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let logins: Vec<usize> = (0..2).map(|k| bed.logins(k)).collect();
     let v2 = builds.v2.to_str().unwrap();
     let r = finish(

@@ -19,13 +19,7 @@ fn uploading(dir: &Path) -> bool {
 #[test]
 fn a_master_restarted_by_someone_else_since_it_was_checked_is_not_restarted_again() {
     let f = Fleet::on_v1(1, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let before = bed.admin_status(0);
     let master = before["master_pid"].as_u64().unwrap();
     let gen = before["current"]["generation"].as_u64().unwrap();

@@ -3,7 +3,6 @@
 //! stops the rollout whatever the tolerance, a corrupted backup and a failing copy refused
 //! before anything is swapped, and an audit directory that cannot be written.
 
-use std::ffi::OsStr;
 use std::process::Command;
 use testkit::*;
 
@@ -32,13 +31,7 @@ fn history_run<'a>(hist: &'a serde_json::Value, run: &str) -> &'a serde_json::Va
 #[test]
 fn rollback_to_a_run_restores_it_on_every_host_and_history_names_the_builds() {
     let f = Fleet::on_v1(3, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let r = f.rollout(&builds.v2);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     let run_b = r.json["run_id"].as_str().unwrap().to_string();
@@ -81,13 +74,7 @@ fn a_failed_canary_stops_whatever_the_tolerance_and_rollback_ends_on_one_build()
         ..Inv::default()
     };
     let f = Fleet::on_v1(3, &knobs);
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     assert_eq!(f.rollout(&builds.v2).code, 0);
     // The DR host (h0) is never the canary: h1 is, and never becomes ready.
     let broken = builds.broken_on(&[&bed.hosts[1].name]);
@@ -156,13 +143,7 @@ fn no_staged_files(bed: &Bed) {
 #[test]
 fn same_named_configs_are_kept_apart_and_a_failing_copy_changes_nothing() {
     let (f, run_b) = two_configs();
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let files = bed
         .srv(0)
         .join("hotel/backups")
@@ -207,13 +188,7 @@ fn same_named_configs_are_kept_apart_and_a_failing_copy_changes_nothing() {
 #[test]
 fn a_corrupted_backup_is_refused_with_its_reason_and_the_host_left_as_it_was() {
     let (f, run_b) = two_configs();
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let bin = bed
         .srv(0)
         .join("hotel/backups")
@@ -250,30 +225,12 @@ fn a_corrupted_backup_is_refused_with_its_reason_and_the_host_left_as_it_was() {
 #[test]
 fn an_audit_dir_that_cannot_be_written_stops_the_run_before_any_host() {
     let f = Fleet::on_v1(1, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        inv,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, inv, state) = (&f.bed, &f.builds, &f.inv, &f.state);
     let audit = state.join("audit");
     let before = ls(&audit);
     // The audit dir read-only in a mount namespace of deployctl's own (nothing to undo).
-    let script = r#"mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@""#;
-    let prefix = [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        script,
-        "sh",
-    ];
-    let mut prefix: Vec<&OsStr> = prefix.iter().map(OsStr::new).collect();
-    prefix.push(audit.as_os_str());
-    let out = testkit::runner::command_via(&prefix, inv, state)
+    let script = r#"mount --bind "$1" "$1" && mount -o remount,bind,ro "$1""#;
+    let out = testkit::runner::unshared(script, &audit, inv, state)
         .args(["rollout", "--env", "bed", "--artifact"])
         .arg(&builds.v2)
         .output()

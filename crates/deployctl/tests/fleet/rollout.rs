@@ -11,7 +11,7 @@ fn full_rollout(transport: Transport) {
             ..Inv::default()
         },
     );
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let v1 = build_id(&builds.v1);
     for h in &bed.hosts {
         assert_eq!(served_build(&h.address).as_deref(), Some(v1.as_str()));
@@ -125,7 +125,7 @@ fn backup_rotation_keeps_exactly_the_configured_count() {
             ..Inv::default()
         },
     );
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let mut ids = vec![];
     for art in [&builds.v1, &builds.v2, &builds.v1, &builds.v2] {
         let r = f.rollout(art);
@@ -168,7 +168,7 @@ fn config_files_ship_with_modes_privileged_ones_through_sudo_and_roll_back() {
             ..Inv::default()
         },
     );
-    let Fleet { bed, builds, .. } = &f;
+    let (bed, builds) = (&f.bed, &f.builds);
     let r = f.run(&["rollout", "--env", "bed"]);
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     let dir = bed.srv(0).join("hotel");

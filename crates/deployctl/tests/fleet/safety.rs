@@ -6,13 +6,7 @@ use testkit::*;
 
 fn host_key_refused(transport: Transport) {
     let f = Fleet::new(1, &Inv::default());
-    let Fleet {
-        bed,
-        builds,
-        work,
-        state,
-        ..
-    } = &f;
+    let (bed, builds, work, state) = (&f.bed, &f.builds, &f.work, &f.state);
     let logins = bed.logins(0);
     // Unknown: an empty known_hosts file.
     let empty = work.path().join("kh-empty");
@@ -79,9 +73,7 @@ fn unknown_or_changed_host_key_is_refused_over_native_russh() {
 #[test]
 fn invalid_inventories_fail_with_file_line_and_reason_touching_nothing() {
     let f = Fleet::new(1, &Inv::default());
-    let Fleet {
-        bed, work, state, ..
-    } = &f;
+    let (bed, work, state) = (&f.bed, &f.work, &f.state);
     let good = std::fs::read_to_string(&f.inv).unwrap();
     let addr = &bed.hosts[0].address;
     let host_line = good

@@ -19,9 +19,7 @@ fn a_0600_secret_is_never_readable_by_others_during_a_paused_upload() {
         admin: false,
         ..Inv::default()
     });
-    let Fleet {
-        bed, inv, state, ..
-    } = &f;
+    let (bed, inv, state) = (&f.bed, &f.inv, &f.state);
     // Slow the host's inbound SSH traffic, so the data in flight when the pause starts is a
     // small part of the 24 MiB and the upload is still halfway when it is paused.
     bed.limit_ssh(0, 8);
