@@ -244,7 +244,7 @@ async fn ship(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) -> Result<(),
         .await?;
     res.backup = b;
     res.touched = true;
-    crate::interrupt::note(&res.host, true);
+    crate::interrupt::changed(&res.host);
     for p in &job.payloads {
         let rep = ctx
             .timed(
@@ -337,7 +337,7 @@ pub async fn restore(ctx: &HostCtx<'_>, r: &RemoteHost, res: &mut HostResult) {
     .await;
     match out {
         Ok(build) => {
-            crate::interrupt::note(&res.host, false);
+            crate::interrupt::restored(&res.host);
             res.state = HostState::RolledBack;
             res.served_build = Some(build.clone());
             ctx.ui

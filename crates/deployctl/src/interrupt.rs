@@ -40,8 +40,17 @@ pub async fn forced() {
     FORCED.notified().await
 }
 
-/// `host` was changed by this run (`true`) or restored (`false`).
-pub fn note(host: &str, changed: bool) {
+/// `host` was changed by this run (a forced stop names it until it is restored).
+pub fn changed(host: &str) {
+    note(host, true);
+}
+
+/// `host` was restored by this run.
+pub fn restored(host: &str) {
+    note(host, false);
+}
+
+fn note(host: &str, changed: bool) {
     CHANGED
         .lock()
         .expect("changed hosts")
