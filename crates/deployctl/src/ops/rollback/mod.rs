@@ -14,6 +14,7 @@ use crate::fleet::close_all;
 use crate::hostrun::{self, HostCtx, HostResult, HostState};
 use crate::inventory::{Environment, Role};
 use crate::ops::rollout::{summary, RunError};
+use crate::ops::{HostRun, Place};
 use crate::outcome::Outcome;
 use crate::remote::{HostError, Layout, RemoteHost};
 use crate::ui::Ui;
@@ -107,40 +108,37 @@ async fn steps(
     opts: &RollbackOptions,
     ui: &Ui,
     audit: &Audit,
-    hosts: &[RemoteHost],
+    remotes: &[RemoteHost],
     report: &mut RollbackReport,
 ) -> Result<Option<String>, RunError> {
-    let (results, app) = match roles(env, hosts, audit, opts.to.only_gray()).await {
+    let mut hosts = match roles(env, remotes, audit, opts.to.only_gray()).await {
         Ok(x) => x,
         Err(why) => return Ok(Some(why)),
     };
-    let guard = crate::lease::guard(env, hosts, &opts.state_dir, audit, ui).await?;
+    let guard = crate::lease::guard(env, remotes, &opts.state_dir, audit, ui).await?;
     let ctx = HostCtx {
         env,
         layout: Layout::of(env),
         audit,
         ui,
     };
-    let mut run = Run {
+    let run = Run {
         env,
         opts,
-        hosts,
         ctx: &ctx,
-        results,
-        app,
     };
-    match run.execute().await {
+    match run.execute(&mut hosts).await {
         Ok((outcome, target)) => {
             report.outcome = outcome;
             report.target = Some(target);
-            report.reason = summary(&run.results);
+            report.reason = summary(hosts.iter().map(|h| &h.result));
         }
         Err(why) => report.reason = format!("nothing touched: {why}"),
     }
-    run.final_routing(report).await;
-    finish(report, &run, audit).await;
+    run.final_routing(&hosts, report).await;
+    finish(report, &hosts, &ctx).await;
     guard.release(audit).await;
-    report.hosts = run.results;
+    report.hosts = hosts.into_iter().map(|h| h.result).collect();
     Ok(None)
 }
 
@@ -160,55 +158,62 @@ async fn connect(env: &Environment) -> Result<Vec<RemoteHost>, String> {
     Err(format!("nothing touched: {}", errors.join(" | ")))
 }
 
-/// Roles of every host; the indices of the hosts this rollback restores. Errors: a role
+/// Roles of every host; the hosts this rollback restores get a place. Errors: a role
 /// detection failed, no app host, or every app host is DR.
-async fn roles(
+async fn roles<'r>(
     env: &Environment,
-    hosts: &[RemoteHost],
+    remotes: &'r [RemoteHost],
     audit: &Audit,
     only_gray: bool,
-) -> Result<(Vec<HostResult>, Vec<usize>), String> {
-    let mut results = vec![];
-    let mut app = vec![];
-    for (r, roles) in hosts.iter().zip(fleet::detect_all(env, hosts).await) {
+) -> Result<Vec<HostRun<'r>>, String> {
+    let mut hosts = vec![];
+    let mut rank = 0;
+    for (r, roles) in remotes.iter().zip(fleet::detect_all(env, remotes).await) {
         let roles = roles.map_err(|e| format!("nothing touched: {}: detect: {e}", r.host.name))?;
         let mut e = audit.event(Some(&r.host.name), Step::Detect, Verdict::Ok);
         e.detail = Some(format!("{roles:?}", roles = roles.0));
         audit.record(e);
-        if roles.0.contains(&Role::App) && (!only_gray || r.host.gray) {
-            app.push(results.len());
-        }
-        results.push(HostResult::new(r, roles.0));
+        let restored = roles.0.contains(&Role::App) && (!only_gray || r.host.gray);
+        let place = restored.then_some(Place { batch: 0, rank });
+        rank += usize::from(restored);
+        hosts.push(HostRun {
+            remote: r,
+            result: HostResult::new(r, roles.0),
+            place,
+        });
     }
-    if app.is_empty() {
+    let mut restored = hosts.iter().filter(|h| h.place.is_some()).peekable();
+    if restored.peek().is_none() {
         return Err(format!(
             "nothing touched: no {} host in env {}",
             if only_gray { "gray app" } else { "app" },
             env.name
         ));
     }
-    if app.iter().all(|&i| results[i].dr) {
+    if restored.all(|h| h.result.dr) {
         return Err("nothing touched: every app host is DR".into());
     }
-    Ok((results, app))
+    Ok(hosts)
 }
 
 /// The run once every host is connected, its role known and the lease held.
 struct Run<'a> {
     env: &'a Environment,
     opts: &'a RollbackOptions,
-    hosts: &'a [RemoteHost],
     ctx: &'a HostCtx<'a>,
-    results: Vec<HostResult>,
-    app: Vec<usize>,
+}
+
+/// The hosts this rollback restores, in plan order.
+fn restored<'h, 'r>(hosts: &'h [HostRun<'r>]) -> impl Iterator<Item = &'h HostRun<'r>> {
+    hosts.iter().filter(|h| h.place.is_some())
 }
 
 impl Run<'_> {
     /// Choose the target, pick each host's backup, restore; the outcome.
-    async fn execute(&mut self) -> Result<(Outcome, Target), String> {
-        let listings = self.listings().await?;
-        let serving = self.serving().await;
-        let target = self.target(&listings).await?;
+    async fn execute(&self, hosts: &mut [HostRun<'_>]) -> Result<(Outcome, Target), String> {
+        let listings = self.listings(hosts).await?;
+        let serving = self.serving(hosts).await;
+        let target = self.target(hosts, &listings).await?;
         let mut e = self.ctx.audit.event(None, Step::Target, Verdict::Info);
         e.build_id = Some(target.build_id.clone());
         e.detail = Some(format!("run {:?}", target.run_id));
@@ -218,11 +223,8 @@ impl Run<'_> {
             target.build_id,
             target.run_id.as_deref().unwrap_or("-")
         ));
-        self.restore_all(&target, &listings, &serving).await;
-        let failed = self
-            .app
-            .iter()
-            .any(|&i| self.results[i].state == HostState::RollbackFailed);
+        self.restore_all(hosts, &target, &listings, &serving).await;
+        let failed = restored(hosts).any(|h| h.result.state == HostState::RollbackFailed);
         Ok((
             if failed {
                 Outcome::RollbackFailed
@@ -233,41 +235,37 @@ impl Run<'_> {
         ))
     }
 
-    /// Every app host's backups; any host that cannot be listed stops the rollback.
-    async fn listings(&self) -> Result<Vec<(String, Listing)>, String> {
+    /// Every restored host's backups; any host that cannot be listed stops the rollback.
+    async fn listings(&self, hosts: &[HostRun<'_>]) -> Result<Vec<(String, Listing)>, String> {
         let l = &self.ctx.layout;
-        let futs = self
-            .app
-            .iter()
-            .map(|&i| backup::list_all(&self.hosts[i], l));
-        let mut out = vec![];
-        for (&i, listing) in self.app.iter().zip(fleet::futures_join_all(futs).await) {
-            let name = self.results[i].host.clone();
-            out.push((
-                name.clone(),
-                listing.map_err(|e| format!("{name}: backups: {e}"))?,
-            ));
-        }
-        Ok(out)
+        let futs = restored(hosts).map(|h| async move {
+            let name = h.result.host.clone();
+            let listing = backup::list_all(h.remote, l).await;
+            listing
+                .map_err(|e| format!("{name}: backups: {e}"))
+                .map(|l| (name, l))
+        });
+        fleet::futures_join_all(futs).await.into_iter().collect()
     }
 
-    /// The build each app host serves now (None: no answer).
-    async fn serving(&self) -> Vec<Option<String>> {
-        let futs = self.app.iter().map(|&i| {
-            let r = &self.hosts[i];
-            async move {
-                verify::served(Some(r), &r.host, self.env)
-                    .await
-                    .map(|b| b.build_id)
-            }
+    /// The build each restored host serves now (None: no answer).
+    async fn serving(&self, hosts: &[HostRun<'_>]) -> Vec<Option<String>> {
+        let futs = restored(hosts).map(|h| async move {
+            verify::served(Some(h.remote), &h.remote.host, self.env)
+                .await
+                .map(|b| b.build_id)
         });
         fleet::futures_join_all(futs).await
     }
 
-    async fn target(&self, listings: &[(String, Listing)]) -> Result<Target, String> {
+    async fn target(
+        &self,
+        hosts: &[HostRun<'_>],
+        listings: &[(String, Listing)],
+    ) -> Result<Target, String> {
         match &self.opts.to {
             RollbackTo::Run(run) => return target::of_run(run, listings),
-            RollbackTo::StableBuild => return self.stable_build().await,
+            RollbackTo::StableBuild => return self.stable_build(hosts).await,
             RollbackTo::LastSuccess => {}
         }
         let run = audit::last_success(&self.opts.state_dir, &self.env.name).ok_or_else(|| {
@@ -281,15 +279,13 @@ impl Run<'_> {
     }
 
     /// `gray --abort`: the one build every stable (non-gray) app host serves.
-    async fn stable_build(&self) -> Result<Target, String> {
-        let futs = self
-            .hosts
+    async fn stable_build(&self, hosts: &[HostRun<'_>]) -> Result<Target, String> {
+        let futs = hosts
             .iter()
-            .zip(&self.results)
-            .filter(|(r, res)| res.roles.contains(&Role::App) && !r.host.gray)
-            .map(|(r, _)| async move {
-                let b = verify::served(Some(r), &r.host, self.env).await;
-                (r.host.name.clone(), b.map(|b| b.build_id))
+            .filter(|h| h.result.roles.contains(&Role::App) && !h.remote.host.gray)
+            .map(|h| async move {
+                let b = verify::served(Some(h.remote), &h.remote.host, self.env).await;
+                (h.remote.host.name.clone(), b.map(|b| b.build_id))
             });
         let builds = fleet::futures_join_all(futs).await;
         let first = builds.first().and_then(|(_, b)| b.clone());
@@ -304,42 +300,35 @@ impl Run<'_> {
         }
     }
 
+    /// Every restored host with its listing and the build it serves (both in plan order).
     async fn restore_all(
-        &mut self,
+        &self,
+        hosts: &mut [HostRun<'_>],
         t: &Target,
         listings: &[(String, Listing)],
         serving: &[Option<String>],
     ) {
-        let mut slots: Vec<(usize, HostResult)> = self
-            .app
-            .iter()
-            .map(|&i| (i, self.results[i].clone()))
-            .collect();
-        let items = slots.iter_mut().zip(listings).zip(serving);
-        let (ctx, hosts) = (self.ctx, self.hosts);
-        fleet::bounded(
-            self.env.rollout.parallelism,
-            items,
-            |(((i, res), (_, l)), now)| restore_one(ctx, &hosts[*i], res, t, l, now.as_deref()),
-        )
+        let ctx = self.ctx;
+        let items = hosts
+            .iter_mut()
+            .filter(|h| h.place.is_some())
+            .zip(listings)
+            .zip(serving);
+        fleet::bounded(self.env.rollout.parallelism, items, |((h, (_, l)), now)| {
+            restore_one(ctx, h.remote, &mut h.result, t, l, now.as_deref())
+        })
         .await;
-        for (i, res) in slots {
-            self.results[i] = res;
-        }
     }
 
     /// Hosts restored return to the one pool; hosts whose restore failed are kept out.
-    async fn final_routing(&mut self, report: &mut RollbackReport) {
-        let members = self
-            .hosts
-            .iter()
-            .zip(self.results.iter().map(|r| r.roles.as_slice()));
+    async fn final_routing(&self, hosts: &[HostRun<'_>], report: &mut RollbackReport) {
+        let members = hosts.iter().map(|h| (h.remote, h.result.roles.as_slice()));
         let mut lbs = Balancers::new(self.env, members, &report.run_id);
         if lbs.is_empty() || report.target.is_none() {
             return;
         }
         let (_, mut down) = lbs.current().await;
-        for r in &self.results {
+        for r in hosts.iter().map(|h| &h.result) {
             match r.state {
                 HostState::RolledBack | HostState::Unchanged => down.remove(&r.host),
                 HostState::RollbackFailed => down.insert(r.host.clone()),
@@ -388,18 +377,19 @@ async fn restore_one(
 }
 
 /// Outcome recorded last (the run's and each host's), then each host's own audit log.
-async fn finish(report: &mut RollbackReport, run: &Run<'_>, audit: &Audit) {
+async fn finish(report: &mut RollbackReport, hosts: &[HostRun<'_>], ctx: &HostCtx<'_>) {
+    let audit = ctx.audit;
     let result = Verdict::of(report.outcome == Outcome::Success);
     let mut e = audit.event(None, Step::Outcome, result);
     e.outcome = Some(report.outcome);
     e.detail = Some(report.reason.clone());
     e.build_id = report.target.as_ref().map(|t| t.build_id.clone());
-    for (r, res) in run.hosts.iter().zip(&run.results) {
+    for h in hosts {
         let mut he = e.clone();
-        he.host = Some(r.host.name.clone());
-        he.build_id = res.served_build.clone();
+        he.host = Some(h.remote.host.name.clone());
+        he.build_id = h.result.served_build.clone();
         audit.record(he);
-        hostrun::append_host_audit(run.ctx, r).await;
+        hostrun::append_host_audit(ctx, h.remote).await;
     }
     audit.record(e);
 }

@@ -4,11 +4,12 @@
 //! membership does (a host fails verification or is restored, gray routing starts or
 //! changes), or around each restart when `[lb] down_during_restart`.
 
-use super::{finish, Ended, HostRun, Mode, RolloutReport, Run};
+use super::{finish, Ended, Mode, RolloutReport, Run};
 use crate::audit::{Audit, Step, Verdict};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
 use crate::hostrun::{self, HostState, Job};
+use crate::ops::HostRun;
 use crate::outcome;
 use std::collections::BTreeSet;
 

@@ -2,11 +2,11 @@
 //! the outcome (last, once final) and the per-host builds, and the one-line summary.
 
 use super::batches::{Routing, Stop};
-use super::HostRun;
 use crate::audit::{Audit, Step, Verdict};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
 use crate::hostrun::{self, HostCtx, HostResult, HostState, Job};
+use crate::ops::HostRun;
 use crate::outcome::{self, Outcome};
 use std::collections::BTreeSet;
 

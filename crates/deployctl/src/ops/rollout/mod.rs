@@ -11,6 +11,7 @@ use crate::audit::{self, Audit, Command, Step, Verdict};
 use crate::fleet::{self, close_all, HostNet};
 use crate::hostrun::{HostCtx, HostResult, IfCurrent, Job, Payload};
 use crate::inventory::{Environment, Role};
+use crate::ops::HostRun;
 use crate::outcome::Outcome;
 use crate::remote::{Layout, RemoteHost};
 use crate::ui::Ui;
@@ -71,29 +72,6 @@ pub struct RolloutReport {
     pub audit_log: PathBuf,
     /// The local audit log could not be written: the run fails.
     pub audit_error: Option<String>,
-}
-
-/// One host through the run: its connection, everything known about it, and its place in
-/// the deployment. The one per-host value every step reads and updates.
-pub(crate) struct HostRun<'a> {
-    pub remote: &'a RemoteHost,
-    pub result: HostResult,
-    /// Where this run deploys the host (None: not deployed by this run).
-    pub place: Option<Place>,
-}
-
-/// A host's place in the deployment: its batch (0 is the canary when enabled) and its rank
-/// in the plan (non-DR hosts first, inventory order otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Place {
-    pub batch: usize,
-    pub rank: usize,
-}
-
-impl HostRun<'_> {
-    pub fn in_batch(&self, n: usize) -> bool {
-        self.place.is_some_and(|p| p.batch == n)
-    }
 }
 
 /// How the steps ended (the report holds the rest).

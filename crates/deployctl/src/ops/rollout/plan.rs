@@ -1,11 +1,12 @@
 //! The plan of a run: which hosts it deploys, in which batch (the canary alone first when
 //! enabled, non-DR hosts first), and the `--dry-run` view of it.
 
-use super::{deployable, HostRun, Mode, Place, RolloutReport};
+use super::{deployable, Mode, RolloutReport};
 use crate::artifact::ArtifactInfo;
 use crate::fleet;
 use crate::hostrun::Job;
 use crate::inventory::Environment;
+use crate::ops::{HostRun, Place};
 
 /// Give every host this run deploys its [`Place`]; the batches by name go to the report.
 /// Err: there is nothing this run may deploy to (no such app host, or every one is DR).
