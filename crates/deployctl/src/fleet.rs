@@ -198,4 +198,33 @@ mod tests {
         .await;
         assert_eq!(v, vec![0, 1, 2, 3]);
     }
+
+    #[tokio::test]
+    async fn bounded_keeps_order_and_never_exceeds_its_limit() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let mut items: Vec<u64> = (0..7).collect();
+        let out = bounded(3, items.iter_mut(), |x| {
+            let (running, most) = (&running, &most);
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // Yield so the others get polled while this one holds its permit.
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                *x *= 10;
+                running.fetch_sub(1, Ordering::SeqCst);
+                *x
+            }
+        })
+        .await;
+        assert_eq!(out, vec![0, 10, 20, 30, 40, 50, 60]);
+        assert_eq!(items, out, "each item updated in place");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            3,
+            "exactly the limit ran at once"
+        );
+    }
 }
