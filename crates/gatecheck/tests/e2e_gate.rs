@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{free_port, gatecheck, hotel_api_bin, inventory, repo_root, Service};
+use common::{gatecheck, hotel_api_bin, inventory, repo_root, start};
 use serde_json::Value;
 
 fn read_json(path: &std::path::Path) -> Value {
@@ -15,15 +15,9 @@ fn read_json(path: &std::path::Path) -> Value {
 fn repository_suites_pass_against_a_real_hotel_api() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hotel_api_bin(tmp.path());
-    let svc = Service::start(&bin);
+    let svc = start(&bin);
     let generation_before = svc.version()["generation"].as_u64().unwrap();
-    let inv = inventory(
-        tmp.path(),
-        "t",
-        &bin,
-        Some(svc.admin()),
-        &[("h1", svc.url())],
-    );
+    let inv = inventory(tmp.path(), "t", &bin, Some(&svc), &[("h1", svc.url())]);
     let reports = tmp.path().join("reports");
     let suites = repo_root().join("e2e");
     let out = gatecheck(&[
@@ -61,7 +55,7 @@ fn repository_suites_pass_against_a_real_hotel_api() {
     // The restart suite really restarted the service, with the master's token, which no
     // report or output shows.
     assert!(svc.version()["generation"].as_u64().unwrap() > generation_before);
-    let token = std::fs::read_to_string(svc.admin().1).unwrap();
+    let token = std::fs::read_to_string(svc.token_file()).unwrap();
     let json_text = std::fs::read_to_string(reports.join("e2e.json")).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     for (what, text) in [
@@ -86,7 +80,7 @@ fn repository_suites_pass_against_a_real_hotel_api() {
 fn failing_assertion_and_down_host_fail_the_gate() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hotel_api_bin(tmp.path());
-    let svc = Service::start(&bin);
+    let svc = start(&bin);
     let suites = tmp.path().join("suites");
     std::fs::create_dir_all(&suites).unwrap();
     std::fs::write(
@@ -99,13 +93,14 @@ fn failing_assertion_and_down_host_fail_the_gate() {
         "GET {{base_url}}/version\nHTTP 200\n[Asserts]\njsonpath \"$.service\" == \"not-hotel-api\"\n",
     )
     .unwrap();
-    let down = format!("http://127.0.0.1:{}", free_port());
+    // A loopback port held without a listener: connections are refused.
+    let down = testkit::net::Reserved::new();
     let inv = inventory(
         tmp.path(),
         "t",
         &bin,
         None,
-        &[("up", svc.url()), ("down", down)],
+        &[("up", svc.url()), ("down", down.url())],
     );
     let reports = tmp.path().join("reports");
     let out = gatecheck(&[
@@ -208,14 +203,8 @@ fn make_gate_check(args: &[String]) -> std::process::Output {
 fn make_deploy_gate_check_passes_blocks_and_teaches() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hotel_api_bin(tmp.path());
-    let svc = Service::start(&bin);
-    let inv = inventory(
-        tmp.path(),
-        "t",
-        &bin,
-        Some(svc.admin()),
-        &[("h1", svc.url())],
-    );
+    let svc = start(&bin);
+    let inv = inventory(tmp.path(), "t", &bin, Some(&svc), &[("h1", svc.url())]);
     let common = [
         format!("INVENTORY={}", inv.display()),
         format!("GATE_REPORTS={}", tmp.path().join("reports").display()),

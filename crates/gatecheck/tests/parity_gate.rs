@@ -4,9 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{
-    clean_commit, free_port, gatecheck, hotel_api_bin, inventory, static_json_server, Service,
-};
+use common::{clean_commit, gatecheck, hotel_api_bin, inventory, start, static_json_server};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -16,7 +14,7 @@ fn stdout(out: &std::process::Output) -> String {
 fn parity_matches_the_served_commit_and_build() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hotel_api_bin(tmp.path());
-    let svc = Service::start(&bin);
+    let svc = start(&bin);
     let commit = clean_commit(&svc.version());
     let inv = inventory(tmp.path(), "uat", &bin, None, &[("uat-1", svc.url())]);
     let report = tmp.path().join("parity.json");
@@ -124,15 +122,16 @@ fn parity_refuses_a_build_from_a_dirty_tree() {
 fn parity_mismatch_lists_each_host_and_what_it_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hotel_api_bin(tmp.path());
-    let svc = Service::start(&bin);
+    let svc = start(&bin);
     let commit = svc.version()["commit"].as_str().unwrap().to_string();
-    let down = format!("http://127.0.0.1:{}", free_port());
+    // A loopback port held without a listener: connections are refused.
+    let down = testkit::net::Reserved::new();
     let inv = inventory(
         tmp.path(),
         "uat",
         &bin,
         None,
-        &[("uat-1", svc.url()), ("uat-2", down)],
+        &[("uat-1", svc.url()), ("uat-2", down.url())],
     );
     let report = tmp.path().join("parity.json");
     let wanted = "0123456789abcdef0123456789abcdef01234567";
@@ -182,7 +181,7 @@ fn parity_mismatch_lists_each_host_and_what_it_runs() {
 fn sync_refuses_an_artifact_of_another_commit() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hotel_api_bin(tmp.path());
-    let svc = Service::start(&bin);
+    let svc = start(&bin);
     let inv = inventory(tmp.path(), "uat", &bin, None, &[("uat-1", svc.url())]);
     let wanted = "0123456789abcdef0123456789abcdef01234567";
     let out = gatecheck(&[

@@ -5,78 +5,21 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{gatecheck, hotel_api_bin, http_get_at, repo_root, sibling_bin};
+use common::{gatecheck, hotel_api_bin, http_get_at, repo_root};
+use testkit::inv::bed_remote;
+use testkit::inventory::{master_args, Service, Thresholds};
+use testkit::{Bed, Inventory, Role, Transport};
 
-/// A test bed, torn down (by its own script, which stops its processes by pid) on drop.
-struct Bed {
-    name: String,
-    root: PathBuf,
-}
-
-impl Bed {
-    fn up(root: &Path, name: &str, hosts: usize) -> Bed {
-        let out = Command::new("bash")
-            .arg(repo_root().join("scripts/testbed.sh"))
-            .args(["up", &hosts.to_string(), "--name", name])
-            .env("DEPLOYCTL_TESTBED_ROOT", root)
-            .output()
-            .expect("run testbed.sh");
-        let bed = Bed {
-            name: name.to_string(),
-            root: root.to_path_buf(),
-        };
-        assert!(
-            out.status.success(),
-            "testbed up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        bed
+/// Environment `env` over every host of `bed`, hosts named `{env}-1`, ..., app role.
+fn env(bed: &Bed, env: &str) -> testkit::Env {
+    let mut e = bed.env(env, Transport::Ssh, Some(env));
+    for h in &mut e.hosts {
+        h.roles = vec![Role::App];
     }
-
-    fn dir(&self) -> PathBuf {
-        self.root.join(&self.name)
-    }
-
-    /// Host addresses in bed order.
-    fn addresses(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir().join("hosts"))
-            .unwrap()
-            .lines()
-            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
-            .collect()
-    }
-
-    fn env_toml(&self, env: &str, prefix: &str) -> String {
-        let hosts: Vec<String> = self
-            .addresses()
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                format!(
-                    "{{ name = \"{prefix}-{}\", address = \"{a}\", roles = [\"app\"] }}",
-                    i + 1
-                )
-            })
-            .collect();
-        format!(
-            "[env.{env}]\ntransport = \"ssh\"\nknown_hosts = \"{d}/known_hosts\"\nidentity = \"{d}/id_ed25519\"\nhosts = [{}]\n",
-            hosts.join(", "),
-            d = self.dir().display()
-        )
-    }
-}
-
-impl Drop for Bed {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("scripts/testbed.sh"))
-            .args(["down", "--name", &self.name])
-            .env("DEPLOYCTL_TESTBED_ROOT", &self.root)
-            .status();
-    }
+    e
 }
 
 fn build_id_at(addr: &str) -> String {
@@ -87,11 +30,7 @@ fn build_id_at(addr: &str) -> String {
 }
 
 fn artifact_version(bin: &Path) -> serde_json::Value {
-    let out = Command::new(bin)
-        .args(["version", "--json"])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
+    testkit::builds::version(bin)
 }
 
 fn make(tmp: &Path, inventory: &Path, extra: &[String]) -> Output {
@@ -104,7 +43,10 @@ fn make(tmp: &Path, inventory: &Path, extra: &[String]) -> Output {
         .env_remove("MAKELEVEL")
         .arg(format!("INVENTORY={}", inventory.display()))
         .arg(format!("GATECHECK={}", env!("CARGO_BIN_EXE_gatecheck")))
-        .arg(format!("DEPLOYCTL={}", sibling_bin("deployctl").display()))
+        .arg(format!(
+            "DEPLOYCTL={}",
+            testkit::bins::deployctl().display()
+        ))
         .arg(format!("GATE_REPORTS={}", tmp.join("reports").display()))
         .args(extra)
         .env("DEPLOYCTL_STATE_DIR", tmp.join("state"));
@@ -122,27 +64,34 @@ fn make(tmp: &Path, inventory: &Path, extra: &[String]) -> Output {
 fn deploy_prod_gated_promotes_through_every_gate_and_stops_at_the_failing_gate() {
     let tmp = tempfile::tempdir().unwrap();
     let beds = tmp.path().join("beds");
-    let id = std::process::id();
-    let uat = Bed::up(&beds, &format!("gu{id}"), 1);
-    let prod = Bed::up(&beds, &format!("gp{id}"), 2);
+    let uat = Bed::up_in(&beds, 1);
+    let prod = Bed::up_in(&beds, 2);
     let v1 = hotel_api_bin(tmp.path());
     let v1_info = artifact_version(&v1);
     let commit = common::clean_commit(&v1_info);
-    let inventory = tmp.path().join("deploy.toml");
-    std::fs::write(
-        &inventory,
-        format!(
-            "[artifact]\nbinary = \"{}\"\nname = \"hotel-api\"\n\
-             [remote]\ninstall_dir = \"/srv/hotel\"\nbackup_dir = \"/srv/hotel/backups\"\n\
-             [service]\npid_file = \"/srv/hotel/run/hotel-api.pid\"\nport = 8080\nadmin = \"127.0.0.1:9180\"\nadmin_token_file = \"/srv/admin.token\"\n\
-             args = [\"--listen\", \"0.0.0.0:{{port}}\", \"--admin\", \"127.0.0.1:9180\", \"--admin-token-file\", \"/srv/admin.token\", \"--data-dir\", \"{{install_dir}}/data\", \"--pid-file\", \"{{pid_file}}\"]\n\
-             [thresholds]\nfailure_tolerance = 0\n{}{}",
-            v1.display(),
-            uat.env_toml("uat", "uat"),
-            prod.env_toml("prod", "prod"),
-        ),
-    )
-    .unwrap();
+    let admin = "127.0.0.1:9180";
+    let token = "/srv/admin.token";
+    let inventory = Inventory {
+        binary: v1.clone(),
+        config: vec![],
+        remote: bed_remote(None, None),
+        service: Service {
+            pid_file: "/srv/hotel/run/hotel-api.pid".into(),
+            port: 8080,
+            admin: Some((admin.into(), token.into())),
+            args: master_args(&["--admin", admin, "--admin-token-file", token]),
+        },
+        health: None,
+        thresholds: Some(Thresholds {
+            failure_tolerance: 0,
+            max_loss_pct: None,
+            max_latency_ms: None,
+            on_network: None,
+        }),
+        rollout: None,
+        envs: vec![env(&uat, "uat"), env(&prod, "prod")],
+    }
+    .write(tmp.path());
 
     // 1. Nothing runs anywhere yet: parity syncs UAT, the suites pass there, prod is rolled out.
     let out = make(tmp.path(), &inventory, &[format!("COMMIT={commit}")]);

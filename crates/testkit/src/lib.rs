@@ -7,6 +7,11 @@
 //! - [`wait`]: the one bounded wait ([`wait_for`], [`wait_until`]) and [`block_on`].
 //! - [`http`]: a blocking HTTP/1.1 client over TCP or a Unix socket.
 //! - [`net`]: [`net::Reserved`], a loopback port held without a listener (no free_port race).
+//! - [`procs`]: processes and sockets from /proc: children (zombies included), liveness,
+//!   signals by pid, TCP sockets of a port.
+//! - [`master`]: [`Master`], the one process type of a master under test (hotel-api, zdrun):
+//!   addresses from its log (port 0), pid, events, admin calls, stop by pid; [`hotel`]:
+//!   [`HotelApi`], how to start hotel-api under it.
 //! - [`builds`]: stamped hotel-api builds ([`Builds`]: v1, v2, broken on named hosts),
 //!   [`build_id`], [`sha256_file`].
 //! - [`bed`]: the test bed ([`Bed`]): namespaces as hosts with real sshd, conditions imposed on
@@ -24,10 +29,13 @@ pub mod bed;
 pub mod bins;
 pub mod builds;
 pub mod fixture;
+pub mod hotel;
 pub mod http;
 pub mod inv;
 pub mod inventory;
+pub mod master;
 pub mod net;
+pub mod procs;
 pub mod runner;
 pub mod state;
 pub mod wait;
@@ -35,8 +43,10 @@ pub mod wait;
 pub use bed::{served_build, Bed, BedHost};
 pub use builds::{build_id, sha256_file, Builds};
 pub use fixture::Fleet;
+pub use hotel::HotelApi;
 pub use inv::Inv;
 pub use inventory::{ConfigFile, Env, Host, Inventory, OnNetwork, Role, Transport};
+pub use master::{Master, ADMIN_TOKEN};
 pub use runner::{deployctl, finish, spawn, spawn_env, Run};
 pub use state::{assert_fleet_on, fleet_state, running_sha, HostFinal};
 pub use wait::{block_on, wait_for, wait_some, wait_until, WAIT};

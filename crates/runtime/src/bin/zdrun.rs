@@ -44,6 +44,8 @@ ADMIN ENDPOINT (--admin)
   --admin-token-file FILE (mode 0600), POST /restart needs `Authorization: Bearer <token>`;
   `zdrun ctl restart --token-file FILE` sends it. Without one, POST /restart is refused on TCP
   (any local user reaches a loopback port) and open on a unix: socket. At most 64 connections.
+  Port 0, here or in --listen, binds a free port: the log events `listening` (name, addr) and
+  `admin_listening` (addr) name the addresses actually bound.
 
 RUNTIME DIRECTORY
   Worker notify sockets live in a fresh zdrun-XXXXXX directory (mode 0700) created in

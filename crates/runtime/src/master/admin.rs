@@ -106,7 +106,9 @@ pub fn serve(
             }
             let l = bind_tcp(*a).map_err(bind_err)?;
             let gate = RestartGate::new(access.token, true);
-            tracing::info!(event = "admin_listening", addr = %a, token, "admin endpoint ready");
+            // The address actually bound (port 0 picks one): how a caller learns it.
+            let bound = l.local_addr().map_err(bind_err)?;
+            tracing::info!(event = "admin_listening", addr = %bound, token, "admin endpoint ready");
             Ok(tokio::spawn(async move {
                 loop {
                     let Ok(permit) = permits.clone().acquire_owned().await else {
