@@ -9,11 +9,11 @@ use support::*;
 
 #[test]
 fn workers_bind_themselves_and_restart_works() {
-    let svc = Service::start("linger_ms = 200\n", &["--compat-reuseport"]);
+    let svc = start("linger_ms = 200\n", &["--compat-reuseport"]);
     let (old, _) = svc.current();
     // The master holds no public socket: only workers listen on the port.
-    let port = svc.addr.port();
-    assert!(listening_on(port, svc.master_pid()).is_empty());
+    let port = svc.addr().port();
+    assert!(listening_on(port, svc.pid()).is_empty());
     assert_eq!(
         listening_on(port, old).len(),
         1,
@@ -28,7 +28,7 @@ fn workers_bind_themselves_and_restart_works() {
 
 #[test]
 fn crash_waits_for_the_port_to_be_released_then_recovers() {
-    let svc = Service::start("linger_ms = 200\n", &["--compat-reuseport"]);
+    let svc = start("linger_ms = 200\n", &["--compat-reuseport"]);
     let (pid, _) = svc.current();
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     let ev = svc.wait_event("port_reconcile", |_| true);
@@ -40,23 +40,13 @@ fn crash_waits_for_the_port_to_be_released_then_recovers() {
     assert_eq!(svc.get("/ping").status, 200);
 }
 
-/// The LISTEN sockets on `port` that process `pid` holds.
-fn listening_on(port: u16, pid: i32) -> Vec<u64> {
-    let held = socket_inodes(pid.into());
-    tcp_sockets(port)
-        .into_iter()
-        .filter(|(state, _, inode)| state == "0A" && held.contains(inode))
-        .map(|(_, _, inode)| inode)
-        .collect()
-}
-
 #[test]
 fn a_candidate_joins_the_port_only_once_ready() {
-    let svc = Service::start("linger_ms = 200\n", &["--compat-reuseport"]);
-    let port = svc.addr.port();
+    let svc = start("linger_ms = 200\n", &["--compat-reuseport"]);
+    let port = svc.addr().port();
     // Generation 2 warms up for 4 s: the kernel must not queue connections to it meanwhile.
     svc.set_config("linger_ms = 200\nwarmup_ms = 4000\n");
-    svc.signal(Signal::SIGUSR1);
+    svc.signal(Signal::SIGUSR1 as i32);
     let started = svc.wait_event("worker_started", |e| e["generation"] == 2);
     let candidate = started["pid"].as_i64().unwrap() as i32;
     // Sample during the first 1.5 s of its warm-up (a wide margin before it can be ready). Its
@@ -79,7 +69,7 @@ fn a_candidate_joins_the_port_only_once_ready() {
 
 #[test]
 fn compat_mode_without_a_private_listener_starts_with_listen_fds_zero() {
-    let svc = Service::start(
+    let svc = start(
         "linger_ms = 200\n",
         &["--compat-reuseport", "--no-private-listener"],
     );

@@ -13,9 +13,9 @@ const CONFIG: &str = "linger_ms = 300\n";
 
 #[test]
 fn sigkilled_worker_is_replaced_and_gap_connections_are_served() {
-    let svc = Service::start(CONFIG, &[]);
+    let svc = start(CONFIG, &[]);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut cfg = LoadConfig::new(svc.addr, "/ping", ClientMode::NewConnection);
+    let mut cfg = LoadConfig::new(svc.addr(), "/ping", ClientMode::NewConnection);
     cfg.concurrency = 2;
     cfg.max_duration = Duration::from_secs(60);
     let live = Arc::new(loadgen::Live::default());
@@ -49,7 +49,7 @@ fn sigkilled_worker_is_replaced_and_gap_connections_are_served() {
 
 #[test]
 fn crash_loop_backs_off_and_is_capped() {
-    let svc = Service::spawn(
+    let svc = spawn(
         &format!("{CONFIG}fault = \"crash-on-start\"\n"),
         &["--backoff-max", "400ms"],
     );
@@ -73,9 +73,9 @@ fn crash_loop_backs_off_and_is_capped() {
 
 #[test]
 fn master_sigkilled_takes_its_workers_down() {
-    let mut svc = Service::start(CONFIG, &[]);
+    let mut svc = start(CONFIG, &[]);
     let (worker, _) = svc.current();
-    svc.signal(Signal::SIGKILL);
+    svc.signal(Signal::SIGKILL as i32);
     svc.wait_exit();
     wait_until("worker exit after master death", || !running(worker));
 }
@@ -83,10 +83,10 @@ fn master_sigkilled_takes_its_workers_down() {
 #[test]
 fn master_sigkilled_takes_down_a_worker_that_cleared_pdeathsig() {
     // As after exec of a setuid or file-capability binary: no PDEATHSIG, only the guard pipe.
-    let mut svc = Service::start(&format!("{CONFIG}fault = \"clear-pdeathsig\"\n"), &[]);
+    let mut svc = start(&format!("{CONFIG}fault = \"clear-pdeathsig\"\n"), &[]);
     let (worker, _) = svc.current();
     svc.wait_event("fault_injected", |e| e["fault"] == "clear-pdeathsig");
-    svc.signal(Signal::SIGKILL);
+    svc.signal(Signal::SIGKILL as i32);
     svc.wait_exit();
     wait_until("worker exit after master death", || !running(worker));
     svc.wait_event("master_gone", |_| true);
@@ -94,10 +94,10 @@ fn master_sigkilled_takes_down_a_worker_that_cleared_pdeathsig() {
 
 #[test]
 fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
-    let mut svc = Service::start(CONFIG, &[]);
+    let mut svc = start(CONFIG, &[]);
     // The worker's pid first: /status hashes the binary, which can outlast the slow request.
     let (worker, _) = svc.current();
-    let addr = svc.addr;
+    let addr = svc.addr();
     let slow = std::thread::spawn(move || {
         block_on(runtime::master::probe::get(
             addr,
@@ -107,9 +107,9 @@ fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     });
     // Wait until the worker has accepted the request's connection.
     wait_until("slow request accepted by the worker", || {
-        accepted_by(worker, svc.addr.port()) >= 1
+        accepted_by(worker, svc.addr().port()) >= 1
     });
-    svc.signal(Signal::SIGTERM);
+    svc.signal(Signal::SIGTERM as i32);
     let resp = slow
         .join()
         .unwrap()
@@ -130,7 +130,7 @@ fn busy_address_fails_with_a_clear_message() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotel-api"))
+    let out = std::process::Command::new(testkit::bins::hotel_api())
         .args([
             "--listen",
             &format!("127.0.0.1:{port}"),
@@ -154,7 +154,7 @@ fn invalid_config_exits_2_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "warmup_ms = \"soon\"\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotel-api"))
+    let out = std::process::Command::new(testkit::bins::hotel_api())
         .arg("--config")
         .arg(&cfg)
         .output()

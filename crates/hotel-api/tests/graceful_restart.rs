@@ -11,7 +11,7 @@ use support::*;
 const CONFIG: &str = "warmup_ms = 100\nlinger_ms = 1000\n";
 
 fn start_load_counted(
-    svc: &Service,
+    svc: &Master,
     mode: ClientMode,
     live: Arc<loadgen::Live>,
 ) -> (
@@ -19,7 +19,7 @@ fn start_load_counted(
     std::thread::JoinHandle<Report>,
 ) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut cfg = LoadConfig::new(svc.addr, "/search?city=Lisbon&latency_ms=2", mode);
+    let mut cfg = LoadConfig::new(svc.addr(), "/search?city=Lisbon&latency_ms=2", mode);
     cfg.concurrency = 2;
     cfg.max_duration = Duration::from_secs(60);
     let handle = std::thread::spawn(move || block_on(loadgen::run(cfg, stop_rx, live)));
@@ -28,8 +28,8 @@ fn start_load_counted(
 
 #[test]
 fn restarts_under_load_lose_nothing_in_both_client_modes() {
-    let svc = Service::start(CONFIG, &[]);
-    let v1 = build_id_of(&svc.bin);
+    let svc = start(CONFIG, &[]);
+    let v1 = build_id(&svc.bin());
     let live = Arc::new(loadgen::Live::default());
     let (stop_ka, ka) = start_load_counted(&svc, ClientMode::KeepAlive, live.clone());
     let (stop_nc, nc) = start_load_counted(&svc, ClientMode::NewConnection, live.clone());
@@ -77,13 +77,13 @@ fn restarts_under_load_lose_nothing_in_both_client_modes() {
 
 #[test]
 fn sigusr1_burst_is_coalesced_without_leaks() {
-    let svc = Service::start(CONFIG, &[]);
+    let svc = start(CONFIG, &[]);
     // Baseline once the master has confirmed the first worker (its readiness socket is closed).
     wait_until("first worker confirmed", || {
         svc.status()["current"]["ready"] == true
     });
     let fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", svc.master_pid()))
+        std::fs::read_dir(format!("/proc/{}/fd", svc.pid()))
             .unwrap()
             .count()
     };
@@ -96,7 +96,7 @@ fn sigusr1_burst_is_coalesced_without_leaks() {
         .min()
         .unwrap();
     for _ in 0..10 {
-        svc.signal(Signal::SIGUSR1);
+        svc.signal(Signal::SIGUSR1 as i32);
     }
     // The burst yields one restart plus at most one follow-up: generation 2 or 3, then quiet.
     wait_until("restarts to settle", || {
@@ -125,7 +125,7 @@ fn sigusr1_burst_is_coalesced_without_leaks() {
 
 #[test]
 fn new_worker_never_ready_is_killed_and_old_keeps_serving() {
-    let svc = Service::start(CONFIG, &["--ready-timeout", "1500ms"]);
+    let svc = start(CONFIG, &["--ready-timeout", "1500ms"]);
     let (old_pid, _) = svc.current();
     svc.set_config(&format!("{CONFIG}fault = \"never-ready\"\n"));
     let outcome = svc.restart();
@@ -145,7 +145,7 @@ fn new_worker_never_ready_is_killed_and_old_keeps_serving() {
 
 #[test]
 fn new_worker_crashing_at_start_keeps_old_serving() {
-    let svc = Service::start(CONFIG, &[]);
+    let svc = start(CONFIG, &[]);
     let (old_pid, _) = svc.current();
     svc.set_config(&format!("{CONFIG}fault = \"crash-on-start\"\n"));
     let outcome = svc.restart();
@@ -166,7 +166,7 @@ fn new_worker_crashing_at_start_keeps_old_serving() {
 
 #[test]
 fn old_worker_ignoring_sigterm_is_killed_after_grace() {
-    let svc = Service::start(
+    let svc = start(
         &format!("{CONFIG}fault = \"ignore-sigterm\"\n"),
         &["--grace", "2s"],
     );
@@ -184,9 +184,9 @@ fn old_worker_ignoring_sigterm_is_killed_after_grace() {
 
 #[test]
 fn binary_missing_at_restart_keeps_old_serving() {
-    let svc = Service::start(CONFIG, &[]);
+    let svc = start(CONFIG, &[]);
     let (old_pid, _) = svc.current();
-    std::fs::remove_file(&svc.bin).unwrap();
+    std::fs::remove_file(svc.bin()).unwrap();
     let outcome = svc.restart();
     assert_eq!(outcome["outcome"], "aborted", "{outcome}");
     assert!(
@@ -199,8 +199,8 @@ fn binary_missing_at_restart_keeps_old_serving() {
 
 #[test]
 fn concurrent_admin_restarts_share_one_follow_up() {
-    let svc = Service::start("warmup_ms = 300\nlinger_ms = 200\n", &[]);
-    let admin = svc.admin;
+    let svc = start("warmup_ms = 300\nlinger_ms = 200\n", &[]);
+    let admin = svc.admin();
     let outcomes: Vec<serde_json::Value> = block_on(async move {
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..5 {
@@ -239,7 +239,7 @@ fn concurrent_admin_restarts_share_one_follow_up() {
 
 #[test]
 fn sighup_is_a_graceful_restart_and_loses_nothing_under_load() {
-    let mut svc = Service::start(CONFIG, &[]);
+    let mut svc = start(CONFIG, &[]);
     let live = Arc::new(loadgen::Live::default());
     let (stop_ka, ka) = start_load_counted(&svc, ClientMode::KeepAlive, live.clone());
     let (stop_nc, nc) = start_load_counted(&svc, ClientMode::NewConnection, live.clone());
@@ -249,7 +249,7 @@ fn sighup_is_a_graceful_restart_and_loses_nothing_under_load() {
         wait_until("load running on the current worker", || {
             done() >= before + 200
         });
-        svc.signal(Signal::SIGHUP);
+        svc.signal(Signal::SIGHUP as i32);
         svc.wait_event("restart_outcome", |e| {
             e["action"] == "graceful_ok" && e["generation"] == generation
         });
@@ -275,10 +275,7 @@ fn sighup_is_a_graceful_restart_and_loses_nothing_under_load() {
             r.first_errors
         );
     }
-    assert!(
-        svc.master.as_mut().unwrap().try_wait().unwrap().is_none(),
-        "master must run on"
-    );
+    assert!(svc.try_wait().is_none(), "master must run on");
     assert_eq!(svc.current().1, 3);
 }
 
@@ -286,15 +283,12 @@ fn sighup_is_a_graceful_restart_and_loses_nothing_under_load() {
 fn sighup_as_soon_as_the_pid_file_exists_does_not_kill_the_master() {
     // Handlers are installed before the pid file is written: an operator's `kill -HUP
     // $(cat pidfile)` can never hit SIGHUP's default action (terminate).
-    let mut svc = Service::spawn(CONFIG, &[]);
+    let mut svc = spawn(CONFIG, &[]);
     let pid_file = svc.dir.path().join("master.pid");
     wait_until("pid file written", || pid_file.exists());
-    svc.signal(Signal::SIGHUP);
+    svc.signal(Signal::SIGHUP as i32);
     svc.wait_serving();
-    assert!(
-        svc.master.as_mut().unwrap().try_wait().unwrap().is_none(),
-        "master must run on"
-    );
-    svc.signal(Signal::SIGTERM);
+    assert!(svc.try_wait().is_none(), "master must run on");
+    svc.signal(Signal::SIGTERM as i32);
     assert_eq!(svc.wait_exit().code(), Some(0));
 }

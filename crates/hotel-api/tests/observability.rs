@@ -41,7 +41,7 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
 
 #[test]
 fn metrics_have_exactly_the_documented_names_and_count_events() {
-    let svc = Service::start("", &[]);
+    let svc = start("", &[]);
     assert_eq!(svc.restart()["outcome"], "ok");
     let (pid, _) = svc.current();
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
@@ -99,12 +99,12 @@ fn metrics_have_exactly_the_documented_names_and_count_events() {
 
 #[test]
 fn status_reports_workers_binary_and_last_restart() {
-    let svc = Service::start("", &[]);
+    let svc = start("", &[]);
     let v2 = svc.install_build("status-v2");
     assert_eq!(svc.restart()["outcome"], "ok");
     let s = svc.status();
-    assert_eq!(s["master_pid"], svc.master_pid());
-    assert_eq!(s["listeners"][0], format!("http={}", svc.addr));
+    assert_eq!(s["master_pid"], svc.pid());
+    assert_eq!(s["listeners"][0], format!("http={}", svc.addr()));
     assert_eq!(s["current"]["generation"], 2);
     assert_eq!(s["current"]["version"]["build_id"], v2.as_str());
     assert_eq!(s["current"]["sha256"].as_str().map(str::len), Some(64));
@@ -115,9 +115,9 @@ fn status_reports_workers_binary_and_last_restart() {
 
 #[test]
 fn every_log_line_is_json_with_an_event() {
-    let mut svc = Service::start("", &[]);
+    let mut svc = start("", &[]);
     assert_eq!(svc.restart()["outcome"], "ok");
-    svc.signal(Signal::SIGTERM);
+    svc.signal(Signal::SIGTERM as i32);
     assert_eq!(svc.wait_exit().code(), Some(0));
     let text = std::fs::read_to_string(&svc.log).unwrap();
     let mut events = Vec::new();

@@ -30,9 +30,9 @@ fn non_2xx(r: &Report) -> u64 {
 
 #[test]
 fn bookings_scope_fails_exactly_the_share_of_posts_only() {
-    let svc = Service::start("fail_share = 0.05\nfail_scope = \"bookings\"\n", &[]);
+    let svc = start("fail_share = 0.05\nfail_scope = \"bookings\"\n", &[]);
     let posts = load(bounded(
-        LoadConfig::bookings(svc.addr, ClientMode::KeepAlive),
+        LoadConfig::bookings(svc.addr(), ClientMode::KeepAlive),
         200,
     ));
     assert_eq!(posts.requests(), 200);
@@ -44,7 +44,7 @@ fn bookings_scope_fails_exactly_the_share_of_posts_only() {
         posts.failed_by_kind()
     );
     let gets = load(bounded(
-        LoadConfig::new(svc.addr, "/search?city=Rome", ClientMode::NewConnection),
+        LoadConfig::new(svc.addr(), "/search?city=Rome", ClientMode::NewConnection),
         100,
     ));
     assert_eq!((gets.requests(), gets.failed()), (100, 0));
@@ -54,7 +54,7 @@ fn bookings_scope_fails_exactly_the_share_of_posts_only() {
 
 #[test]
 fn all_scope_fails_api_routes_but_never_health_or_identity() {
-    let svc = Service::start("fail_share = 1.0\n", &[]);
+    let svc = start("fail_share = 1.0\n", &[]);
     let r = svc.get("/search?city=Rome");
     assert_eq!(r.status, 500, "{}", r.body);
     assert!(r.body.contains("injected fault"), "{}", r.body);
@@ -66,12 +66,12 @@ fn all_scope_fails_api_routes_but_never_health_or_identity() {
 #[test]
 fn added_latency_shifts_every_api_response() {
     let base = "search_latency_ms = 0\n";
-    let plain = Service::start(base, &[]);
-    let slow = Service::start(&format!("{base}added_latency_ms = 50\n"), &[]);
+    let plain = start(base, &[]);
+    let slow = start(&format!("{base}added_latency_ms = 50\n"), &[]);
     let path = "/search?city=Rome";
-    let p50 = |svc: &Service| {
+    let p50 = |svc: &Master| {
         let r = load(bounded(
-            LoadConfig::new(svc.addr, path, ClientMode::KeepAlive),
+            LoadConfig::new(svc.addr(), path, ClientMode::KeepAlive),
             40,
         ));
         assert_eq!((r.requests(), r.failed()), (40, 0));

@@ -5,10 +5,8 @@
 //! created.
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use support::*;
 
 const UNIT: &str = include_str!("../../../packaging/systemd/hotel-api.service");
@@ -47,75 +45,28 @@ fn master_serves_under_the_units_sandbox_with_a_read_only_tmp() {
     std::fs::create_dir_all(&run).unwrap();
     let bystander = run.join("operator-file");
     std::fs::write(&bystander, "not the master's").unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let admin = format!("127.0.0.1:{}", free_port());
     let pid_file = run.join("hotel-api.pid");
-    let log = root.path().join("master.log");
-    let mut master = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            SANDBOX,
-            "sh",
-        ])
-        .arg(env!("CARGO_BIN_EXE_hotel-api"))
-        .args(["--listen", &addr, "--admin", &admin, "--pid-file"])
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .args([SANDBOX, "sh"])
+        .arg(testkit::bins::hotel_api())
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .arg("--pid-file")
         .arg(&pid_file)
         .arg("--data-dir")
         .arg(root.path().join("data"))
         .env_remove("XDG_RUNTIME_DIR")
-        .env("RUNTIME_DIRECTORY", &run)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let addr = addr.parse().unwrap();
-    let serving = || {
-        block_on(runtime::master::probe::get(
-            addr,
-            "/ready",
-            std::time::Duration::from_secs(2),
-        ))
-        .is_ok_and(|r| r.status == 200)
-    };
-    let deadline = std::time::Instant::now() + WAIT;
-    while !serving() {
-        if let Some(st) = master.try_wait().unwrap() {
-            panic!(
-                "master exited under the sandbox: {st:?}\n{}",
-                std::fs::read_to_string(&log).unwrap()
-            );
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not serving under the sandbox"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
+        .env("RUNTIME_DIRECTORY", &run);
+    // Same pid as the master: `unshare` and `sh` both exec. Its log names the port it bound.
+    let mut master = Master::spawn(cmd, root, "master.log", None);
+    master.wait_serving();
     assert_eq!(
         zdrun_dirs(&run).len(),
         1,
         "runtime dir inside RUNTIME_DIRECTORY"
     );
-    kill(Pid::from_raw(master.id() as i32), Signal::SIGTERM).unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    let status = loop {
-        if let Some(st) = master.try_wait().unwrap() {
-            break st;
-        }
-        assert!(std::time::Instant::now() < deadline, "master did not exit");
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    };
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
+    let status = master.term_and_wait();
+    assert_eq!(status.code(), Some(0), "{}", master.log_text());
     assert!(zdrun_dirs(&run).is_empty(), "its own directory removed");
     assert!(!pid_file.exists(), "pid file removed");
     assert!(bystander.exists(), "never remove what it did not create");

@@ -20,7 +20,7 @@ fn token_file(dir: &std::path::Path, mode: u32) -> std::path::PathBuf {
 
 fn post_restart(z: &Zdrun, token: Option<&str>) -> probe::ProbeResponse {
     block_on(probe::request_with_token(
-        z.admin,
+        z.admin(),
         "POST",
         "/restart",
         Duration::from_secs(60),
@@ -44,10 +44,10 @@ fn restart_without_the_token_is_refused_and_reads_stay_open() {
         assert_eq!(r.status, 401, "{token:?}: {}", r.body);
         assert!(r.body.contains("refused"), "{}", r.body);
     }
-    assert_eq!(get(z.admin, "/metrics").unwrap().status, 200);
+    assert_eq!(get(z.admin(), "/metrics").unwrap().status, 200);
     let generation = z.wait_confirmed();
     assert!(
-        get(z.admin, "/metrics")
+        get(z.admin(), "/metrics")
             .unwrap()
             .body
             .contains(&format!("hotel_be_worker_generation {generation}")),
@@ -58,12 +58,12 @@ fn restart_without_the_token_is_refused_and_reads_stay_open() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(generation, 1, "no restart may have happened: {}", z.log());
     // `ctl` reads the same file.
-    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+    let out = Command::new(testkit::bins::zdrun())
         .args([
             "ctl",
             "restart",
             "--admin",
-            &z.admin.to_string(),
+            &z.admin().to_string(),
             "--token-file",
         ])
         .arg(&file)
@@ -85,13 +85,13 @@ fn restart_over_tcp_without_a_token_file_is_refused() {
         assert_eq!(r.status, 401, "{token:?}: {}", r.body);
         assert!(r.body.contains("--admin-token-file"), "{}", r.body);
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
-        .args(["ctl", "restart", "--admin", &z.admin.to_string()])
+    let out = Command::new(testkit::bins::zdrun())
+        .args(["ctl", "restart", "--admin", &z.admin().to_string()])
         .output()
         .unwrap();
     assert!(!out.status.success(), "ctl restart must fail: {out:?}");
     assert_eq!(
-        get(z.admin, "/status").unwrap().status,
+        get(z.admin(), "/status").unwrap().status,
         200,
         "reads stay open"
     );
@@ -107,7 +107,7 @@ fn restart_over_tcp_without_a_token_file_is_refused() {
 fn token_file_readable_by_others_is_refused_at_start() {
     let tdir = tempfile::tempdir().unwrap();
     let file = token_file(tdir.path(), 0o644);
-    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+    let out = Command::new(testkit::bins::zdrun())
         .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
         .arg("--admin-token-file")
         .arg(&file)
@@ -120,8 +120,8 @@ fn token_file_readable_by_others_is_refused_at_start() {
 }
 
 fn start_on_socket(sock: &std::path::Path, extra: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_zdrun"))
-        .args(["--listen", &format!("http={}", free_addr())])
+    Command::new(testkit::bins::zdrun())
+        .args(["--listen", "http=127.0.0.1:0"])
         .arg("--admin")
         .arg(format!("unix:{}", sock.display()))
         .args(extra)

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 fn zdrun(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+    let out = Command::new(testkit::bins::zdrun())
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .args(["--", "true"])
@@ -63,7 +63,7 @@ fn ready_interval_must_be_shorter_than_the_ready_timeout() {
 
 #[test]
 fn ctl_timeout_zero_is_refused() {
-    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+    let out = Command::new(testkit::bins::zdrun())
         .args(["ctl", "status", "--admin", "127.0.0.1:9", "--timeout", "0"])
         .output()
         .unwrap();

@@ -8,8 +8,6 @@ use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use support::*;
 
 /// A wrapper that runs the server in a subshell without `exec`ing it itself, as many service
@@ -28,7 +26,7 @@ fn wrapper(dir: &Path) -> Vec<OsString> {
 }
 
 fn metric(z: &Zdrun, series: &str) -> Option<u64> {
-    let body = get(z.admin, "/metrics")?.body;
+    let body = get(z.admin(), "/metrics")?.body;
     body.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
@@ -38,7 +36,7 @@ fn wrapper_that_does_not_exec_leaves_no_process_of_any_generation() {
     // slow-stop: the server outlives its wrapper by 0.5 s after SIGTERM, so it is orphaned.
     let mut z = Zdrun::start_with("slow-stop", &[], None, wrapper);
     let first = z.wait_serving();
-    let (old_server, old_wrapper) = (pid_in(&first), children_of(z.child.id()));
+    let (old_server, old_wrapper) = (pid_in(&first), children_of(z.pid()));
     assert_eq!(old_wrapper.len(), 1, "{old_wrapper:?}");
     assert!(
         old_server != old_wrapper[0],
@@ -58,11 +56,11 @@ fn wrapper_that_does_not_exec_leaves_no_process_of_any_generation() {
     }
     // After a restart only the new generation accepts.
     for _ in 0..20 {
-        let body = get(z.addr, "/").unwrap().body;
+        let body = get(z.addr(), "/").unwrap().body;
         assert!(body.starts_with("gen 2 "), "{body}");
     }
-    let new_server = pid_in(&get(z.addr, "/").unwrap().body);
-    let new_wrapper = children_of(z.child.id());
+    let new_server = pid_in(&get(z.addr(), "/").unwrap().body);
+    let new_wrapper = children_of(z.pid());
     assert_eq!(z.term_and_wait().code(), Some(0));
     for pid in new_wrapper.into_iter().chain([new_server]) {
         assert!(!exists(pid), "process {pid} outlived the master");
@@ -73,8 +71,7 @@ fn wrapper_that_does_not_exec_leaves_no_process_of_any_generation() {
 fn worker_without_pdeathsig_dies_with_a_sigkilled_master_via_the_guard_pipe() {
     let mut z = Zdrun::start("clear-pdeathsig", &[], None);
     let server = pid_in(&z.wait_serving());
-    kill(Pid::from_raw(z.child.id() as i32), Signal::SIGKILL).unwrap();
-    let _ = z.child.wait();
+    z.kill();
     // Re-parented to init (or our subreaper) and reaped there: gone, or at most a zombie.
     wait_until("worker exits after the master's death", || {
         std::fs::read_to_string(format!("/proc/{server}/stat"))

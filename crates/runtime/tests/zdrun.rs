@@ -20,7 +20,7 @@ fn python_worker_is_served_and_swapped() {
     // reaped only the new generation can answer.
     let old = pid_in(&first);
     wait_until("generation 1 reaped", || !exists(old));
-    let second = get(z.addr, "/").unwrap().body;
+    let second = get(z.addr(), "/").unwrap().body;
     assert!(second.starts_with("gen 2 "), "{second}\n{}", z.log());
     assert_eq!(z.term_and_wait().code(), Some(0));
 }
@@ -40,8 +40,7 @@ fn master_reports_to_its_own_service_manager_in_order() {
     };
     recv(&mut messages);
     assert!(
-        messages[0].contains("READY=1")
-            && messages[0].contains(&format!("MAINPID={}", z.child.id())),
+        messages[0].contains("READY=1") && messages[0].contains(&format!("MAINPID={}", z.pid())),
         "{messages:?}"
     );
     assert_eq!(z.restart()["outcome"], "ok");
@@ -76,7 +75,7 @@ fn hanging_readiness_endpoint_times_out_and_master_stays_responsive() {
     assert_eq!(outcome["outcome"], "aborted", "{outcome}");
     // Final: the candidate is already reaped when "aborted" is answered (zombies counted).
     assert_eq!(
-        children_of(z.child.id()).len(),
+        children_of(z.pid()).len(),
         1,
         "only the old worker may be left"
     );
@@ -84,13 +83,13 @@ fn hanging_readiness_endpoint_times_out_and_master_stays_responsive() {
         t0.elapsed() < Duration::from_secs(15),
         "bounded by the readiness timeout"
     );
-    let body = get(z.addr, "/").unwrap().body;
+    let body = get(z.addr(), "/").unwrap().body;
     assert!(
         body.starts_with(&format!("gen {serving} ")),
         "{body}\n{}",
         std::fs::read_to_string(z.dir.path().join("zdrun.log")).unwrap()
     );
-    assert!(get(z.admin, "/metrics")
+    assert!(get(z.admin(), "/metrics")
         .unwrap()
         .body
         .contains("graceful_aborted\"} 1"));
@@ -100,7 +99,7 @@ fn hanging_readiness_endpoint_times_out_and_master_stays_responsive() {
 fn worker_exiting_zero_on_its_own_is_counted_graceful_and_replaced() {
     let z = Zdrun::start("exit0", &[], None);
     wait_until("graceful exit counted and worker replaced", || {
-        get(z.admin, "/metrics").is_some_and(|m| {
+        get(z.admin(), "/metrics").is_some_and(|m| {
             m.body
                 .contains("hotel_be_worker_exit_total{reason=\"graceful\"} 1")
                 && m.body
@@ -119,12 +118,12 @@ fn worker_closing_its_listener_loses_no_queued_connection() {
     assert_eq!(z.restart()["outcome"], "ok");
     // Generation 1 may still accept while it winds down; only generation 2 must be left.
     let status: serde_json::Value =
-        serde_json::from_str(&get(z.admin, "/status").unwrap().body).unwrap();
+        serde_json::from_str(&get(z.admin(), "/status").unwrap().body).unwrap();
     let old = status["previous"]["pid"].as_u64().unwrap();
     wait_until("generation 1 gone", || {
         !std::path::Path::new(&format!("/proc/{old}")).exists()
     });
-    let addr = z.addr;
+    let addr = z.addr();
     let pending =
         std::thread::spawn(move || block_on(probe::get(addr, "/", Duration::from_secs(20))));
     // Nobody accepts now: the connection waits in the master's accept queue.
@@ -160,10 +159,10 @@ fn admin_flood_leaves_master_responsive_without_fd_leak() {
     let z = Zdrun::start("normal", &[], None);
     z.wait_serving();
     wait_until("first worker confirmed by the master", || {
-        get(z.admin, "/metrics").is_some_and(|m| m.body.contains("hotel_be_worker_ready 1"))
+        get(z.admin(), "/metrics").is_some_and(|m| m.body.contains("hotel_be_worker_ready 1"))
     });
     let fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", z.child.id()))
+        std::fs::read_dir(format!("/proc/{}/fd", z.pid()))
             .unwrap()
             .count()
     };
@@ -175,7 +174,7 @@ fn admin_flood_leaves_master_responsive_without_fd_leak() {
         })
         .min()
         .unwrap();
-    let admin = z.admin;
+    let admin = z.admin();
     block_on(async move {
         let mut set = tokio::task::JoinSet::new();
         for i in 0..400 {
@@ -196,7 +195,7 @@ fn admin_flood_leaves_master_responsive_without_fd_leak() {
 
 #[test]
 fn missing_command_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+    let out = Command::new(testkit::bins::zdrun())
         .args(["--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
@@ -209,12 +208,11 @@ fn ctl_drives_an_admin_endpoint_on_a_unix_socket() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("admin.sock");
     let admin = format!("unix:{}", sock.display());
-    let addr = free_addr();
     let worker = WORKER;
-    let mut master = Command::new(env!("CARGO_BIN_EXE_zdrun"))
+    let mut master = Command::new(testkit::bins::zdrun())
         .args([
             "--listen",
-            &format!("http={addr}"),
+            "http=127.0.0.1:0",
             "--admin",
             &admin,
             "--ready-interval",
@@ -229,7 +227,7 @@ fn ctl_drives_an_admin_endpoint_on_a_unix_socket() {
         .spawn()
         .unwrap();
     let ctl = |verb: &str| {
-        Command::new(env!("CARGO_BIN_EXE_zdrun"))
+        Command::new(testkit::bins::zdrun())
             .args(["ctl", verb, "--admin", &admin])
             .output()
             .unwrap()

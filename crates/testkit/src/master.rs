@@ -159,6 +159,12 @@ impl Master {
         self.wait_exit()
     }
 
+    /// SIGKILL to the master alone, then reaps it.
+    pub fn kill(&mut self) -> ExitStatus {
+        self.signal(libc::SIGKILL);
+        self.child.wait().unwrap()
+    }
+
     /// `GET path` on the public address; `None` when nothing answers.
     pub fn try_get(&self, path: &str) -> Option<Response> {
         http::get(self.addr(), path, Duration::from_secs(5)).ok()
@@ -170,10 +176,10 @@ impl Master {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
-    /// `GET path` on the admin endpoint.
+    /// `GET path` on the admin endpoint, bounded by [`WAIT`] (a first `/status` hashes the
+    /// worker's binary: seconds for a debug build on a loaded machine).
     pub fn admin_get(&self, path: &str) -> Response {
-        http::get(self.admin(), path, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("admin GET {path}: {e}"))
+        http::get(self.admin(), path, WAIT).unwrap_or_else(|e| panic!("admin GET {path}: {e}"))
     }
 
     /// The admin `/status` as JSON.
@@ -208,6 +214,10 @@ impl Master {
 
 impl Drop for Master {
     fn drop(&mut self) {
+        // A master already reaped is left alone: its pid may belong to another process now.
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
         let kids = self.children();
         procs::signal(self.pid(), libc::SIGKILL);
         let _ = self.child.wait();

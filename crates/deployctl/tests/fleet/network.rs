@@ -87,25 +87,6 @@ fn packet_loss_is_measured_and_stops_or_warns_per_threshold() {
     assert_eq!(warns, 2, "{audit}");
 }
 
-/// Children of `pid` (from /proc/*/stat).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = vec![];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let ppid: u32 = after.split_whitespace().nth(1).unwrap().parse().unwrap();
-        if ppid == pid {
-            out.push(p);
-        }
-    }
-    out
-}
-
 fn upload_killed_midway(transport: Transport) {
     let f = Fleet::on_v1(
         1,
@@ -139,8 +120,8 @@ fn upload_killed_midway(transport: Transport) {
                 .is_ok_and(|m| m.len() > 1 << 20 && m.len() < total / 2);
             if halfway {
                 // Kill the per-connection sshd processes (children of the listener) by pid.
-                for c in children(bed.sshd_pid(0)) {
-                    kill9(c);
+                for c in procs::children_of(bed.sshd_pid(0) as i32) {
+                    assert!(procs::signal(c, libc::SIGKILL), "kill {c}");
                     killed.push(c);
                 }
             }
@@ -172,14 +153,6 @@ fn upload_killed_midway(transport: Transport) {
         served_build(&bed.hosts[0].address),
         Some(build_id(&builds.v2))
     );
-}
-
-fn kill9(pid: u32) {
-    let st = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
 }
 
 #[test]
