@@ -78,22 +78,21 @@ pub async fn check_once(r: &RemoteHost, env: &Environment, l: &Layout) -> Result
     Ok(Image::Proven(installed))
 }
 
-/// `current.sha256` of the admin `GET /status`, through the SSH tunnel.
-async fn admin_sha(r: &RemoteHost, admin: &str) -> Result<String, HostError> {
-    let port: u16 = admin
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .ok_or_else(|| HostError::Check(format!("bad admin address `{admin}`")))?;
-    let stream = r.t.tunnel(port).await?;
-    let fut = probe::request(stream, "GET", admin, "/status", "admin /status");
+/// `current.sha256` of the admin `GET /status` (a `protocol::Status`), through the SSH tunnel.
+async fn admin_sha(r: &RemoteHost, admin: &std::net::SocketAddr) -> Result<String, HostError> {
+    let stream = r.t.tunnel(admin.port()).await?;
+    let host = admin.to_string();
+    let fut = probe::request(stream, "GET", &host, "/status", "admin /status");
     let resp = tokio::time::timeout(Duration::from_secs(10), fut)
         .await
         .map_err(|_| HostError::Check("admin /status: no answer within 10s".into()))?
         .map_err(|e| HostError::Check(e.to_string()))?;
-    let v: serde_json::Value = serde_json::from_str(&resp.body)
+    let s: protocol::Status<serde::de::IgnoredAny> = serde_json::from_str(&resp.body)
         .map_err(|e| HostError::Check(format!("admin /status: {e}")))?;
-    v["current"]["sha256"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| HostError::Check(format!("admin /status has no current.sha256: {v}")))
+    s.current.and_then(|c| c.sha256).ok_or_else(|| {
+        HostError::Check(format!(
+            "admin /status has no current.sha256: {}",
+            resp.body.trim()
+        ))
+    })
 }

@@ -109,8 +109,12 @@ pub struct Remote {
 pub struct Service {
     /// Pid file the master writes (SIGUSR1 target).
     pub pid_file: String,
-    /// Loopback admin address of the master (`POST /restart`), if it has one.
-    pub admin: Option<String>,
+    /// Loopback admin address of the master (`POST /restart`), if it has one: the master's
+    /// `--admin`, parsed as a `protocol::AdminAddr` when the inventory is read (a bad value
+    /// fails there, with its line). deployctl reaches it through a TCP tunnel to its port, so
+    /// only a TCP address is accepted.
+    #[serde(default, deserialize_with = "validate::admin_addr")]
+    pub admin: Option<std::net::SocketAddr>,
     /// File on the host holding the master's admin token (its `--admin-token-file`); required
     /// with `admin`: a master refuses an unauthenticated restart over TCP.
     pub admin_token_file: Option<String>,

@@ -223,6 +223,19 @@ fn admin_needs_a_loopback_address_and_its_token_file() {
     ));
     assert_eq!(line, 10, "{reason}");
     assert!(reason.contains("loopback"), "{reason}");
+    // Read through protocol::AdminAddr when the file is parsed: a socket path (deployctl
+    // tunnels to a TCP port) and a value without a port fail there, on their line.
+    for bad in ["unix:/run/app/admin.sock", "127.0.0.1", "127.0.0.1:http"] {
+        let (line, reason) = invalid(&text(&format!(
+            "admin = \"{bad}\"\nadmin_token_file = \"/srv/t\""
+        )));
+        assert_eq!(line, 10, "{bad}: {reason}");
+        assert!(reason.contains("service.admin"), "{bad}: {reason}");
+    }
+    let (_, reason) = invalid(&text(
+        "admin = \"unix:/run/app/admin.sock\"\nadmin_token_file = \"/srv/t\"",
+    ));
+    assert!(reason.contains("TCP tunnel"), "{reason}");
     let (_, reason) = invalid(&text("admin_token_file = \"/srv/t\""));
     assert!(reason.contains("without service.admin"), "{reason}");
     let (_, reason) = invalid(&text(
@@ -236,5 +249,9 @@ fn admin_needs_a_loopback_address_and_its_token_file() {
     assert_eq!(
         inv.env("a").unwrap().service.admin_token_file.as_deref(),
         Some("/srv/t")
+    );
+    assert_eq!(
+        inv.env("a").unwrap().service.admin.map(|a| a.port()),
+        Some(9901)
     );
 }

@@ -2,7 +2,6 @@
 //! tunnel (any byte stream) or a plain `http://` external URL. One request per connection
 //! (`Connection: close`), bounded by a timeout, so a probe never hangs a rollout.
 
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -25,23 +24,9 @@ pub enum ProbeError {
     Url(String),
 }
 
-/// Build identity, as printed by `ARTIFACT version --json` and served by `GET /version`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BuildInfo {
-    #[serde(default)]
-    pub service: String,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub commit: String,
-    #[serde(default)]
-    pub label: String,
-    pub build_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation: Option<u64>,
-}
+/// Build identity, as printed by `ARTIFACT version --json` and served by `GET /version`: the
+/// `protocol` crate's document.
+pub use protocol::Version as BuildInfo;
 
 /// Send one request on `stream` and read the whole response.
 pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(

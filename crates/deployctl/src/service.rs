@@ -5,7 +5,9 @@
 use crate::inventory::Service;
 use crate::probe;
 use crate::remote::{HostError, Layout, RemoteHost};
-use serde::Deserialize;
+use protocol::{RestartAnswer, RestartOutcome};
+use serde::de::IgnoredAny;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The running master of a host.
@@ -73,20 +75,13 @@ pub struct AdminStatus {
     pub restart_in_progress: bool,
 }
 
-fn admin_port(admin: &str) -> Result<u16, HostError> {
-    admin
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .ok_or_else(|| HostError::Check(format!("bad admin address `{admin}`")))
-}
-
 /// `GET /status` on the admin endpoint through the transport's tunnel (bounded).
-pub async fn admin_status(r: &RemoteHost, admin: &str) -> Result<AdminStatus, HostError> {
-    let port = admin_port(admin)?;
+pub async fn admin_status(r: &RemoteHost, admin: &SocketAddr) -> Result<AdminStatus, HostError> {
+    let host = admin.to_string();
     let resp = r
         .bounded("admin /status", async {
-            let stream = r.t.tunnel(port).await?;
-            probe::request(stream, "GET", admin, "/status", "admin /status")
+            let stream = r.t.tunnel(admin.port()).await?;
+            probe::request(stream, "GET", &host, "/status", "admin /status")
                 .await
                 .map_err(|e| HostError::Check(e.to_string()))
         })
@@ -94,18 +89,20 @@ pub async fn admin_status(r: &RemoteHost, admin: &str) -> Result<AdminStatus, Ho
     parse_status(resp.status, &resp.body)
 }
 
-/// The fields of a `GET /status` answer that the re-check needs.
+/// The fields of a `GET /status` answer (a `protocol::Status`; the worker's own `/version`
+/// in it is not read) that the re-check needs.
 pub fn parse_status(status: u16, body: &str) -> Result<AdminStatus, HostError> {
     let bad =
         |why: &str| HostError::Check(format!("admin /status answered {status}: {why}: {body}"));
-    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| bad(&e.to_string()))?;
-    let num = |x: &serde_json::Value| x.as_u64();
+    let s: protocol::Status<IgnoredAny> =
+        serde_json::from_str(body).map_err(|e| bad(&e.to_string()))?;
     Ok(AdminStatus {
-        master_pid: num(&v["master_pid"])
-            .and_then(|p| u32::try_from(p).ok())
-            .ok_or_else(|| bad("no master_pid"))?,
-        generation: num(&v["current"]["generation"]).ok_or_else(|| bad("no serving worker"))?,
-        restart_in_progress: v["restart_in_progress"].as_bool().unwrap_or(false),
+        master_pid: s.master_pid,
+        generation: s
+            .current
+            .map(|c| c.generation)
+            .ok_or_else(|| bad("no serving worker"))?,
+        restart_in_progress: s.restart_in_progress,
     })
 }
 
@@ -163,13 +160,6 @@ pub async fn wait_master(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct RestartAnswer {
-    outcome: String,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 /// How the restart was requested.
@@ -277,11 +267,12 @@ pub fn generation_changed(m: &Master, now: &AdminStatus) -> Option<String> {
 /// `POST /restart` on the admin endpoint: the synchronous outcome of the restart.
 async fn admin_restart(
     r: &RemoteHost,
-    admin: &str,
+    admin: &SocketAddr,
     token: &str,
 ) -> Result<RestartMethod, HostError> {
-    let stream = r.t.tunnel(admin_port(admin)?).await?;
-    let fut = probe::request_with_token(stream, "POST", admin, "/restart", "admin /restart", token);
+    let stream = r.t.tunnel(admin.port()).await?;
+    let host = admin.to_string();
+    let fut = probe::request_with_token(stream, "POST", &host, "/restart", "admin /restart", token);
     let resp = tokio::time::timeout(Duration::from_secs(180), fut)
         .await
         .map_err(|_| HostError::Check("admin /restart: no answer within 180s".into()))?
@@ -292,18 +283,33 @@ async fn admin_restart(
             resp.status, resp.body
         ))
     })?;
-    if ans.outcome != "ok" {
-        return Err(HostError::Check(format!(
-            "master aborted the restart: {}",
-            ans.reason.unwrap_or_default()
-        )));
-    }
-    Ok(RestartMethod::AdminVerb)
+    let verb = match ans.outcome {
+        RestartOutcome::Ok => return Ok(RestartMethod::AdminVerb),
+        RestartOutcome::Aborted => "aborted",
+        RestartOutcome::Refused => "refused",
+    };
+    Err(HostError::Check(match ans.reason {
+        Some(why) => format!("master {verb} the restart: {why}"),
+        None => format!("master {verb} the restart (no reason given)"),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A master's `/status` with master pid 40, serving `generation` (none: no worker).
+    fn status_doc(generation: Option<u64>) -> String {
+        let current = match generation {
+            Some(g) => format!(
+                r#"{{"pid":41,"generation":{g},"program":"/srv/hotel/hotel-api","started_at":"t","ready":true,"private_addr":null,"sha256":"ab","version":{{"foreign":true}}}}"#
+            ),
+            None => "null".into(),
+        };
+        format!(
+            r#"{{"master_pid":40,"listeners":[],"current":{current},"previous":null,"restart_in_progress":false,"last_restart":null,"stopping":false}}"#
+        )
+    }
 
     #[test]
     fn a_changed_generation_pid_or_restart_under_way_is_reported() {
@@ -312,8 +318,7 @@ mod tests {
             exe: "/srv/hotel/hotel-api".into(),
             generation: Some(1),
         };
-        let body = r#"{"master_pid":40,"current":{"generation":1},"restart_in_progress":false}"#;
-        let now = parse_status(200, body).unwrap();
+        let now = parse_status(200, &status_doc(Some(1))).unwrap();
         assert_eq!(generation_changed(&m, &now), None);
         let moved = AdminStatus {
             generation: 2,
@@ -331,6 +336,10 @@ mod tests {
             ..now
         };
         assert!(generation_changed(&m, &other).unwrap().contains("pid 41"));
+        let none = parse_status(200, &status_doc(None))
+            .unwrap_err()
+            .to_string();
+        assert!(none.contains("no serving worker"), "{none}");
         assert!(parse_status(200, r#"{"master_pid":40,"current":null}"#).is_err());
     }
 

@@ -52,20 +52,3 @@ pub async fn start(link: HostLink, remote_port: u16) -> std::io::Result<Forwarde
     });
     Ok(Forwarder { local_addr, accept })
 }
-
-/// The port of an admin address such as `127.0.0.1:9180`.
-pub fn admin_port(admin: &str) -> Option<u16> {
-    admin.rsplit_once(':')?.1.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn admin_port_parses() {
-        assert_eq!(admin_port("127.0.0.1:9180"), Some(9180));
-        assert_eq!(admin_port("[::1]:81"), Some(81));
-        assert_eq!(admin_port("localhost"), None);
-    }
-}

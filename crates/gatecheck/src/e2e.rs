@@ -32,11 +32,7 @@ pub fn run(env: &Environment, suites: &[Suite], opts: &E2eOptions) -> std::io::R
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let admin_port = env
-        .service
-        .admin
-        .as_deref()
-        .and_then(admin_tunnel::admin_port);
+    let admin_port = env.service.admin.map(|a| a.port());
     if env.service.admin.is_none() {
         println!(
             "note: env {} has no service.admin in the inventory: suites using {{{{admin_url}}}} will error",

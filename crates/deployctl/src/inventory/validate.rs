@@ -72,12 +72,35 @@ pub fn valid_user(s: &str) -> bool {
 }
 
 /// Check every value of `env` that leaves deployctl; the first refusal wins.
-/// `service.admin` is a loopback `IP:PORT` and comes with the token file restarts need.
+/// Reads `service.admin` through `protocol::AdminAddr` (the one parser of admin addresses):
+/// a loopback TCP address; a `unix:` socket cannot be reached through deployctl's tunnel.
+pub(super) fn admin_addr<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    use serde::de::Error;
+    use serde::Deserialize;
+    let Some(s) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    match s.parse::<protocol::AdminAddr>() {
+        Ok(protocol::AdminAddr::Tcp(a)) => Ok(Some(a)),
+        Ok(protocol::AdminAddr::Unix(_)) => Err(D::Error::custom(format!(
+            "service.admin `{s}`: deployctl reaches the admin endpoint through a TCP tunnel; \
+             give the master a loopback address such as 127.0.0.1:9901"
+        ))),
+        Err(e) => Err(D::Error::custom(format!(
+            "service.admin `{s}` must be a loopback address such as 127.0.0.1:9901: {e}"
+        ))),
+    }
+}
+
+/// `service.admin` (already a loopback address, see [`admin_addr`]) comes with the token file
+/// restarts need.
 fn admin(
     svc: &super::Service,
     abs: impl Fn(&str, &str) -> Result<(), Refusal>,
 ) -> Result<(), Refusal> {
-    let Some(a) = &svc.admin else {
+    let Some(a) = svc.admin.map(|a| a.to_string()) else {
         return match &svc.admin_token_file {
             Some(f) => Err(refuse(
                 f,
@@ -86,19 +109,10 @@ fn admin(
             None => Ok(()),
         };
     };
-    if !a
-        .parse::<std::net::SocketAddr>()
-        .is_ok_and(|s| s.ip().is_loopback())
-    {
-        return Err(refuse(
-            a,
-            format!("service.admin `{a}` must be a loopback address such as 127.0.0.1:9901"),
-        ));
-    }
     match &svc.admin_token_file {
         Some(f) => abs("service.admin_token_file", f),
         None => Err(refuse(
-            a,
+            &a,
             "service.admin needs service.admin_token_file (the master's --admin-token-file on \
              the host): a master refuses an unauthenticated restart over TCP"
                 .into(),
