@@ -83,7 +83,13 @@ async fn lb_port_programs(r: &RemoteHost, tcp: &str) -> Result<Vec<String>, Host
         return Ok(vec![]);
     }
     let args: Vec<&str> = inodes.iter().map(String::as_str).collect();
-    let out = r.script("owners of :80/:443", OWNERS, &args).await?;
+    let out = r
+        .script(
+            "owners of :80/:443",
+            &crate::scripts::Script::inline(OWNERS),
+            &args,
+        )
+        .await?;
     Ok(out
         .lines()
         .filter_map(|l| l.split_once(' ').map(|(_, c)| c.trim().to_string()))
@@ -98,7 +104,7 @@ pub async fn roles(r: &RemoteHost, env: &Environment) -> Result<(Vec<Role>, bool
     let tcp = r
         .script(
             "read /proc/net/tcp",
-            "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || true",
+            &crate::scripts::Script::inline("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null || true"),
             &[],
         )
         .await?;

@@ -227,8 +227,10 @@ done"#;
 pub async fn query(r: &RemoteHost, s: &LbSettings, cmd: &str) -> Result<String, HostError> {
     r.script(
         "haproxy runtime API",
-        r#"set -eu
+        &crate::scripts::Script::inline(
+            r#"set -eu
 printf '%s\n' "$3" | "$2" -t 5 stdio "unix-connect:$1""#,
+        ),
         &[&Paths::of(s).sock, &s.socat, cmd],
     )
     .await
@@ -292,7 +294,12 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
         let mut args: Vec<&str> = vec![&p.sock, &s.socat];
         args.extend(cmds.iter().map(String::as_str));
         // Absolute states: safe to re-send after a lost connection.
-        r.script("haproxy runtime API", RUNTIME, &args).await?;
+        r.script(
+            "haproxy runtime API",
+            &crate::scripts::Script::inline(RUNTIME),
+            &args,
+        )
+        .await?;
     }
     let mode = if live { "runtime" } else { "full" };
     let pid = s.pid_file();
@@ -305,7 +312,7 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
         let _ = r
             .script(
                 "restore haproxy",
-                RESTORE,
+                &crate::scripts::Script::inline(RESTORE),
                 &[&pid, &p.cfg, &p.route, &p.serial],
             )
             .await;

@@ -399,7 +399,7 @@ pub async fn append_host_audit(ctx: &HostCtx<'_>, r: &RemoteHost) {
     let _ = r
         .script_stdin(
             "host audit",
-            r#"mkdir -p "$(dirname "$1")" && cat >> "$1""#,
+            &crate::scripts::Script::inline(r#"mkdir -p "$(dirname "$1")" && cat >> "$1""#),
             &[&ctx.layout.audit_file],
             lines.as_bytes(),
         )

@@ -51,7 +51,7 @@ pub async fn check_once(r: &RemoteHost, env: &Environment, l: &Layout) -> Result
     let out = r
         .script(
             "image check",
-            HOST,
+            &crate::scripts::Script::inline(HOST),
             &[&l.binary, &env.service.pid_file, from_host],
         )
         .await?;

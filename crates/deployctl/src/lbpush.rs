@@ -58,7 +58,7 @@ pub enum Change {
 pub async fn current(r: &RemoteHost, s: &LbSettings) -> Result<String, HostError> {
     r.script(
         "read lb config",
-        r#"cat "$1" 2>/dev/null || true"#,
+        &crate::scripts::Script::inline(r#"cat "$1" 2>/dev/null || true"#),
         &[&s.owned_file()],
     )
     .await
@@ -67,7 +67,12 @@ pub async fn current(r: &RemoteHost, s: &LbSettings) -> Result<String, HostError
 /// Upload `text` to `path` on the host (not retried: the caller decides).
 pub async fn upload(r: &RemoteHost, path: &str, text: &str) -> Result<(), HostError> {
     let put = r
-        .script_stdin("upload", r#"cat > "$1""#, &[path], text.as_bytes())
+        .script_stdin(
+            "upload",
+            &crate::scripts::Script::inline(r#"cat > "$1""#),
+            &[path],
+            text.as_bytes(),
+        )
         .await?;
     if !put.ok() {
         return Err(HostError::Command {
@@ -119,7 +124,7 @@ pub async fn apply(
         let _ = r
             .script(
                 "restore upstreams",
-                RESTORE,
+                &crate::scripts::Script::inline(RESTORE),
                 &[&s.upstream_conf(), &s.main_conf(), &s.nginx],
             )
             .await;
@@ -129,8 +134,8 @@ pub async fn apply(
 }
 
 /// `sh -c SCRIPT sh ARGS...`.
-pub fn script_argv(script: &str, args: &[&str]) -> Vec<String> {
-    crate::remote::sh_argv(script, args)
+pub fn script_argv(script: &'static str, args: &[&str]) -> Vec<String> {
+    crate::scripts::argv(&crate::scripts::Script::inline(script), args)
 }
 
 /// Run a non-idempotent LB step once. When the connection is lost during it, reconnect and

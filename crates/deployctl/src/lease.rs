@@ -168,7 +168,7 @@ pub async fn op(
 ) -> Result<(String, Option<LeaseInfo>), LeaseError> {
     let (pid, ttl_s) = (o.pid.to_string(), ttl.as_secs().max(1).to_string());
     let args = [dir, what, &o.run_id, &o.controller, &o.user, &pid, &ttl_s];
-    let argv = crate::remote::sh_argv(SCRIPT, &args);
+    let argv = crate::scripts::argv(&crate::scripts::Script::inline(SCRIPT), &args);
     let err = |detail: String| LeaseError::Remote {
         host: t.host().to_string(),
         detail,

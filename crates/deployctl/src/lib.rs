@@ -19,6 +19,8 @@
 //! - `fleet`: connect to every host, `detect` roles, `netcheck` loss and latency, plan canary +
 //!   batches, the bounded fan-out (`fleet::bounded`), `close_all`. `remote`: a connected host
 //!   plus the remote layout.
+//! - `scripts`: every shell script run on a host, a checked file `scripts/NAME.sh` with one
+//!   typed parser of its `key=value` output; `scripts::argv` builds the one `sh -c` command.
 //! - `lock`: the environment lock (stale detection, released on every exit path); `lease`:
 //!   per-host leases (renewed, released on every exit path); `interrupt`: Ctrl-C.
 //! - `hostrun`: one host's pipeline: `backup` (complete or absent, manifest, rotation) ->
@@ -69,6 +71,7 @@ pub(crate) mod outcome;
 pub(crate) mod probe;
 pub(crate) mod quote;
 pub(crate) mod remote;
+pub(crate) mod scripts;
 pub(crate) mod service;
 pub(crate) mod transport;
 pub(crate) mod ui;

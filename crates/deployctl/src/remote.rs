@@ -2,6 +2,7 @@
 //! helpers that turn a non-zero exit into a typed error carrying the command's stderr.
 
 use crate::inventory::{Environment, Host};
+use crate::scripts::{self, Script, ScriptError};
 use crate::transport::{exec_retry, ExecOutput, Transport, TransportError};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub enum HostError {
     },
     #[error("{0}")]
     Check(String),
+    #[error(transparent)]
+    Script(#[from] ScriptError),
     #[error("{what}: no answer within {secs}s (step timeout); the host is left as it is")]
     Timeout { what: String, secs: u64 },
 }
@@ -84,32 +87,32 @@ impl RemoteHost {
     pub async fn script_once(
         &self,
         what: &str,
-        script: &str,
+        script: &Script,
         args: &[&str],
     ) -> Result<String, HostError> {
-        self.run_once(what, &sh_argv(script, args)).await
+        self.run_once(what, &scripts::argv(script, args)).await
     }
 
-    /// Run a shell script (`sh -c SCRIPT ARGS...`): the script refers to `$1`, `$2`... so
-    /// that every value reaches the remote side quoted.
+    /// Run a script ([`scripts::argv`]: its values are positional arguments, never part of
+    /// its text), retried like [`run`](Self::run); its stdout for the script's parser.
     pub async fn script(
         &self,
         what: &str,
-        script: &str,
+        script: &Script,
         args: &[&str],
     ) -> Result<String, HostError> {
-        self.run(what, &sh_argv(script, args)).await
+        self.run(what, &scripts::argv(script, args)).await
     }
 
     /// Like [`script`](Self::script) but feeding `stdin`, not retried (the caller decides).
     pub async fn script_stdin(
         &self,
         what: &str,
-        script: &str,
+        script: &Script,
         args: &[&str],
         stdin: &[u8],
     ) -> Result<ExecOutput, TransportError> {
-        let argv = sh_argv(script, args);
+        let argv = scripts::argv(script, args);
         tokio::time::timeout(self.step_timeout, self.t.exec(&argv, Some(stdin)))
             .await
             .unwrap_or_else(|_| {
@@ -122,22 +125,6 @@ impl RemoteHost {
                 })
             })
     }
-}
-
-/// What every remote script starts with: a failing command or an unset variable stops it.
-pub const STRICT: &str = "set -eu";
-
-/// `sh -c SCRIPT sh ARGS...`: the script refers to `$1`, `$2`.... Every script runs under
-/// [`STRICT`] (prepended unless the script already starts with it).
-pub fn sh_argv(script: &str, args: &[&str]) -> Vec<String> {
-    let script = if script.starts_with(STRICT) {
-        script.to_string()
-    } else {
-        format!("{STRICT}\n{script}")
-    };
-    let mut argv = vec!["sh".to_string(), "-c".to_string(), script, "sh".to_string()];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    argv
 }
 
 fn check(what: &str, out: ExecOutput) -> Result<String, HostError> {
@@ -195,31 +182,6 @@ impl Layout {
                 .collect(),
             audit_file: format!("{dir}/.deploy/audit.jsonl"),
             install_dir: dir,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_script_runs_under_set_eu() {
-        let argv = sh_argv("cat \"$1\"", &["a b"]);
-        assert_eq!(argv[..2], ["sh", "-c"]);
-        assert_eq!(argv[2], "set -eu\ncat \"$1\"");
-        assert_eq!(argv[3..], ["sh", "a b"]);
-        let own = sh_argv("set -eu\ntrue", &[]);
-        assert_eq!(own[2], "set -eu\ntrue", "not doubled");
-        // Run for real: an unset variable and a failing command both stop the script.
-        for body in ["echo \"$nope\"; echo reached", "false; echo reached"] {
-            let argv = sh_argv(body, &[]);
-            let out = std::process::Command::new(&argv[0])
-                .args(&argv[1..])
-                .output()
-                .unwrap();
-            assert!(!out.status.success(), "{body}");
-            assert!(!String::from_utf8_lossy(&out.stdout).contains("reached"));
         }
     }
 }

@@ -27,12 +27,18 @@ pub async fn master(
     svc: &Service,
     l: &Layout,
 ) -> Result<Option<Master>, HostError> {
-    let script = r#"p=$(cat "$1" 2>/dev/null) || exit 0
+    let script = r#"set -eu
+p=$(cat "$1" 2>/dev/null) || exit 0
 case "$p" in ''|*[!0-9]*) exit 0;; esac
 [ -d "/proc/$p" ] || exit 0
 printf '%s\n' "$p"; readlink "/proc/$p/exe" || echo "?""#;
-    let script = &format!("set -eu\n{script}");
-    let out = r.script("read pid file", script, &[&svc.pid_file]).await?;
+    let out = r
+        .script(
+            "read pid file",
+            &crate::scripts::Script::inline(script),
+            &[&svc.pid_file],
+        )
+        .await?;
     let mut lines = out.lines();
     let Some(pid) = lines.next().and_then(|p| p.trim().parse::<u32>().ok()) else {
         return Ok(None);
@@ -136,7 +142,12 @@ setsid "$@" </dev/null >>"$log" 2>&1 &"#;
     let mut args: Vec<String> = vec![log, pid_dir.to_string(), l.binary.clone()];
     args.extend(start_args(svc, l));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    r.script_once("start service", script, &args).await?;
+    r.script_once(
+        "start service",
+        &crate::scripts::Script::inline(script),
+        &args,
+    )
+    .await?;
     Ok(())
 }
 
@@ -191,7 +202,13 @@ async fn admin_token(r: &RemoteHost, svc: &Service) -> Result<String, HostError>
     let file = svc.admin_token_file.as_deref().ok_or_else(|| {
         HostError::Check("service.admin is set without service.admin_token_file".into())
     })?;
-    let out = r.script("admin token", READ_TOKEN, &[file]).await?;
+    let out = r
+        .script(
+            "admin token",
+            &crate::scripts::Script::inline(READ_TOKEN),
+            &[file],
+        )
+        .await?;
     let token = out.trim().to_string();
     if token.is_empty() {
         return Err(HostError::Check(format!(
@@ -225,7 +242,7 @@ pub async fn restart(
         let token = admin_token(r, svc).await?;
         r.script(
             "re-check master",
-            RECHECK,
+            &crate::scripts::Script::inline(RECHECK),
             &[pid_file, &pid, binary, "check"],
         )
         .await
@@ -238,9 +255,13 @@ pub async fn restart(
         }
         return admin_restart(r, admin, &token).await;
     }
-    r.script_once("SIGUSR1", RECHECK, &[pid_file, &pid, binary, "signal"])
-        .await
-        .map_err(changed)?;
+    r.script_once(
+        "SIGUSR1",
+        &crate::scripts::Script::inline(RECHECK),
+        &[pid_file, &pid, binary, "signal"],
+    )
+    .await
+    .map_err(changed)?;
     Ok(RestartMethod::Sigusr1)
 }
 

@@ -75,7 +75,7 @@ pub async fn upload_as(
     let (tmpdir, base) = temp_path(dest, tag);
     r.script(
         "upload dir",
-        "set -eu\numask 077\nmkdir -p \"$1\"\nchmod 700 \"$1\"",
+        &crate::scripts::Script::inline("set -eu\numask 077\nmkdir -p \"$1\"\nchmod 700 \"$1\""),
         &[&tmpdir],
     )
     .await?;
@@ -87,7 +87,11 @@ pub async fn upload_as(
     .await;
     // Every attempt's file goes (a late writer of a broken attempt may have recreated one).
     let _ = r
-        .script("remove upload", r#"rm -f -- "$1".*"#, &[&base])
+        .script(
+            "remove upload",
+            &crate::scripts::Script::inline(r#"rm -f -- "$1".*"#),
+            &[&base],
+        )
         .await;
     out
 }
@@ -140,7 +144,11 @@ async fn transfer(
         let tmp = attempt_path(base, report.attempts);
         let len = data.len().to_string();
         let said = r
-            .script("resume upload", RESUME, &[&tmp, base, &len])
+            .script(
+                "resume upload",
+                &crate::scripts::Script::inline(RESUME),
+                &[&tmp, base, &len],
+            )
             .await?;
         let offset: usize = said.trim().parse().map_err(|_| {
             HostError::Check(format!(
@@ -155,7 +163,7 @@ async fn transfer(
             let sent = r
                 .script_stdin(
                     "upload",
-                    APPEND,
+                    &crate::scripts::Script::inline(APPEND),
                     &[&tmp, &offset.to_string()],
                     &data[offset..],
                 )
@@ -198,7 +206,9 @@ async fn transfer(
 async fn sha_on_host(r: &RemoteHost, path: &str) -> Result<String, HostError> {
     Ok(r.script(
         "sha256 on host",
-        r#"if [ -e "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi"#,
+        &crate::scripts::Script::inline(
+            r#"if [ -e "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi"#,
+        ),
         &[path],
     )
     .await?
@@ -250,13 +260,17 @@ async fn install(
     let mode = format!("{mode:o}");
     let res = match privileged {
         None => {
-            r.script_once("install", INSTALL, &[tmp, &mode, dest, &fault()])
-                .await
+            r.script_once(
+                "install",
+                &crate::scripts::Script::inline(INSTALL),
+                &[tmp, &mode, dest, &fault()],
+            )
+            .await
         }
         Some(owner) => {
             r.script_once(
                 "install (sudo)",
-                INSTALL_SUDO,
+                &crate::scripts::Script::inline(INSTALL_SUDO),
                 &[tmp, &mode, dest, tag, owner],
             )
             .await
@@ -288,7 +302,9 @@ pub(crate) async fn sha_on_host_any(
     }
     Ok(r.script(
         "sha256 on host (sudo)",
-        r#"sudo -n sh -c 'if [ -e "$1" ]; then sha256sum "$1" | cut -d" " -f1; fi' sh "$1""#,
+        &crate::scripts::Script::inline(
+            r#"sudo -n sh -c 'if [ -e "$1" ]; then sha256sum "$1" | cut -d" " -f1; fi' sh "$1""#,
+        ),
         &[path],
     )
     .await?

@@ -13,6 +13,7 @@ pub use manifest::{FileEntry, Manifest};
 pub use restore::restore;
 
 use crate::remote::{HostError, Layout, RemoteHost};
+use crate::scripts::{backup as sh, files};
 use serde::{Deserialize, Serialize};
 
 /// A complete backup on a host: its directory name (the run id) and manifest.
@@ -34,36 +35,6 @@ pub fn dir_of(l: &Layout, id: &str) -> String {
     format!("{}/{id}", l.backup_dir)
 }
 
-/// Copy every existing file into `$1` (the partial dir); one line per copied file:
-/// `INDEX SHA256 MODE UID:GID`. Arguments after `$1`: pairs (path, sudo flag).
-const COPY: &str = r#"set -eu
-part=$1; shift
-s=0
-x() { if [ "$s" = 1 ]; then sudo -n -- "$@"; else "$@"; fi; }
-rm -rf -- "$part"
-mkdir -p -- "$part/files"
-i=0
-while [ $# -gt 0 ]; do
-  f=$1; s=$2; shift 2
-  i=$((i + 1))
-  there=$(x sh -c 'if [ -e "$1" ]; then echo y; else echo n; fi' sh "$f")
-  [ "$there" = y ] || continue
-  dst="$part/files/${f#/}"
-  mkdir -p -- "$(dirname -- "$dst")"
-  x cp -p -- "$f" "$dst"
-  a=$(x sha256sum -- "$f"); b=$(x sha256sum -- "$dst")
-  [ "${a%% *}" = "${b%% *}" ] || { echo "copy of $f differs from its original" >&2; exit 3; }
-  meta=$(x stat -c '%a %u:%g' -- "$dst")
-  printf '%s %s %s\n' "$i" "${b%% *}" "$meta"
-done"#;
-
-/// Write the manifest into the partial dir, then rename it into place.
-const COMMIT: &str = r#"set -eu
-part=$1; final=$2
-printf '%s\n' "$3" > "$part/manifest.json"
-if [ -e "$final" ]; then echo "backup $final already exists" >&2; exit 3; fi
-mv -- "$part" "$final""#;
-
 /// Back up the installed files as backup `run_id`; `None` when none of them exists.
 pub async fn create(
     r: &RemoteHost,
@@ -79,11 +50,13 @@ pub async fn create(
         args.push(if *sudo { "1" } else { "0" }.to_string());
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = r.script("backup", COPY, &argv).await?;
-    let entries = parse_copied(&out, &files)?;
+    let out = r.script("backup", &sh::COPY, &argv).await?;
+    let entries = sh::parse_copy(&out, &files)?;
     if entries.is_empty() {
-        r.script("backup cleanup", r#"rm -rf -- "$1""#, &[&part])
+        let out = r
+            .script("backup cleanup", &files::REMOVE_TREE, &[&part])
             .await?;
+        files::parse_remove_tree(&out)?;
         return Ok(None);
     }
     let manifest = Manifest {
@@ -98,33 +71,15 @@ pub async fn create(
         return Err(HostError::Check(format!("backup: {why}")));
     }
     let text = serde_json::to_string(&manifest).expect("serialize manifest");
-    r.script("backup commit", COMMIT, &[&part, &dir_of(l, run_id), &text])
+    let final_dir = dir_of(l, run_id);
+    let out = r
+        .script("backup commit", &sh::COMMIT, &[&part, &final_dir, &text])
         .await?;
+    sh::parse_commit(&out)?;
     Ok(Some(Backup {
         id: run_id.into(),
         manifest,
     }))
-}
-
-fn parse_copied(out: &str, files: &[(String, bool)]) -> Result<Vec<FileEntry>, HostError> {
-    let bad = |line: &str| HostError::Check(format!("backup: unexpected output line {line:?}"));
-    out.lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split(' ').collect();
-            let [i, sha, mode, owner] = f[..] else {
-                return Err(bad(line));
-            };
-            let i: usize = i.parse().map_err(|_| bad(line))?;
-            let (path, sudo) = files.get(i.wrapping_sub(1)).ok_or_else(|| bad(line))?;
-            Ok(FileEntry {
-                path: path.trim_start_matches('/').to_string(),
-                mode: mode.into(),
-                owner: owner.into(),
-                sha256: sha.into(),
-                sudo: *sudo,
-            })
-        })
-        .collect()
 }
 
 /// What the backup directory holds: complete backups (oldest first) and the names of
@@ -135,23 +90,22 @@ pub struct Listing {
     pub ignored: Vec<(String, String)>,
 }
 
-/// Every directory but `.partial-*`, then its manifest, NUL separated.
-const LIST: &str = r#"set -eu
-[ -d "$1" ] || exit 0
-find "$1" -mindepth 1 -maxdepth 1 -type d ! -name '.partial-*' -exec sh -c '
-for d do
-  printf "%s\0" "${d##*/}"
-  if [ -f "$d/manifest.json" ]; then tr -d "\n\0" < "$d/manifest.json"; fi
-  printf "\0"
-done' sh {} +"#;
-
 /// Backups on the host.
 pub async fn list_all(r: &RemoteHost, l: &Layout) -> Result<Listing, HostError> {
-    let out = r.script("list backups", LIST, &[&l.backup_dir]).await?;
+    let out = r
+        .script("list backups", &sh::LIST, &[&l.backup_dir])
+        .await?;
     let mut listing = Listing::default();
-    let fields: Vec<&str> = out.split('\0').collect();
-    for pair in fields.chunks_exact(2) {
-        let (id, text) = (pair[0], pair[1]);
+    for found in sh::parse_list(&out)? {
+        let (id, text) = match found {
+            sh::Listed::Dir { name, manifest } => (name, manifest.unwrap_or_default()),
+            sh::Listed::Odd(name) => {
+                let why = "name holds a newline (shown as ?)".to_string();
+                listing.ignored.push((name, why));
+                continue;
+            }
+        };
+        let (id, text) = (id.as_str(), text.as_str());
         match manifest::parse(text) {
             Ok(m) if m.run_id == id => listing.complete.push(Backup {
                 id: id.into(),
@@ -192,11 +146,72 @@ pub async fn rotate(r: &RemoteHost, l: &Layout, run_id: &str) -> Result<Vec<Stri
     let mut args = vec![l.backup_dir.clone(), format!(".partial-{run_id}")];
     args.extend(doomed.iter().map(|id| dir_of(l, id)));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let script = r#"set -eu
-dir=$1; own=$2; shift 2
-[ -d "$dir" ] || exit 0
-find "$dir" -mindepth 1 -maxdepth 1 -name '.partial-*' ! -name "$own" -exec rm -rf -- {} +
-if [ $# -gt 0 ]; then rm -rf -- "$@"; fi"#;
-    r.script("rotate backups", script, &argv).await?;
+    let out = r.script("rotate backups", &sh::ROTATE, &argv).await?;
+    sh::parse_rotate(&out)?;
     Ok(doomed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Host;
+    use crate::transport::local::LocalTransport;
+
+    fn local() -> RemoteHost {
+        let h = Host {
+            name: "local".into(),
+            address: "127.0.0.1".into(),
+            user: "root".into(),
+            port: 22,
+            roles: vec![],
+            dr: false,
+            gray: false,
+            external_url: "http://127.0.0.1:1".into(),
+        };
+        RemoteHost::new(h, Box::new(LocalTransport::new("local")))
+    }
+
+    /// The backup scripts run for real (local host): copy, commit, list, restore, rotate.
+    #[tokio::test]
+    async fn backups_are_taken_listed_restored_and_rotated_through_their_scripts() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_str().unwrap();
+        let l = Layout {
+            install_dir: format!("{root}/srv"),
+            backup_dir: format!("{root}/backups"),
+            binary: format!("{root}/srv/app"),
+            binary_name: "app".into(),
+            keep: 1,
+            configs: vec![(format!("{root}/srv/app.toml"), false)],
+            audit_file: format!("{root}/srv/.deploy/audit.jsonl"),
+        };
+        let r = local();
+        assert_eq!(
+            create(&r, &l, "r1", "b0").await.unwrap(),
+            None,
+            "nothing installed"
+        );
+        std::fs::create_dir_all(format!("{root}/srv")).unwrap();
+        std::fs::write(&l.binary, b"v1").unwrap();
+        let b1 = create(&r, &l, "r1", "b1").await.unwrap().unwrap();
+        assert_eq!(
+            b1.manifest.files.len(),
+            1,
+            "the absent config is not listed"
+        );
+        assert_eq!(
+            b1.manifest.files[0].sha256,
+            crate::upload::sha256_hex(b"v1")
+        );
+        std::fs::write(&l.binary, b"v2").unwrap();
+        std::fs::create_dir_all(format!("{root}/backups/x\ny")).unwrap();
+        let b2 = create(&r, &l, "r2", "b2").await.unwrap().unwrap();
+        let all = list_all(&r, &l).await.unwrap();
+        assert_eq!(all.complete, vec![b1.clone(), b2]);
+        assert_eq!(all.ignored.len(), 1, "{:?}", all.ignored);
+        restore(&r, &l, &b1, "r3").await.unwrap();
+        assert_eq!(std::fs::read(&l.binary).unwrap(), b"v1");
+        assert_eq!(rotate(&r, &l, "r2").await.unwrap(), vec!["r1".to_string()]);
+        assert_eq!(list(&r, &l).await.unwrap().len(), 1);
+    }
 }

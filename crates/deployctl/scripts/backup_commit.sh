@@ -1,0 +1,11 @@
+# shellcheck shell=sh
+# backup_commit: write the manifest into a partial backup directory, then rename the
+# directory into place (a backup is complete or absent).
+# Arguments: $1 the partial directory; $2 the final directory; $3 the manifest (JSON text).
+# Exit: 0 done; 3 the final directory already exists; other non-zero: a command failed.
+# Output: none.
+set -eu
+part=$1; final=$2
+printf '%s\n' "$3" > "$part/manifest.json"
+if [ -e "$final" ]; then echo "backup $final already exists" >&2; exit 3; fi
+mv -- "$part" "$final"
