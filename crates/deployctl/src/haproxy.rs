@@ -19,6 +19,7 @@
 use crate::lb::{self, LbSettings, Member, Routing};
 use crate::lbpush::{self, Change};
 use crate::remote::{HostError, RemoteHost};
+use crate::scripts::lb as sh;
 use std::fmt::Write;
 
 /// haproxy's sample for an nginx-style `[lb] split_key`.
@@ -213,59 +214,13 @@ pub fn runtime_commands(r: &Routing, s: &LbSettings, files: &Files) -> Vec<Strin
     cmds
 }
 
-/// Send runtime API commands (one per socat call); any answer other than empty is an error.
-const RUNTIME: &str = r#"set -eu
-sock=$1; socat=$2; shift 2
-for c in "$@"; do
-  out=$(printf '%s\n' "$c" | "$socat" -t 5 stdio "unix-connect:$sock")
-  if [ -n "$(printf '%s' "$out" | tr -d '[:space:]')" ]; then
-    echo "haproxy runtime API: '$c': $out" >&2; exit 3
-  fi
-done"#;
-
-/// Runtime API query (`show stat`, `show map ...`): its answer.
+/// Runtime API query (`show stat`, `show map ...`): its answer, verbatim, for the parser of
+/// that query ([`crate::lbview`]).
 pub async fn query(r: &RemoteHost, s: &LbSettings, cmd: &str) -> Result<String, HostError> {
-    r.script(
-        "haproxy runtime API",
-        &crate::scripts::Script::inline(
-            r#"set -eu
-printf '%s\n' "$3" | "$2" -t 5 stdio "unix-connect:$1""#,
-        ),
-        &[&Paths::of(s).sock, &s.socat, cmd],
-    )
-    .await
+    let args = [&Paths::of(s).sock, &s.socat, cmd];
+    r.script("haproxy runtime API", &sh::HAPROXY_QUERY, &args)
+        .await
 }
-
-/// Swap the uploaded `.new` files in (previous ones kept as `.prev`), `haproxy -c` first;
-/// then seamless reload (USR2 to the master) or start. `runtime` mode only moves the files.
-const SWAP: &str = r#"set -eu
-mode=$1; haproxy=$2; pid=$3; serial=$4; shift 4
-test=$1.test-$serial
-sed -e "s|$2|$2.new-$serial|g" -e "s|$3|$3.new-$serial|g" "$1.new-$serial" > "$test"
-if [ "$mode" = full ] && ! out=$("$haproxy" -c -q -f "$test" 2>&1); then
-  rm -f "$test" "$1.new-$serial" "$2.new-$serial" "$3.new-$serial"
-  echo "haproxy -c rejected the new configuration (previous files kept): $out" >&2; exit 3
-fi
-rm -f "$test"
-for f in "$@"; do
-  if [ -e "$f" ]; then cp -p "$f" "$f.prev"; else rm -f "$f.prev"; fi
-  mv -f "$f.new-$serial" "$f"
-done
-if [ "$mode" = runtime ]; then echo runtime; exit 0; fi
-if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then
-  kill -USR2 "$(cat "$pid")"; echo reloaded
-else
-  if ! out=$("$haproxy" -W -D -f "$1" -p "$pid" 2>&1); then
-    for f in "$@"; do if [ -e "$f.prev" ]; then mv -f "$f.prev" "$f"; fi; done
-    echo "haproxy did not start: $out" >&2; exit 5
-  fi
-  echo started
-fi"#;
-
-const RESTORE: &str = r#"set -eu
-pid=$1; shift
-for f in "$@"; do if [ -e "$f.prev" ]; then mv -f "$f.prev" "$f"; fi; done
-if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then kill -USR2 "$(cat "$pid")"; fi"#;
 
 /// Apply `routing` on haproxy LB host `r`: nothing when it is in force, live through the
 /// runtime API when only state differs, else a checked seamless reload (or first start).
@@ -294,28 +249,28 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
         let mut args: Vec<&str> = vec![&p.sock, &s.socat];
         args.extend(cmds.iter().map(String::as_str));
         // Absolute states: safe to re-send after a lost connection.
-        r.script(
-            "haproxy runtime API",
-            &crate::scripts::Script::inline(RUNTIME),
-            &args,
-        )
-        .await?;
+        let out = r
+            .script("haproxy runtime API", &sh::HAPROXY_RUNTIME, &args)
+            .await?;
+        sh::parse_haproxy_runtime(&out)?;
     }
     let mode = if live { "runtime" } else { "full" };
     let pid = s.pid_file();
-    let argv = lbpush::script_argv(
-        SWAP,
-        &[mode, &s.haproxy, &pid, serial, &p.cfg, &p.route, &p.serial],
+    let args = [mode, &s.haproxy, &pid, serial, &p.cfg, &p.route, &p.serial];
+    let swap = (
+        &sh::HAPROXY_SWAP,
+        &args[..],
+        sh::parse_haproxy_swap as lbpush::Parse,
     );
-    let change = lbpush::run_once(r, s, "haproxy apply", &argv, serial).await?;
+    let change = lbpush::run_once(r, s, "haproxy apply", swap, serial).await?;
     if let Err(e) = lbpush::confirm(r, s, serial).await {
-        let _ = r
-            .script(
-                "restore haproxy",
-                &crate::scripts::Script::inline(RESTORE),
-                &[&pid, &p.cfg, &p.route, &p.serial],
-            )
-            .await;
+        let back = [&pid, &p.cfg, &p.route, &p.serial].map(String::as_str);
+        if let Ok(out) = r
+            .script("restore haproxy", &sh::HAPROXY_RESTORE, &back)
+            .await
+        {
+            let _ = sh::parse_haproxy_restore(&out);
+        }
         return Err(e);
     }
     Ok(change)

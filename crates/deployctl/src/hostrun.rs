@@ -8,6 +8,7 @@ use crate::image;
 
 use crate::inventory::{Environment, Role};
 use crate::remote::{HostError, Layout, RemoteHost};
+use crate::scripts::files;
 use crate::service;
 use crate::ui::Ui;
 use crate::upload;
@@ -360,7 +361,7 @@ pub async fn restore(ctx: &HostCtx<'_>, r: &RemoteHost, res: &mut HostResult) {
 async fn installed_current(job: &Job<'_>, r: &RemoteHost) -> Result<bool, HostError> {
     for p in &job.payloads {
         let sha = upload::sha_on_host_any(r, &p.dest, p.privileged.is_some()).await?;
-        if sha != p.sha256 {
+        if !sha.is(&p.sha256) {
             return Ok(false);
         }
     }
@@ -396,12 +397,16 @@ pub async fn append_host_audit(ctx: &HostCtx<'_>, r: &RemoteHost) {
     if lines.is_empty() {
         return;
     }
-    let _ = r
+    // Best effort: the local audit log is the record; the host's copy is for its operators.
+    let sent = r
         .script_stdin(
             "host audit",
-            &crate::scripts::Script::inline(r#"mkdir -p "$(dirname "$1")" && cat >> "$1""#),
+            &files::AUDIT_APPEND,
             &[&ctx.layout.audit_file],
             lines.as_bytes(),
         )
         .await;
+    if let Ok(out) = sent {
+        let _ = files::parse_audit_append(&String::from_utf8_lossy(&out.stdout));
+    }
 }

@@ -5,6 +5,7 @@
 use crate::inventory::Environment;
 use crate::probe;
 use crate::remote::{HostError, Layout, RemoteHost};
+use crate::scripts::image as sh;
 use std::time::{Duration, Instant};
 
 /// What the check established.
@@ -16,17 +17,6 @@ pub enum Image {
     /// cannot be compared; recorded as a warning.
     Script,
 }
-
-/// `installed SHA` or `script`, then `running SHA` lines for every child of the master.
-const HOST: &str = r#"set -eu
-bin=$1; pidf=$2
-if [ "$(head -c 2 -- "$bin")" = '#!' ]; then echo script; exit 0; fi
-s=$(sha256sum -- "$bin"); echo "installed ${s%% *}"
-[ "$3" = 1 ] || exit 0
-m=$(cat -- "$pidf")
-ps -o pid= --ppid "$m" | while read -r p; do
-  s=$(sha256sum -- "/proc/$p/exe") && echo "running ${s%% *}"
-done"#;
 
 /// Retry [`check_once`] until it passes or the health timeout elapses.
 pub async fn check(r: &RemoteHost, env: &Environment, l: &Layout) -> Result<Image, HostError> {
@@ -48,27 +38,15 @@ pub async fn check_once(r: &RemoteHost, env: &Environment, l: &Layout) -> Result
     } else {
         "1"
     };
-    let out = r
-        .script(
-            "image check",
-            &crate::scripts::Script::inline(HOST),
-            &[&l.binary, &env.service.pid_file, from_host],
-        )
-        .await?;
-    if out.trim() == "script" {
-        return Ok(Image::Script);
-    }
-    let field = |k: &str| -> Vec<String> {
-        out.lines()
-            .filter_map(|x| x.strip_prefix(k).map(str::to_string))
-            .collect()
+    let args = [&l.binary, &env.service.pid_file, from_host];
+    let out = r.script("image check", &sh::IMAGE, &args).await?;
+    let (installed, on_host) = match sh::parse_image(&out)? {
+        sh::HostImage::Script => return Ok(Image::Script),
+        sh::HostImage::Binary { installed, running } => (installed, running),
     };
-    let installed = field("installed ")
-        .pop()
-        .ok_or_else(|| HostError::Check(format!("image check: no installed sha256 in {out:?}")))?;
     let running = match &env.service.admin {
         Some(admin) => vec![admin_sha(r, admin).await?],
-        None => field("running "),
+        None => on_host,
     };
     if running.is_empty() || running.iter().any(|s| s != &installed) {
         return Err(HostError::Check(format!(

@@ -12,33 +12,8 @@
 use crate::lb::{self, LbSettings};
 use crate::probe;
 use crate::remote::{HostError, RemoteHost};
+use crate::scripts::{self, files, lb as sh, Script, ScriptError};
 use std::time::{Duration, Instant};
-
-const APPLY: &str = r#"set -eu
-dir=$1; main=$2; up=$3; pid=$4; nginx=$5; tmp=$6; maintext=$7; testtext=$8
-mkdir -p "$dir/tmp"
-[ -e "$main" ] || printf '%s' "$maintext" > "$main"
-printf '%s' "$testtext" > "$dir/nginx.test.conf"
-if ! out=$("$nginx" -t -c "$dir/nginx.test.conf" 2>&1); then
-  rm -f "$tmp"; echo "nginx -t rejected the new upstreams (previous file kept): $out" >&2; exit 3
-fi
-if [ -e "$up" ]; then cp -p "$up" "$up.prev"; else rm -f "$up.prev"; fi
-mv -f "$tmp" "$up"
-if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then
-  if ! out=$("$nginx" -s reload -c "$main" 2>&1); then
-    if [ -e "$up.prev" ]; then mv -f "$up.prev" "$up"; fi
-    "$nginx" -s reload -c "$main" >/dev/null 2>&1 || true
-    echo "nginx reload failed, previous file restored: $out" >&2; exit 4
-  fi
-  echo reloaded
-else
-  if ! out=$("$nginx" -c "$main" 2>&1); then echo "nginx did not start: $out" >&2; exit 5; fi
-  echo started
-fi"#;
-
-const RESTORE: &str = r#"set -eu
-up=$1; main=$2; nginx=$3
-if [ -e "$up.prev" ]; then mv -f "$up.prev" "$up" && "$nginx" -s reload -c "$main"; fi"#;
 
 /// What an apply did on one LB host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -56,23 +31,19 @@ pub enum Change {
 
 /// Read the owned file currently in place (empty when none).
 pub async fn current(r: &RemoteHost, s: &LbSettings) -> Result<String, HostError> {
-    r.script(
-        "read lb config",
-        &crate::scripts::Script::inline(r#"cat "$1" 2>/dev/null || true"#),
-        &[&s.owned_file()],
-    )
-    .await
+    read(r, "read lb config", &s.owned_file()).await
+}
+
+/// The contents of `path` on the host (empty when there is no file).
+pub async fn read(r: &RemoteHost, what: &str, path: &str) -> Result<String, HostError> {
+    let out = r.script(what, &files::READ, &[path]).await?;
+    Ok(files::parse_read(&out)?.unwrap_or_default().to_string())
 }
 
 /// Upload `text` to `path` on the host (not retried: the caller decides).
 pub async fn upload(r: &RemoteHost, path: &str, text: &str) -> Result<(), HostError> {
     let put = r
-        .script_stdin(
-            "upload",
-            &crate::scripts::Script::inline(r#"cat > "$1""#),
-            &[path],
-            text.as_bytes(),
-        )
+        .script_stdin("upload", &files::WRITE, &[path], text.as_bytes())
         .await?;
     if !put.ok() {
         return Err(HostError::Command {
@@ -81,7 +52,7 @@ pub async fn upload(r: &RemoteHost, path: &str, text: &str) -> Result<(), HostEr
             stderr: put.stderr_str(),
         });
     }
-    Ok(())
+    Ok(files::parse_write(&String::from_utf8_lossy(&put.stdout))?)
 }
 
 /// Apply `conf` (rendered with `serial`) on nginx LB host `r`, unless it routes like the file
@@ -106,37 +77,25 @@ pub async fn apply(
     upload(r, &tmp, conf).await?;
     let main = lb::main_conf(s);
     let test = main.replace(&s.upstream_conf(), &tmp);
-    let argv = script_argv(
-        APPLY,
-        &[
-            &s.dir(),
-            &s.main_conf(),
-            &s.upstream_conf(),
-            &s.pid_file(),
-            &s.nginx,
-            &tmp,
-            &main,
-            &test,
-        ],
-    );
-    let change = run_once(r, s, "nginx -t and reload", &argv, serial).await?;
+    let (dir, main_conf, up, pid) = (s.dir(), s.main_conf(), s.upstream_conf(), s.pid_file());
+    let args = [&dir, &main_conf, &up, &pid, &s.nginx, &tmp, &main, &test].map(String::as_str);
+    let apply = (&sh::NGINX_APPLY, &args[..], sh::parse_nginx_apply as Parse);
+    let change = run_once(r, s, "nginx -t and reload", apply, serial).await?;
     if let Err(e) = confirm(r, s, serial).await {
-        let _ = r
-            .script(
-                "restore upstreams",
-                &crate::scripts::Script::inline(RESTORE),
-                &[&s.upstream_conf(), &s.main_conf(), &s.nginx],
-            )
-            .await;
+        let back = [&up, &main_conf, &s.nginx].map(String::as_str);
+        if let Ok(out) = r
+            .script("restore upstreams", &sh::NGINX_RESTORE, &back)
+            .await
+        {
+            let _ = sh::parse_nginx_restore(&out);
+        }
         return Err(e);
     }
     Ok(change)
 }
 
-/// `sh -c SCRIPT sh ARGS...`.
-pub fn script_argv(script: &'static str, args: &[&str]) -> Vec<String> {
-    crate::scripts::argv(&crate::scripts::Script::inline(script), args)
-}
+/// The parser of an apply script's answer.
+pub type Parse = fn(&str) -> Result<Change, ScriptError>;
 
 /// Run a non-idempotent LB step once. When the connection is lost during it, reconnect and
 /// read the served serial: `serial` in force means the step completed.
@@ -144,15 +103,11 @@ pub async fn run_once(
     r: &RemoteHost,
     s: &LbSettings,
     what: &str,
-    argv: &[String],
+    (script, args, parse): (&Script, &[&str], Parse),
     serial: &str,
 ) -> Result<Change, HostError> {
-    match r.t.exec(argv, None).await {
-        Ok(out) if out.ok() => Ok(match String::from_utf8_lossy(&out.stdout).lines().last() {
-            Some("started") => Change::Started,
-            Some("runtime") => Change::Runtime,
-            _ => Change::Reloaded,
-        }),
+    match r.t.exec(&scripts::argv(script, args), None).await {
+        Ok(out) if out.ok() => Ok(parse(&String::from_utf8_lossy(&out.stdout))?),
         Ok(out) => Err(HostError::Command {
             what: what.into(),
             status: out.status,

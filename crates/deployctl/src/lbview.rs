@@ -204,13 +204,7 @@ pub async fn status(r: &RemoteHost, s: &LbSettings) -> Result<LbStatus, HostErro
             }
         }
         let live_map = map_pairs(&haproxy::query(r, s, &format!("show map {}", p.route)).await?);
-        let disk_map = r
-            .script(
-                "read map",
-                &crate::scripts::Script::inline(r#"cat "$1" 2>/dev/null || true"#),
-                &[&p.route],
-            )
-            .await?;
+        let disk_map = lbpush::read(r, "read map", &p.route).await?;
         if live_map != map_pairs(&disk_map) {
             st.mismatches.push(format!(
                 "gray map on disk {:?}, live {live_map:?}",

@@ -14,37 +14,84 @@
 
 use crate::fleet::futures_join_all;
 use crate::remote::RemoteHost;
+use crate::scripts::lease as sh;
 use crate::transport::Transport;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What a host's lease file says, plus the host's clock when it was read.
+/// What a host's lease file says, plus the host's clock when it was read. Times a damaged
+/// file does not hold are `None` (never a made-up 0).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct LeaseInfo {
     pub run_id: String,
     pub controller: String,
     pub user: String,
     pub pid: String,
-    pub started: i64,
-    pub heartbeat: i64,
-    pub expires: i64,
+    pub started: Option<i64>,
+    pub heartbeat: Option<i64>,
+    pub expires: Option<i64>,
     pub host_now: i64,
 }
 
 impl std::fmt::Display for LeaseInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unknown = || "unknown".to_string();
+        let since = self.started.map_or_else(unknown, crate::lock::fmt_time);
+        let beat = self
+            .heartbeat
+            .map_or_else(unknown, |h| format!("{}s ago", self.host_now - h));
+        let exp = self
+            .expires
+            .map_or_else(unknown, |e| format!("in {}s", e - self.host_now));
         write!(
             f,
-            "run {} ({}@{}, pid {}, since {}, heartbeat {}s ago, expires in {}s)",
-            self.run_id,
-            self.user,
-            self.controller,
-            self.pid,
-            crate::lock::fmt_time(self.started),
-            self.host_now - self.heartbeat,
-            self.expires - self.host_now
+            "run {} ({}@{}, pid {}, since {since}, heartbeat {beat}, expires {exp})",
+            self.run_id, self.user, self.controller, self.pid,
         )
+    }
+}
+
+/// The lease script's answer to one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Acquired,
+    Takeover,
+    Held,
+    Renewed,
+    Lost,
+    Released,
+    NotHeld,
+    None,
+    Removed,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 9] = [
+        Verdict::Acquired,
+        Verdict::Takeover,
+        Verdict::Held,
+        Verdict::Renewed,
+        Verdict::Lost,
+        Verdict::Released,
+        Verdict::NotHeld,
+        Verdict::None,
+        Verdict::Removed,
+    ];
+
+    /// The word the script prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Acquired => "ACQUIRED",
+            Verdict::Takeover => "TAKEOVER",
+            Verdict::Held => "HELD",
+            Verdict::Renewed => "RENEWED",
+            Verdict::Lost => "LOST",
+            Verdict::Released => "RELEASED",
+            Verdict::NotHeld => "NOT_HELD",
+            Verdict::None => "NONE",
+            Verdict::Removed => "REMOVED",
+        }
     }
 }
 
@@ -54,6 +101,11 @@ pub enum LeaseError {
     Held { host: String, info: Box<LeaseInfo> },
     #[error("{host}: lease: {detail}")]
     Remote { host: String, detail: String },
+    #[error("{host}: lease: {source}")]
+    Output {
+        host: String,
+        source: crate::scripts::ScriptError,
+    },
 }
 
 /// Who asks for the lease.
@@ -83,78 +135,9 @@ impl Owner {
     }
 }
 
-const SCRIPT: &str = r#"set -eu
-umask 077
-d=$1 op=$2 run=$3 ctl=$4 usr=$5 pid=$6 ttl=$7
-mkdir -p "$d"
-exec 9>>"$d/lease.lock"
-flock -w 10 9
-f="$d/lease"
-now=$(date +%s)
-cur=''
-exp=0
-if [ -s "$f" ]; then
-  cur=$(sed -n 's/^run=//p' "$f")
-  exp=$(sed -n 's/^expires=//p' "$f")
-  case "$exp" in ''|*[!0-9]*) exp=0;; esac
-fi
-show() { echo "now=$now"; cat "$f"; }
-put() {
-  printf 'run=%s\ncontroller=%s\nuser=%s\npid=%s\nstarted=%s\nheartbeat=%s\nexpires=%s\n' \
-    "$run" "$ctl" "$usr" "$pid" "$1" "$now" "$((now + ttl))" >"$f.new-$run"
-  mv -f "$f.new-$run" "$f"
-}
-case "$op" in
-acquire)
-  if [ -n "$cur" ] && [ "$cur" != "$run" ]; then
-    if [ "$exp" -gt "$now" ]; then echo HELD; show; exit 0; fi
-    echo TAKEOVER; show
-  else
-    echo ACQUIRED
-  fi
-  put "$now";;
-renew)
-  if [ "$cur" != "$run" ]; then echo LOST; if [ -s "$f" ]; then show; fi; exit 0; fi
-  put "$(sed -n 's/^started=//p' "$f")"; echo RENEWED;;
-release)
-  if [ -n "$cur" ] && [ "$cur" = "$run" ]; then rm -f "$f"; echo RELEASED; else echo NOT_HELD; fi;;
-unlock|unlock-force)
-  if [ -z "$cur" ]; then echo NONE; exit 0; fi
-  if [ "$exp" -gt "$now" ] && [ "$op" = unlock ]; then echo HELD; show; exit 0; fi
-  echo REMOVED; show; rm -f "$f";;
-esac
-"#;
-
 /// The lease directory of an install dir.
 pub fn dir_of(install_dir: &str) -> String {
     format!("{}/.deploy", install_dir.trim_end_matches('/'))
-}
-
-/// Parse the script's answer: the verdict word and the lease shown with it, if any.
-pub fn parse(out: &str) -> (String, Option<LeaseInfo>) {
-    let mut lines = out.lines();
-    let verdict = lines.next().unwrap_or("").trim().to_string();
-    let mut info = LeaseInfo::default();
-    let mut any = false;
-    for l in lines {
-        let Some((k, v)) = l.split_once('=') else {
-            continue;
-        };
-        any = true;
-        let n = || v.trim().parse::<i64>().unwrap_or(0);
-        match k {
-            "now" => info.host_now = n(),
-            "run" => info.run_id = v.into(),
-            "controller" => info.controller = v.into(),
-            "user" => info.user = v.into(),
-            "pid" => info.pid = v.into(),
-            "started" => info.started = n(),
-            "heartbeat" => info.heartbeat = n(),
-            "expires" => info.expires = n(),
-            _ => {}
-        }
-    }
-    (verdict, any.then_some(info))
 }
 
 /// Run one lease operation on a host, bounded by `bound`.
@@ -165,10 +148,10 @@ pub async fn op(
     o: &Owner,
     ttl: Duration,
     bound: Duration,
-) -> Result<(String, Option<LeaseInfo>), LeaseError> {
+) -> Result<(Verdict, Option<LeaseInfo>), LeaseError> {
     let (pid, ttl_s) = (o.pid.to_string(), ttl.as_secs().max(1).to_string());
     let args = [dir, what, &o.run_id, &o.controller, &o.user, &pid, &ttl_s];
-    let argv = crate::scripts::argv(&crate::scripts::Script::inline(SCRIPT), &args);
+    let argv = crate::scripts::argv(&sh::LEASE, &args);
     let err = |detail: String| LeaseError::Remote {
         host: t.host().to_string(),
         detail,
@@ -184,7 +167,10 @@ pub async fn op(
             out.stderr_str()
         )));
     }
-    Ok(parse(&out.stdout_str()))
+    sh::parse_lease(&String::from_utf8_lossy(&out.stdout)).map_err(|source| LeaseError::Output {
+        host: t.host().to_string(),
+        source,
+    })
 }
 
 /// Pending releases of leases dropped without [`Lease::release`] (see [`drain`]).
@@ -242,18 +228,18 @@ pub async fn acquire(
         )
         .await;
         let refusal = match got {
-            Ok((v, _)) if v == "ACQUIRED" => None,
-            Ok((v, Some(old))) if v == "TAKEOVER" => {
+            Ok((Verdict::Acquired, _)) => None,
+            Ok((Verdict::Takeover, Some(old))) => {
                 lease.taken_over.push((r.host.name.clone(), old));
                 None
             }
-            Ok((v, Some(info))) if v == "HELD" => Some(LeaseError::Held {
+            Ok((Verdict::Held, Some(info))) => Some(LeaseError::Held {
                 host: r.host.name.clone(),
                 info: Box::new(info),
             }),
             Ok((v, _)) => Some(LeaseError::Remote {
                 host: r.host.name.clone(),
-                detail: format!("unexpected answer `{v}`"),
+                detail: format!("unexpected answer `{}`", v.as_str()),
             }),
             Err(e) => Some(e),
         };
@@ -290,7 +276,7 @@ async fn renew_loop(
         )
         .await;
         for (t, a) in hosts.iter().zip(answers) {
-            if matches!(&a, Ok((v, _)) if v == "LOST") {
+            if matches!(&a, Ok((Verdict::Lost, _))) {
                 let mut l = lost.lock().expect("lost leases");
                 if !l.iter().any(|h| h == t.host()) {
                     l.push(t.host().to_string());
@@ -435,28 +421,28 @@ mod tests {
         let b = Duration::from_secs(20);
         let ttl = Duration::from_secs(60);
         let (v, _) = op(&t, dir, "acquire", &owner("a"), ttl, b).await.unwrap();
-        assert_eq!(v, "ACQUIRED");
+        assert_eq!(v, Verdict::Acquired);
         let (v, info) = op(&t, dir, "acquire", &owner("b"), ttl, b).await.unwrap();
-        assert_eq!(v, "HELD");
+        assert_eq!(v, Verdict::Held);
         let info = info.unwrap();
         assert_eq!((info.run_id.as_str(), info.user.as_str()), ("a", "ops"));
-        assert!(info.expires - info.host_now > 50, "{info:?}");
+        assert!(info.expires.unwrap() - info.host_now > 50, "{info:?}");
         // b cannot renew or release a's lease; a can.
         assert_eq!(
             op(&t, dir, "renew", &owner("b"), ttl, b).await.unwrap().0,
-            "LOST"
+            Verdict::Lost
         );
         assert_eq!(
             op(&t, dir, "release", &owner("b"), ttl, b).await.unwrap().0,
-            "NOT_HELD"
+            Verdict::NotHeld
         );
         assert_eq!(
             op(&t, dir, "renew", &owner("a"), ttl, b).await.unwrap().0,
-            "RENEWED"
+            Verdict::Renewed
         );
         assert_eq!(
             op(&t, dir, "unlock", &owner("x"), ttl, b).await.unwrap().0,
-            "HELD"
+            Verdict::Held
         );
         // An expired lease (lifetime 1 s) is taken over, and the old holder has lost it.
         op(&t, dir, "acquire", &owner("a"), Duration::from_secs(1), b)
@@ -464,17 +450,14 @@ mod tests {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(2100)).await;
         let (v, old) = op(&t, dir, "acquire", &owner("b"), ttl, b).await.unwrap();
-        assert_eq!(
-            (v.as_str(), old.unwrap().run_id.as_str()),
-            ("TAKEOVER", "a")
-        );
+        assert_eq!((v, old.unwrap().run_id.as_str()), (Verdict::Takeover, "a"));
         assert_eq!(
             op(&t, dir, "renew", &owner("a"), ttl, b).await.unwrap().0,
-            "LOST"
+            Verdict::Lost
         );
         assert_eq!(
             op(&t, dir, "release", &owner("b"), ttl, b).await.unwrap().0,
-            "RELEASED"
+            Verdict::Released
         );
         assert!(!std::path::Path::new(dir).join("lease").exists());
         // unlock --force removes a live lease.
@@ -482,10 +465,10 @@ mod tests {
         let (v, old) = op(&t, dir, "unlock-force", &owner("x"), ttl, b)
             .await
             .unwrap();
-        assert_eq!((v.as_str(), old.unwrap().run_id.as_str()), ("REMOVED", "c"));
+        assert_eq!((v, old.unwrap().run_id.as_str()), (Verdict::Removed, "c"));
         assert_eq!(
             op(&t, dir, "unlock", &owner("x"), ttl, b).await.unwrap().0,
-            "NONE"
+            Verdict::None
         );
     }
 }

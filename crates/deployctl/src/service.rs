@@ -5,6 +5,7 @@
 use crate::inventory::Service;
 use crate::probe;
 use crate::remote::{HostError, Layout, RemoteHost};
+use crate::scripts::service as sh;
 use protocol::{RestartAnswer, RestartOutcome};
 use serde::de::IgnoredAny;
 use std::net::SocketAddr;
@@ -27,23 +28,14 @@ pub async fn master(
     svc: &Service,
     l: &Layout,
 ) -> Result<Option<Master>, HostError> {
-    let script = r#"set -eu
-p=$(cat "$1" 2>/dev/null) || exit 0
-case "$p" in ''|*[!0-9]*) exit 0;; esac
-[ -d "/proc/$p" ] || exit 0
-printf '%s\n' "$p"; readlink "/proc/$p/exe" || echo "?""#;
     let out = r
-        .script(
-            "read pid file",
-            &crate::scripts::Script::inline(script),
-            &[&svc.pid_file],
-        )
+        .script("read pid file", &sh::MASTER, &[&svc.pid_file])
         .await?;
-    let mut lines = out.lines();
-    let Some(pid) = lines.next().and_then(|p| p.trim().parse::<u32>().ok()) else {
+    let Some(sh::Named { pid, exe }) = sh::parse_master(&out)? else {
         return Ok(None);
     };
-    let exe = lines.next().unwrap_or("?").trim().to_string();
+    // An unreadable /proc/PID/exe is not ours: shown as `?`.
+    let exe = exe.unwrap_or_else(|| "?".into());
     if !is_our_binary(&exe, &l.binary) {
         return Err(HostError::Check(format!(
             "pid file {} names pid {pid}, which runs `{exe}`, not {}: refusing to signal it",
@@ -134,21 +126,11 @@ pub fn start_args(svc: &Service, l: &Layout) -> Vec<String> {
 pub async fn start(r: &RemoteHost, svc: &Service, l: &Layout) -> Result<(), HostError> {
     let pid_dir = svc.pid_file.rsplit_once('/').map(|(d, _)| d).unwrap_or(".");
     let log = format!("{}/{}.log", l.install_dir, l.binary_name);
-    let script = r#"set -eu
-log=$1; piddir=$2; shift 2
-mkdir -p "$piddir"
-cd "$(dirname "$1")"
-setsid "$@" </dev/null >>"$log" 2>&1 &"#;
     let mut args: Vec<String> = vec![log, pid_dir.to_string(), l.binary.clone()];
     args.extend(start_args(svc, l));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    r.script_once(
-        "start service",
-        &crate::scripts::Script::inline(script),
-        &args,
-    )
-    .await?;
-    Ok(())
+    let out = r.script_once("start service", &sh::START, &args).await?;
+    Ok(sh::parse_start(&out)?)
 }
 
 /// Wait (bounded) until the pid file names a live master running our binary.
@@ -184,38 +166,14 @@ pub enum RestartMethod {
     Unconfirmed,
 }
 
-/// Exit 3 unless the pid file still names `$2` and `$2` still runs `$3`; with `$4` = signal,
-/// then SIGUSR1 to it.
-const RECHECK: &str = r#"set -eu
-p=$(cat "$1" 2>/dev/null || true)
-[ "$p" = "$2" ] || { echo "pid file $1 now names '$p', not $2" >&2; exit 3; }
-e=$(readlink "/proc/$2/exe" || true)
-[ "$e" = "$3" ] || [ "$e" = "$3 (deleted)" ] || { echo "pid $2 runs '$e', not $3" >&2; exit 3; }
-if [ "$4" = signal ]; then kill -USR1 "$2"; fi"#;
-
-/// Prints the admin token file (at most 4 KiB); never logged.
-const READ_TOKEN: &str = r#"set -eu
-head -c 4096 -- "$1""#;
-
 /// The master's admin token, read on the host from `service.admin_token_file`.
 async fn admin_token(r: &RemoteHost, svc: &Service) -> Result<String, HostError> {
     let file = svc.admin_token_file.as_deref().ok_or_else(|| {
         HostError::Check("service.admin is set without service.admin_token_file".into())
     })?;
-    let out = r
-        .script(
-            "admin token",
-            &crate::scripts::Script::inline(READ_TOKEN),
-            &[file],
-        )
-        .await?;
-    let token = out.trim().to_string();
-    if token.is_empty() {
-        return Err(HostError::Check(format!(
-            "admin token file {file} is empty"
-        )));
-    }
-    Ok(token)
+    let out = r.script("admin token", &sh::TOKEN, &[file]).await?;
+    sh::parse_token(&out)?
+        .ok_or_else(|| HostError::Check(format!("admin token file {file} is empty")))
 }
 
 /// Graceful restart of `m`: the admin control verb when configured, else SIGUSR1. Right
@@ -240,13 +198,15 @@ pub async fn restart(
     };
     if let Some(admin) = &svc.admin {
         let token = admin_token(r, svc).await?;
-        r.script(
-            "re-check master",
-            &crate::scripts::Script::inline(RECHECK),
-            &[pid_file, &pid, binary, "check"],
-        )
-        .await
-        .map_err(changed)?;
+        let out = r
+            .script(
+                "re-check master",
+                &sh::RECHECK,
+                &[pid_file, &pid, binary, "check"],
+            )
+            .await
+            .map_err(changed)?;
+        sh::parse_recheck(&out)?;
         let now = admin_status(r, admin).await?;
         if let Some(why) = generation_changed(m, &now) {
             return Err(HostError::Check(format!(
@@ -255,13 +215,11 @@ pub async fn restart(
         }
         return admin_restart(r, admin, &token).await;
     }
-    r.script_once(
-        "SIGUSR1",
-        &crate::scripts::Script::inline(RECHECK),
-        &[pid_file, &pid, binary, "signal"],
-    )
-    .await
-    .map_err(changed)?;
+    let out = r
+        .script_once("SIGUSR1", &sh::RECHECK, &[pid_file, &pid, binary, "signal"])
+        .await
+        .map_err(changed)?;
+    sh::parse_recheck(&out)?;
     Ok(RestartMethod::Sigusr1)
 }
 

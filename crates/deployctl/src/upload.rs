@@ -5,6 +5,8 @@
 //! partial file at the destination, nor its temporary file.
 
 use crate::remote::{HostError, RemoteHost};
+use crate::scripts::files::{self, FileSha};
+use crate::scripts::upload as sh;
 use crate::transport::backoff;
 use sha2::{Digest, Sha256};
 
@@ -73,12 +75,7 @@ pub async fn upload_as(
     tag: &str,
 ) -> Result<UploadReport, HostError> {
     let (tmpdir, base) = temp_path(dest, tag);
-    r.script(
-        "upload dir",
-        &crate::scripts::Script::inline("set -eu\numask 077\nmkdir -p \"$1\"\nchmod 700 \"$1\""),
-        &[&tmpdir],
-    )
-    .await?;
+    sh::parse_dir(&r.script("upload dir", &sh::DIR, &[&tmpdir]).await?)?;
     let out = async {
         let (report, tmp) = transfer(r, data, sha256, &base, dest).await?;
         install(r, &tmp, dest, sha256, mode, privileged, tag).await?;
@@ -86,42 +83,11 @@ pub async fn upload_as(
     }
     .await;
     // Every attempt's file goes (a late writer of a broken attempt may have recreated one).
-    let _ = r
-        .script(
-            "remove upload",
-            &crate::scripts::Script::inline(r#"rm -f -- "$1".*"#),
-            &[&base],
-        )
-        .await;
+    if let Ok(out) = r.script("remove upload", &sh::REMOVE, &[&base]).await {
+        let _ = sh::parse_remove(&out);
+    }
     out
 }
-
-/// Start attempt `$1` (`$2` = base name, `$3` = size of the data): the longest prefix any
-/// earlier attempt left (never more than the data) is copied into the attempt's own file,
-/// only the bytes that were there when it was measured; earlier files are removed. Prints
-/// the bytes the attempt starts from. Safe to run again.
-const RESUME: &str = r#"set -eu
-umask 077
-cur=$1; base=$2; len=$3; have=0
-if [ -e "$cur" ]; then have=$(stat -c %s "$cur"); fi
-if [ "$have" -gt "$len" ]; then rm -f "$cur"; have=0; fi
-for f in "$base".*; do
-  [ -f "$f" ] && [ "$f" != "$cur" ] || continue
-  n=$(stat -c %s "$f" 2>/dev/null) || continue
-  if [ "$n" -gt "$have" ] && [ "$n" -le "$len" ]; then
-    head -c "$n" "$f" > "$cur"
-    have=$n
-  fi
-  rm -f "$f"
-done
-echo "$have""#;
-
-/// Append stdin to `$1`, which must already hold `$2` bytes (a late writer of a broken
-/// attempt never recreates a file that was removed with a wrong prefix).
-const APPEND: &str = r#"set -eu
-umask 077
-if [ "$2" -gt 0 ] && [ ! -e "$1" ]; then echo "$1 is gone" >&2; exit 4; fi
-cat >> "$1""#;
 
 /// Send the bytes (resuming what a broken attempt left) until the host's sha256 matches.
 /// Returns the report and the verified temporary file.
@@ -144,18 +110,9 @@ async fn transfer(
         let tmp = attempt_path(base, report.attempts);
         let len = data.len().to_string();
         let said = r
-            .script(
-                "resume upload",
-                &crate::scripts::Script::inline(RESUME),
-                &[&tmp, base, &len],
-            )
+            .script("resume upload", &sh::RESUME, &[&tmp, base, &len])
             .await?;
-        let offset: usize = said.trim().parse().map_err(|_| {
-            HostError::Check(format!(
-                "{dest}: resume answered {:?}, not a byte count",
-                said.trim()
-            ))
-        })?;
+        let offset = sh::parse_resume(&said, data.len())?;
         if offset > 0 && offset < data.len() {
             report.resumed_at.push(offset);
         }
@@ -163,13 +120,13 @@ async fn transfer(
             let sent = r
                 .script_stdin(
                     "upload",
-                    &crate::scripts::Script::inline(APPEND),
+                    &sh::APPEND,
                     &[&tmp, &offset.to_string()],
                     &data[offset..],
                 )
                 .await;
             match sent {
-                Ok(out) if out.ok() => {}
+                Ok(out) if out.ok() => sh::parse_append(&String::from_utf8_lossy(&out.stdout))?,
                 Ok(out) => {
                     return Err(HostError::Command {
                         what: format!("writing {tmp}"),
@@ -185,8 +142,8 @@ async fn transfer(
                 Err(e) => return Err(e.into()),
             }
         }
-        let remote_sha = sha_on_host(r, &tmp).await?;
-        if remote_sha == sha256 {
+        let remote_sha = sha_on_host_any(r, &tmp, false).await?;
+        if remote_sha.is(sha256) {
             return Ok((report, tmp));
         }
         r.run(
@@ -203,47 +160,11 @@ async fn transfer(
     }
 }
 
-async fn sha_on_host(r: &RemoteHost, path: &str) -> Result<String, HostError> {
-    Ok(r.script(
-        "sha256 on host",
-        &crate::scripts::Script::inline(
-            r#"if [ -e "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi"#,
-        ),
-        &[path],
-    )
-    .await?
-    .trim()
-    .to_string())
-}
-
-const INSTALL: &str = r#"set -eu
-chmod "$2" "$1"
-mv -f "$1" "$3"
-if [ "$4" = drop-after-install ]; then
-  p=$PPID
-  while [ "$p" -gt 1 ]; do
-    case "$(cat "/proc/$p/comm")" in sshd*) kill -9 "$p"; exit 0;; esac
-    p=$(cut -d' ' -f4 "/proc/$p/stat")
-  done
-fi"#;
-
 /// Test hook: `DEPLOYCTL_TEST_FAULT=drop-after-install` kills the host's sshd process of this
 /// connection right after the rename (a real lost connection at the worst moment).
 fn fault() -> String {
     std::env::var("DEPLOYCTL_TEST_FAULT").unwrap_or_default()
 }
-
-/// Privileged install: a root-owned copy next to the destination, owner and mode set before
-/// the atomic rename; then the login user's temp file goes.
-const INSTALL_SUDO: &str = r#"set -eu
-sudo -n sh -c 'set -eu
-umask 077
-t="$(dirname "$3")/.$(basename "$3").install-$4"
-cp "$1" "$t"
-if [ -n "$5" ]; then chown "$5" "$t"; fi
-chmod "$2" "$t"
-mv -f "$t" "$3"' sh "$@"
-rm -f "$1""#;
 
 /// Put the verified temp file in place: never blindly repeated. After a lost connection the
 /// host is asked what happened (the destination's sha256) and the install counts as done
@@ -259,57 +180,48 @@ async fn install(
 ) -> Result<(), HostError> {
     let mode = format!("{mode:o}");
     let res = match privileged {
-        None => {
-            r.script_once(
-                "install",
-                &crate::scripts::Script::inline(INSTALL),
-                &[tmp, &mode, dest, &fault()],
-            )
+        None => r
+            .script_once("install", &sh::INSTALL, &[tmp, &mode, dest, &fault()])
             .await
-        }
-        Some(owner) => {
-            r.script_once(
+            .map(|out| sh::parse_install(&out)),
+        Some(owner) => r
+            .script_once(
                 "install (sudo)",
-                &crate::scripts::Script::inline(INSTALL_SUDO),
+                &sh::INSTALL_SUDO,
                 &[tmp, &mode, dest, tag, owner],
             )
             .await
-        }
+            .map(|out| sh::parse_install_sudo(&out)),
     };
     match res {
-        Ok(_) => Ok(()),
+        Ok(parsed) => Ok(parsed?),
         Err(HostError::Transport(e)) if e.is_transient() => {
             let _ = r.t.reconnect().await;
             let now = sha_on_host_any(r, dest, privileged.is_some()).await?;
-            if now == sha256 {
+            if now.is(sha256) {
                 return Ok(());
             }
             Err(HostError::Check(format!(
-                "{dest}: connection lost during install ({e}); the host shows sha256 {now:?}, not the new build: not repeated"
+                "{dest}: connection lost during install ({e}); the host shows {now}, not the new build: not repeated"
             )))
         }
         Err(e) => Err(e),
     }
 }
 
+/// What is at `path` on the host (read through `sudo -n` with `sudo`).
 pub(crate) async fn sha_on_host_any(
     r: &RemoteHost,
     path: &str,
     sudo: bool,
-) -> Result<String, HostError> {
-    if !sudo {
-        return sha_on_host(r, path).await;
-    }
-    Ok(r.script(
-        "sha256 on host (sudo)",
-        &crate::scripts::Script::inline(
-            r#"sudo -n sh -c 'if [ -e "$1" ]; then sha256sum "$1" | cut -d" " -f1; fi' sh "$1""#,
-        ),
-        &[path],
-    )
-    .await?
-    .trim()
-    .to_string())
+) -> Result<FileSha, HostError> {
+    let (what, flag) = if sudo {
+        ("sha256 on host (sudo)", "1")
+    } else {
+        ("sha256 on host", "0")
+    };
+    let out = r.script(what, &files::SHA256, &[path, flag]).await?;
+    Ok(files::parse_sha256(&out)?)
 }
 
 #[cfg(test)]

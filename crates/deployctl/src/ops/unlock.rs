@@ -89,7 +89,7 @@ pub async fn unlock(env: &Environment, opts: &UnlockOptions) -> std::io::Result<
                 let what = if force { "unlock-force" } else { "unlock" };
                 match lease::op(r.t.as_ref(), &dir, what, &me, Duration::ZERO, bound).await {
                     Ok((v, info)) => {
-                        hu.result = v.to_lowercase();
+                        hu.result = v.as_str().to_lowercase();
                         hu.lease = info;
                     }
                     Err(e) => hu.error = Some(e.to_string()),

@@ -7,7 +7,13 @@
 //! naming the script and the line.
 
 pub mod backup;
+pub mod detect;
 pub mod files;
+pub mod image;
+pub mod lb;
+pub mod lease;
+pub mod service;
+pub mod upload;
 
 /// One remote script: its file name (without `.sh`) and its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,14 +39,6 @@ macro_rules! script {
 pub(crate) use script;
 
 impl Script {
-    /// A script not yet moved to a file (transitional).
-    pub const fn inline(text: &'static str) -> Script {
-        Script {
-            name: "inline",
-            text,
-        }
-    }
-
     /// The text after the opening comment (what is sent to the host).
     pub fn body(&self) -> &'static str {
         let mut rest = self.text;
@@ -145,8 +143,6 @@ pub struct Record<'a> {
     lines: Vec<Line<'a>>,
 }
 
-// `of` and `one_of` serve the scripts of the next commit.
-#[allow(dead_code)]
 impl<'a> Record<'a> {
     /// Check `lines` against `keys` (unknown or repeated keys are errors).
     pub fn new(script: &Script, lines: Vec<Line<'a>>, keys: &[&str]) -> Result<Self, ScriptError> {
@@ -274,6 +270,30 @@ pub const ALL: &[Script] = &[
     backup::ROTATE,
     backup::RESTORE,
     files::REMOVE_TREE,
+    files::SHA256,
+    files::AUDIT_APPEND,
+    upload::DIR,
+    upload::REMOVE,
+    upload::RESUME,
+    upload::APPEND,
+    upload::INSTALL,
+    upload::INSTALL_SUDO,
+    service::MASTER,
+    service::START,
+    service::RECHECK,
+    service::TOKEN,
+    files::READ,
+    files::WRITE,
+    lb::NGINX_APPLY,
+    lb::NGINX_RESTORE,
+    lb::HAPROXY_RUNTIME,
+    lb::HAPROXY_QUERY,
+    lb::HAPROXY_SWAP,
+    lb::HAPROXY_RESTORE,
+    lease::LEASE,
+    detect::LISTEN,
+    detect::OWNERS,
+    image::IMAGE,
 ];
 
 #[cfg(test)]

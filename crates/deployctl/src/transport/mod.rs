@@ -38,9 +38,6 @@ impl ExecOutput {
     pub fn ok(&self) -> bool {
         self.status == 0
     }
-    pub fn stdout_str(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).trim().to_string()
-    }
     pub fn stderr_str(&self) -> String {
         String::from_utf8_lossy(&self.stderr).trim().to_string()
     }

@@ -1,0 +1,8 @@
+# shellcheck shell=sh
+# audit_append: append audit records to the host's audit log.
+# Arguments: $1 the audit log (its directory is created). Stdin: the records (JSON lines).
+# Exit: 0 appended; non-zero: mkdir or cat failed (stderr).
+# Output: none.
+set -eu
+mkdir -p "$(dirname "$1")"
+cat >> "$1"
