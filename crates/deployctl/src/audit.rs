@@ -80,6 +80,12 @@ named! {
         LbRouting = "lb routing",
         LbConfig = "lb config",
         Unlock = "unlock",
+        /// `gray --analyze`: who ran it from where.
+        Operator = "operator",
+        /// `gray --analyze`: one window's verdict (its JSON in `detail`).
+        AnalysisWindow = "analysis window",
+        /// `gray --analyze`: the decision and what was done (`detail`).
+        AnalysisOutcome = "analysis outcome",
         /// The outcome: per host, then the run's (the last record of a run).
         Outcome = "outcome",
     }

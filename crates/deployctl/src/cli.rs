@@ -16,6 +16,7 @@ use std::path::PathBuf;
 /// 5 ABORTED (nothing touched: network past thresholds, host unreachable or key refused,
 /// role detection failed, no app host, environment locked, audit log not writable),
 /// 6 ROLLBACK_FAILED (a host could not be restored; named), 130 INTERRUPTED (Ctrl-C),
+/// 7 NEEDS_DECISION, 8 ABORTED_BY_ANALYSIS / FAILED, 9 ACTION_FAILED (gray --analyze),
 /// 2 usage or inventory error, 1 other error (also: an audit record could not be written).
 ///
 /// Examples:
@@ -60,7 +61,8 @@ pub(crate) enum Command {
     /// and P% of the other clients (sticky per `[lb] split_key`) to them. `--percent` without
     /// `--artifact` deploys nothing and changes only the share (refused while no gray host is
     /// live); --abort restores the gray hosts to the stable build and routes everything to
-    /// the stable pool.
+    /// the stable pool. `--analyze D [--window W] [--auto]`: after the deploy, judge gray
+    /// against stable from the LB access logs per window; `--auto` promotes or aborts.
     Gray(commands::gray::Args),
     /// Roll the build out to the stable pool too and return all traffic to one pool.
     Promote(commands::promote::Args),
@@ -74,8 +76,12 @@ pub(crate) enum Command {
     /// Remove host leases left by a run that died (expired ones; `--force` also live ones).
     /// Writes an audit record like a run.
     Unlock(commands::unlock::Args),
-    /// Past runs from the local audit logs.
+    /// Past runs from the local audit logs (each with its `report` command).
     History(commands::history::Args),
+    /// One self-contained HTML report of run RUN_ID, to open offline: timeline per host, LB
+    /// changes, error rate and latency per pool, analysis verdicts, master lifecycle lines,
+    /// checksums, who ran it, the outcome.
+    Report(commands::report::Args),
 }
 
 fn default_state_dir() -> PathBuf {
@@ -133,5 +139,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Detect(a) => commands::detect::run(&ctx, a).await,
         Command::Unlock(a) => commands::unlock::run(&ctx, a).await,
         Command::History(a) => commands::history::run(&ctx, a),
+        Command::Report(a) => commands::report::run(&ctx, a).await,
     }
 }

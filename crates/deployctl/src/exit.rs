@@ -19,6 +19,12 @@ pub enum Exit {
     Aborted,
     /// 6: ROLLBACK_FAILED.
     RollbackFailed,
+    /// 7: `gray --analyze`: NEEDS_DECISION (too many INCONCLUSIVE windows, or time out).
+    NeedsDecision,
+    /// 8: `gray --analyze`: a window FAILed (ABORTED_BY_ANALYSIS with `--auto`, else FAILED).
+    AnalysisFailed,
+    /// 9: `gray --analyze --auto`: the promote or abort it started did not succeed.
+    ActionFailed,
     /// 130: INTERRUPTED (Ctrl-C).
     Interrupted,
 }
@@ -34,6 +40,9 @@ impl Exit {
             Exit::Rollback => 4,
             Exit::Aborted => 5,
             Exit::RollbackFailed => 6,
+            Exit::NeedsDecision => 7,
+            Exit::AnalysisFailed => 8,
+            Exit::ActionFailed => 9,
             Exit::Interrupted => 130,
         }
     }
@@ -68,6 +77,9 @@ mod tests {
             Exit::Rollback,
             Exit::Aborted,
             Exit::RollbackFailed,
+            Exit::NeedsDecision,
+            Exit::AnalysisFailed,
+            Exit::ActionFailed,
             Exit::Interrupted,
         ];
         let codes: std::collections::HashSet<u8> = all.iter().map(|e| e.code()).collect();

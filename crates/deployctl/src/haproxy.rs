@@ -16,6 +16,7 @@
 //! checked with `haproxy -c` and haproxy does a seamless reload (`expose-fd listeners`,
 //! `option idle-close-on-response`), or starts on first use.
 
+use crate::accesslog;
 use crate::lb::{self, LbSettings, Member, Routing};
 use crate::lbpush::{self, Change};
 use crate::remote::{HostError, RemoteHost};
@@ -28,6 +29,10 @@ pub fn split_sample(key: &str) -> Result<String, String> {
     if k == "$remote_addr" {
         return Ok("src".into());
     }
+    if k == "$remote_port" {
+        // Per client connection (load tests from one address spread over both pools).
+        return Ok("src_port".into());
+    }
     let ok = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if let Some(h) = k.strip_prefix("$http_").filter(|h| ok(h)) {
         return Ok(format!("req.hdr({})", h.replace('_', "-")));
@@ -36,7 +41,7 @@ pub fn split_sample(key: &str) -> Result<String, String> {
         return Ok(format!("req.cook({c})"));
     }
     Err(format!(
-        "[lb] split_key {k:?}: haproxy supports $remote_addr, $http_NAME and $cookie_NAME"
+        "[lb] split_key {k:?}: haproxy supports $remote_addr, $remote_port, $http_NAME and $cookie_NAME"
     ))
 }
 
@@ -134,6 +139,7 @@ pub fn render(r: &Routing, s: &LbSettings) -> Result<Files, String> {
          \x20   option idle-close-on-response\n    option redispatch\n    retries 2\n\
          \x20   # Idempotent requests are retried on another server; a POST only when it never reached one.\n\
          \x20   retry-on conn-failure empty-response response-timeout 502 503 504\n\
+         {target}\
          frontend deployctl\n    bind :{listen}\n\
          \x20   http-request return status 200 content-type text/plain lf-string \"%[str(serial),map({serial})]\" if {{ path /__deployctl/config }}\n\
          \x20   http-request disable-l7-retry if !METH_GET !METH_HEAD\n\
@@ -143,6 +149,7 @@ pub fn render(r: &Routing, s: &LbSettings) -> Result<Files, String> {
          \x20   acl deployctl_on var(txn.deployctl_on) -m int 1\n\
          \x20   acl deployctl_header req.hdr({hdr}) -m str 1\n\
          \x20   acl deployctl_split var(txn.deployctl_cut) -m int lt 0\n\
+         {log}\
          \x20   use_backend deployctl_gray if deployctl_on deployctl_header\n\
          \x20   use_backend deployctl_gray if deployctl_on deployctl_split\n\
          \x20   default_backend deployctl_stable\n",
@@ -152,6 +159,8 @@ pub fn render(r: &Routing, s: &LbSettings) -> Result<Files, String> {
         serial = p.serial,
         route = p.route,
         hdr = s.gray_header,
+        target = accesslog::haproxy_log_target(s),
+        log = accesslog::haproxy_directives(),
     );
     let all = members(r);
     let addr = |n: &str| {
@@ -200,16 +209,22 @@ pub fn skeleton(cfg: &str) -> String {
 /// Runtime API commands that make the live state match `files` (absolute, so idempotent).
 pub fn runtime_commands(r: &Routing, s: &LbSettings, files: &Files) -> Vec<String> {
     let p = Paths::of(s);
-    let mut cmds: Vec<String> = desired(r)
-        .into_iter()
-        .map(|(b, n, up)| {
-            let st = if up { "ready" } else { "maint" };
-            format!("set server {b}/{n} state {st}")
-        })
-        .collect();
+    let state = |want: bool| {
+        desired(r)
+            .into_iter()
+            .filter(move |d| d.2 == want)
+            .map(|(b, n, up)| {
+                let st = if up { "ready" } else { "maint" };
+                format!("set server {b}/{n} state {st}")
+            })
+    };
+    // Servers join before the routing may send to them and leave after it stopped: a
+    // request never finds a backend without a server in rotation (haproxy would answer 503).
+    let mut cmds: Vec<String> = state(true).collect();
     for l in files.route.lines() {
         cmds.push(format!("set map {} {l}", p.route));
     }
+    cmds.extend(state(false));
     cmds.push(format!("set map {} serial {}", p.serial, r.serial));
     cmds
 }
@@ -235,8 +250,7 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
     }
     let live = running && skeleton(&cur) == skeleton(&files.cfg);
     let serial = &routing.serial;
-    r.run("mkdir", &["mkdir".into(), "-p".into(), s.dir()])
-        .await?;
+    accesslog::fetch::ensure_receiver(r, s).await?;
     for (path, text) in [
         (&p.cfg, &files.cfg),
         (&p.route, &files.route),
@@ -301,6 +315,7 @@ mod tests {
     #[test]
     fn split_keys_translate_to_haproxy_samples() {
         assert_eq!(split_sample("$remote_addr").unwrap(), "src");
+        assert_eq!(split_sample("$remote_port").unwrap(), "src_port");
         assert_eq!(split_sample("$http_x_client").unwrap(), "req.hdr(x-client)");
         assert_eq!(split_sample("$cookie_sid").unwrap(), "req.cook(sid)");
         assert!(split_sample("$request_uri").is_err());
@@ -337,6 +352,19 @@ mod tests {
         assert_eq!(
             cmds.last().unwrap(),
             "set map /srv/haproxy/deployctl-serial.map serial run1.1"
+        );
+        // Servers in rotation first, then the maps, then servers out of rotation.
+        let at = |c: &str| cmds.iter().position(|x| x == c).unwrap();
+        let map = at("set map /srv/haproxy/deployctl-route.map share 2000");
+        assert!(at("set server deployctl_gray/g state ready") < map);
+        assert!(at("set server deployctl_stable/g state maint") > map);
+        let off = render(&routing(false, 0.0, &[]), &s).unwrap();
+        let cmds = runtime_commands(&routing(false, 0.0, &[]), &s, &off);
+        let at = |c: &str| cmds.iter().position(|x| x == c).unwrap();
+        assert!(
+            at("set map /srv/haproxy/deployctl-route.map gray 0")
+                < at("set server deployctl_gray/g state maint"),
+            "gray routing ends before its server leaves: {cmds:?}"
         );
         let mut more = routing(false, 0.0, &[]);
         more.stable.push(Member {

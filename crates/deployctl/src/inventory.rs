@@ -14,6 +14,8 @@ mod raw;
 mod resolve;
 mod validate;
 
+pub use crate::analysis::settings::{AnalysisSettings, GraySettings};
+
 pub use crate::lb::{LbKind, LbSettings};
 pub(crate) use validate::parse_mode;
 
@@ -230,6 +232,8 @@ pub struct Environment {
     pub rollout: Rollout,
     /// nginx load balancers (hosts with role `lb`).
     pub lb: crate::lb::LbSettings,
+    /// `[gray.analysis]`: thresholds of `gray --analyze`.
+    pub gray: GraySettings,
 }
 
 impl Environment {

@@ -255,3 +255,22 @@ fn admin_needs_a_loopback_address_and_its_token_file() {
         Some(9901)
     );
 }
+
+#[test]
+fn gray_analysis_defaults_overrides_and_refusals() {
+    let env = "[env.a]\nhosts = [{ name = \"a\", address = \"10.0.0.2\" }]\n";
+    let inv = parse(&with_env(env)).unwrap();
+    assert_eq!(inv.env("a").unwrap().gray.analysis.min_requests, 50);
+    let text = format!("{BASE}\n[gray.analysis]\nmin_requests = 20\nmax_p99_ms = 300.0\n{env}");
+    let a = parse(&text)
+        .unwrap()
+        .env("a")
+        .unwrap()
+        .gray
+        .analysis
+        .clone();
+    assert_eq!((a.min_requests, a.max_p99_ms), (20, 300.0));
+    let text = format!("{BASE}\n[gray.analysis]\nalpha = 0.9\n{env}");
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(e.contains("gray.analysis.alpha"), "{e}");
+}

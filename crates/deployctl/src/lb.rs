@@ -256,10 +256,16 @@ pub fn render(r: &Routing, s: &LbSettings) -> String {
             header_var(&s.gray_header)
         );
     }
+    o.push_str(&crate::accesslog::nginx_directives(
+        &header_var(&s.gray_header),
+        gray,
+    ));
     let _ = writeln!(
         o,
-        "server {{\n    listen {};\n    location = /__deployctl/config {{\n        return 200 \"{}\\n\";\n    }}\n    location / {{\n        proxy_pass http://$deployctl_pool;\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        # Idempotent requests move to the next server on errors; POSTs are never replayed.\n        proxy_next_upstream error timeout http_502 http_503 http_504;\n        proxy_next_upstream_tries 3;\n        proxy_connect_timeout 2s;\n        add_header X-Deployctl-Pool $deployctl_pool always;\n        add_header X-Upstream $upstream_addr always;\n    }}\n}}",
-        s.listen, r.serial
+        "server {{\n    listen {};\n{}    location = /__deployctl/config {{\n        access_log off;\n        return 200 \"{}\\n\";\n    }}\n    location / {{\n        proxy_pass http://$deployctl_pool;\n        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n        proxy_set_header Host $host;\n        # Idempotent requests move to the next server on errors; POSTs are never replayed.\n        proxy_next_upstream error timeout http_502 http_503 http_504;\n        proxy_next_upstream_tries 3;\n        proxy_connect_timeout 2s;\n        add_header X-Deployctl-Pool $deployctl_pool always;\n        add_header X-Upstream $upstream_addr always;\n    }}\n}}",
+        s.listen,
+        crate::accesslog::nginx_access_log(s),
+        r.serial
     );
     o
 }

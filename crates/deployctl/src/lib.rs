@@ -38,17 +38,23 @@
 //! - Load balancers: `lb` renders the nginx upstreams (stable and gray pools, header route,
 //!   `split_clients`) and parses them back, `haproxy` the haproxy kind, `lbpush` applies them
 //!   (`nginx -t`, reload, restore on failure), `balancer` keeps restarting and failed hosts
-//!   `down`, `lbview` the routing in force for `status`.
+//!   `down`, `lbview` the routing in force for `status`. `accesslog`: the JSON access log both
+//!   kinds write, and its reader over the transport; `analysis`: the canary judge (pure);
+//!   `canary`: `gray --analyze` (windows, verdicts, the `--auto` action); `report`:
+//!   `deployctl report` (one self-contained HTML file of a run).
 //! - `audit`: typed JSONL evidence (`Command`, `Step`, `Verdict`, `Outcome`), local and on each
 //!   host, read back through the same type. `ui`: colour, per-host progress bars or plain
 //!   lines.
 //! - [`cli`] (global options, subcommands) and `commands` (one file per verb: options -> one
 //!   operation -> human or `--json` output -> exit code).
 pub mod access;
+pub(crate) mod accesslog;
+pub(crate) mod analysis;
 pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod balancer;
+pub(crate) mod canary;
 pub mod cli;
 pub(crate) mod commands;
 pub(crate) mod detect;
@@ -71,6 +77,7 @@ pub(crate) mod outcome;
 pub(crate) mod probe;
 pub(crate) mod quote;
 pub(crate) mod remote;
+pub(crate) mod report;
 pub(crate) mod scripts;
 pub(crate) mod service;
 pub(crate) mod transport;

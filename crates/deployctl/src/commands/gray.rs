@@ -1,8 +1,12 @@
 //! `gray`: `--percent P` is a [`crate::ops::rollout`] run in [`Mode::Gray`]; `--abort` is a
-//! [`crate::ops::rollback`] to [`RollbackTo::StableBuild`].
+//! [`crate::ops::rollback`] to [`RollbackTo::StableBuild`]; `--analyze` adds the canary
+//! analysis and, with `--auto`, its action ([`crate::canary::run`]).
 
-use super::{rollback::restore, rollout::deploy, Ctx, UsageError};
+use super::{emit, interruptible, rollback::restore, rollout::deploy, run_exit, Ctx, UsageError};
+use crate::canary::run::{gray_analyze, Ran};
+use crate::canary::{parse_duration, AnalyzeOptions};
 use crate::exit::Exit;
+use crate::inventory::Environment;
 use crate::ops::rollback::RollbackTo;
 use crate::ops::rollout::{Mode, RunOptions};
 use std::path::PathBuf;
@@ -21,6 +25,18 @@ pub struct Args {
     /// Restore the gray hosts from backup and route everything to the stable pool.
     #[arg(long, conflicts_with = "percent")]
     pub abort: bool,
+    /// After the gray deploy, compare gray with stable from the LB access logs for this long
+    /// (e.g. 10m), one verdict per window (PASS / FAIL / INCONCLUSIVE). Exit 7
+    /// NEEDS_DECISION, 8 FAILED / ABORTED_BY_ANALYSIS, 9 the action failed.
+    #[arg(long, value_name = "DURATION", requires = "percent")]
+    pub analyze: Option<String>,
+    /// Window length [default: [gray.analysis] window_s].
+    #[arg(long, value_name = "DURATION", requires = "analyze")]
+    pub window: Option<String>,
+    /// Act on the verdicts: promote after K consecutive PASS, abort on a FAIL (gray restored,
+    /// stable-only routing verified), stop for a person after too many INCONCLUSIVE.
+    #[arg(long, requires = "analyze")]
+    pub auto: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Exit> {
@@ -38,5 +54,52 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Exit> {
         dry_run: false,
         mode: Mode::Gray(percent),
     };
-    deploy(ctx, &env, &opts).await
+    match args.analyze {
+        Some(d) => analyze(ctx, &env, &opts, &d, args.window.as_deref(), args.auto).await,
+        None => deploy(ctx, &env, &opts).await,
+    }
+}
+
+async fn analyze(
+    ctx: &Ctx,
+    env: &Environment,
+    opts: &RunOptions,
+    duration: &str,
+    window: Option<&str>,
+    auto: bool,
+) -> anyhow::Result<Exit> {
+    let usage = |e: String| UsageError(e);
+    let default_window = env.gray.analysis.window_s.to_string();
+    let ao = AnalyzeOptions {
+        duration: parse_duration(duration).map_err(usage)?,
+        window: parse_duration(window.unwrap_or(&default_window)).map_err(usage)?,
+        auto,
+    };
+    let ui = ctx.ui();
+    let Some(ran) = interruptible(gray_analyze(env, opts, ao, &ui)).await else {
+        return Ok(Exit::Interrupted);
+    };
+    match ran.map_err(|e| anyhow::anyhow!(e))? {
+        Ran::GrayOnly(r) => {
+            emit(ctx, &r, |r| {
+                ui.outcome(r.outcome, "the gray deploy did not succeed: no analysis")
+            })?;
+            Ok(run_exit(r.audit_error.as_deref(), r.outcome))
+        }
+        Ran::Analysed(r) => {
+            emit(ctx, &r, |r| {
+                ui.info(&format!("report: {}", r.report_command));
+                ui.info(&format!(
+                    "{} (decision {:?})",
+                    r.outcome.as_str(),
+                    r.analysis.decision
+                ));
+            })?;
+            if let Some(err) = &r.audit_error {
+                eprintln!("deployctl: the audit log could not be written ({err}): the run fails");
+                return Ok(Exit::Error);
+            }
+            Ok(r.outcome.exit_code())
+        }
+    }
 }

@@ -32,5 +32,6 @@ fn human(runs: &[RunSummary]) {
             let s = |x: &Option<String>| x.clone().unwrap_or_else(|| "-".into());
             println!("    {:<14} {} -> {}", b.host, s(&b.before), s(&b.after));
         }
+        println!("    report: {}", crate::report::command_for(&r.run_id));
     }
 }

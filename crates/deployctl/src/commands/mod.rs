@@ -8,6 +8,7 @@ pub mod gray;
 pub mod history;
 pub mod netcheck;
 pub mod promote;
+pub mod report;
 pub mod rollback;
 pub mod rollout;
 pub mod status;

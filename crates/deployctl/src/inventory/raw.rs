@@ -18,6 +18,7 @@ pub(super) struct RawFile {
     pub(super) thresholds: Option<Thresholds>,
     pub(super) rollout: Option<Rollout>,
     pub(super) lb: Option<crate::lb::LbSettings>,
+    pub(super) gray: Option<crate::analysis::GraySettings>,
     #[serde(default)]
     pub(super) env: BTreeMap<String, Spanned<RawEnv>>,
 }
@@ -38,6 +39,7 @@ pub(super) struct RawEnv {
     pub(super) thresholds: Option<Thresholds>,
     pub(super) rollout: Option<Rollout>,
     pub(super) lb: Option<crate::lb::LbSettings>,
+    pub(super) gray: Option<crate::analysis::GraySettings>,
     #[serde(default)]
     pub(super) hosts: Vec<RawHost>,
 }

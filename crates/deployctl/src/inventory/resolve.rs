@@ -87,6 +87,7 @@ fn environment(
     let thresholds = or(&renv.thresholds, &raw.thresholds).unwrap_or_default();
     let rollout: Rollout = or(&renv.rollout, &raw.rollout).unwrap_or_default();
     let lb = or(&renv.lb, &raw.lb).unwrap_or_default();
+    let gray = or(&renv.gray, &raw.gray).unwrap_or_default();
     if rollout.batch_size == 0 || rollout.parallelism == 0 {
         return Err(src.invalid(
             Some(env_span.clone()),
@@ -119,6 +120,7 @@ fn environment(
         thresholds,
         rollout,
         lb,
+        gray,
     })
 }
 

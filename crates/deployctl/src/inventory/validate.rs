@@ -140,6 +140,10 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
     }
     artifact(&env.artifact)?;
     lb(&env.lb)?;
+    env.gray
+        .analysis
+        .validate()
+        .map_err(|m| refuse("[gray.analysis]", m))?;
     for h in &env.hosts {
         if !valid_user(&h.user) {
             return Err(refuse(

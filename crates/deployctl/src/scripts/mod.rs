@@ -294,6 +294,9 @@ pub const ALL: &[Script] = &[
     detect::LISTEN,
     detect::OWNERS,
     image::IMAGE,
+    crate::accesslog::fetch::READ,
+    crate::accesslog::fetch::RECEIVER,
+    crate::report::MASTER_LOG_TAIL,
 ];
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! The bed, builds, inventories and fixtures come from the `testkit` crate.
 
 mod bytes;
+mod canary;
 mod failures;
 pub mod gray;
 mod graysafe;
@@ -21,6 +22,7 @@ mod local;
 mod names;
 mod network;
 mod recheck;
+mod reportview;
 mod rollback;
 mod rollout;
 mod safety;

@@ -1,0 +1,187 @@
+//! Reading the new access-log lines of one LB host: a [`Cursor`] remembers the file (inode) and
+//! the offset of the last complete line read; a rotated or truncated file is read from its
+//! start and the reset reported. At most [`MAX_BYTES`] per read; the rest comes next time.
+
+use super::{haproxy_socket, log_path, receiver_pid, LineError, Record};
+use crate::lb::{LbKind, LbSettings};
+use crate::remote::{HostError, RemoteHost};
+use crate::scripts::{self, Script};
+use crate::transport::exec_retry;
+
+/// Reads the log bytes after an offset (header line, then raw bytes; parsed by [`advance`]).
+pub const READ: Script = scripts::script!("accesslog_read");
+/// Starts haproxy's log receiver when it is not running.
+pub const RECEIVER: Script = scripts::script!("accesslog_receiver");
+
+/// Bytes read per fetch at most.
+pub const MAX_BYTES: u64 = 16 << 20;
+
+/// Where the last read of one LB's log ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub inode: Option<String>,
+    pub offset: u64,
+}
+
+/// What one read brought.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fetched {
+    pub records: Vec<Record>,
+    /// Lines that are not requests routed to a pool, or malformed (first error kept).
+    pub skipped: usize,
+    pub first_error: Option<String>,
+    /// `rotated` / `truncated` when the file was read again from its start.
+    pub reset: Option<String>,
+}
+
+/// Why the reader's answer is unusable.
+fn bad(detail: &str) -> HostError {
+    HostError::Check(format!("access log read: {detail}"))
+}
+
+/// Apply the reader's raw answer to `cursor` (pure): only complete lines are consumed.
+pub fn advance(cursor: &mut Cursor, out: &[u8]) -> Result<Fetched, HostError> {
+    let nl = out
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| bad("no header"))?;
+    let head = std::str::from_utf8(&out[..nl]).map_err(|_| bad("header not UTF-8"))?;
+    let f: Vec<&str> = head.split_whitespace().collect();
+    let [tag, inode, start, _end, reset] = f[..] else {
+        return Err(bad(head));
+    };
+    if tag != "deployctl-accesslog" {
+        return Err(bad(head));
+    }
+    let start: u64 = start.parse().map_err(|_| bad(head))?;
+    let body = &out[nl + 1..];
+    let complete = body.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let mut fetched = Fetched {
+        reset: (reset != "-").then(|| reset.to_string()),
+        ..Fetched::default()
+    };
+    for line in body[..complete].split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = std::str::from_utf8(line)
+            .map_err(|_| LineError::Json("not UTF-8".into()))
+            .and_then(super::parse_line);
+        match parsed {
+            Ok(r) => fetched.records.push(r),
+            Err(e) => {
+                fetched.skipped += 1;
+                if fetched.first_error.is_none() && !matches!(e, LineError::NoPool(_)) {
+                    fetched.first_error = Some(e.to_string());
+                }
+            }
+        }
+    }
+    cursor.inode = (inode != "-").then(|| inode.to_string());
+    cursor.offset = start + complete as u64;
+    Ok(fetched)
+}
+
+async fn read(
+    r: &RemoteHost,
+    s: &LbSettings,
+    inode: &str,
+    offset: &str,
+) -> Result<Vec<u8>, HostError> {
+    let max = MAX_BYTES.to_string();
+    let argv = scripts::argv(&READ, &[&log_path(s), inode, offset, &max]);
+    let out = r
+        .bounded("read access log", async {
+            Ok(exec_retry(r.t.as_ref(), &argv, None).await?)
+        })
+        .await?;
+    if !out.ok() {
+        return Err(HostError::Command {
+            what: "read access log".into(),
+            status: out.status,
+            stderr: out.stderr_str(),
+        });
+    }
+    Ok(out.stdout)
+}
+
+/// A cursor at the current end of the LB's log (what is already there is not analysed).
+pub async fn open(r: &RemoteHost, s: &LbSettings) -> Result<Cursor, HostError> {
+    if s.kind == LbKind::Haproxy {
+        ensure_receiver(r, s).await?;
+    }
+    let mut c = Cursor::default();
+    advance(&mut c, &read(r, s, "", "end").await?)?;
+    Ok(c)
+}
+
+/// The lines written since `cursor`; advances it.
+pub async fn fetch(
+    r: &RemoteHost,
+    s: &LbSettings,
+    cursor: &mut Cursor,
+) -> Result<Fetched, HostError> {
+    let inode = cursor.inode.clone().unwrap_or_default();
+    let out = read(r, s, &inode, &cursor.offset.to_string()).await?;
+    advance(cursor, &out)
+}
+
+/// Start haproxy's log receiver when it is not running (idempotent).
+pub async fn ensure_receiver(r: &RemoteHost, s: &LbSettings) -> Result<(), HostError> {
+    r.run("mkdir", &["mkdir".into(), "-p".into(), s.dir()])
+        .await?;
+    r.script(
+        "haproxy access-log receiver",
+        &RECEIVER,
+        &[&s.socat, &haproxy_socket(s), &log_path(s), &receiver_pid(s)],
+    )
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"t_ms":5,"pool":"deployctl_gray","up":"a:1","m":"GET","g":"search","s":200,"rt_ms":3,"ut_ms":2,"h":"0"}"#;
+
+    fn answer(head: &str, body: &str) -> Vec<u8> {
+        format!("{head}\n{body}").into_bytes()
+    }
+
+    #[test]
+    fn only_complete_lines_are_consumed() {
+        let mut c = Cursor::default();
+        let body = format!("{LINE}\n{LINE}\n{{\"t_ms\":");
+        let f = advance(&mut c, &answer("deployctl-accesslog 77 100 400 -", &body)).unwrap();
+        assert_eq!(f.records.len(), 2);
+        assert_eq!(c.inode.as_deref(), Some("77"));
+        assert_eq!(c.offset, 100 + 2 * (LINE.len() as u64 + 1));
+        assert_eq!(f.reset, None);
+    }
+
+    #[test]
+    fn resets_and_junk_are_reported() {
+        let mut c = Cursor {
+            inode: Some("1".into()),
+            offset: 999,
+        };
+        let no_pool = r#"{"t_ms":5,"pool":"deployctl","up":"-:-","m":"GET","g":"other","s":200,"rt_ms":0,"ut_ms":-1,"h":"0"}"#;
+        let body = format!("{LINE}\nnot json\n{no_pool}\n");
+        let f = advance(&mut c, &answer("deployctl-accesslog 2 0 60 rotated", &body)).unwrap();
+        assert_eq!((f.records.len(), f.skipped), (1, 2));
+        assert_eq!(f.reset.as_deref(), Some("rotated"));
+        assert!(f.first_error.unwrap().contains("not JSON"));
+        assert_eq!(c.offset, body.len() as u64);
+    }
+
+    #[test]
+    fn a_missing_file_and_a_bad_answer() {
+        let mut c = Cursor::default();
+        let f = advance(&mut c, &answer("deployctl-accesslog - 0 0 -", "")).unwrap();
+        assert!(f.records.is_empty());
+        assert_eq!(c, Cursor::default());
+        assert!(advance(&mut c, b"garbage").is_err());
+        assert!(advance(&mut c, b"something else entirely\n").is_err());
+    }
+}
