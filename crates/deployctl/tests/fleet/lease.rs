@@ -35,7 +35,9 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
         &Inv {
             admin: false,
             timeout_s: 60,
-            lease_ttl_s: 6,
+            // Long enough that the "early" run below reaches the host before A's lease
+            // expires even on a loaded machine (6 s was not: the run took over, exit 0).
+            lease_ttl_s: 20,
             ..Inv::default()
         },
     );
@@ -87,9 +89,9 @@ fn two_controllers_exactly_one_proceeds_and_a_killed_runs_lease_expires() {
     let early = deployctl(inv, &state_c, &[&art[..], &[v2]].concat());
     assert_eq!(early.code, 5, "{} {}", early.stderr, early.json);
     assert!(early.stderr.contains(&a_run), "{}", early.stderr);
-    // After expiry (6 s lifetime, no renewal), the next run takes it over and proceeds.
+    // After expiry (20 s lifetime, no renewal), the next run takes it over and proceeds.
     let expires: i64 = lease_field(&lease, "expires").parse().unwrap();
-    wait_for("A's lease expires", Duration::from_secs(30), || {
+    wait_for("A's lease expires", Duration::from_secs(60), || {
         chrono::Utc::now().timestamp() > expires
     });
     let d = deployctl(inv, &state_c, &[&art[..], &[v2]].concat());
