@@ -43,6 +43,25 @@ impl RemoteHost {
         }
     }
 
+    /// This machine as a host over the local transport (unit tests of the remote scripts).
+    #[cfg(test)]
+    pub(crate) fn local_for_tests() -> Self {
+        let h = Host {
+            name: "local".into(),
+            address: "127.0.0.1".into(),
+            user: "root".into(),
+            port: 22,
+            roles: vec![],
+            dr: false,
+            gray: false,
+            external_url: "http://127.0.0.1:1".into(),
+        };
+        RemoteHost::new(
+            h,
+            Box::new(crate::transport::local::LocalTransport::new("local")),
+        )
+    }
+
     pub fn with_step_timeout(mut self, d: Duration) -> Self {
         self.step_timeout = d;
         self

@@ -227,22 +227,10 @@ pub(crate) async fn sha_on_host_any(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::Host;
-    use crate::transport::local::LocalTransport;
     use std::os::unix::fs::PermissionsExt;
 
     fn local() -> RemoteHost {
-        let h = Host {
-            name: "local".into(),
-            address: "127.0.0.1".into(),
-            user: "root".into(),
-            port: 22,
-            roles: vec![],
-            dr: false,
-            gray: false,
-            external_url: "http://127.0.0.1:1".into(),
-        };
-        RemoteHost::new(h, Box::new(LocalTransport::new("local")))
+        RemoteHost::local_for_tests()
     }
 
     fn ls(d: &std::path::Path) -> Vec<std::ffi::OsString> {

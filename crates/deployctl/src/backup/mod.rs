@@ -154,21 +154,9 @@ pub async fn rotate(r: &RemoteHost, l: &Layout, run_id: &str) -> Result<Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::Host;
-    use crate::transport::local::LocalTransport;
 
     fn local() -> RemoteHost {
-        let h = Host {
-            name: "local".into(),
-            address: "127.0.0.1".into(),
-            user: "root".into(),
-            port: 22,
-            roles: vec![],
-            dr: false,
-            gray: false,
-            external_url: "http://127.0.0.1:1".into(),
-        };
-        RemoteHost::new(h, Box::new(LocalTransport::new("local")))
+        RemoteHost::local_for_tests()
     }
 
     /// The backup scripts run for real (local host): copy, commit, list, restore, rotate.

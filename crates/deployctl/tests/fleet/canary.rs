@@ -5,9 +5,9 @@
 //! latency FAIL; too little traffic is INCONCLUSIVE and `--auto` neither promotes nor claims
 //! success. The final state of the fleet is asserted in each.
 
-use crate::lbload::{wait_lb_up, LbHost};
+use crate::lbload::{table, wait_lb_up, LbHost, Mix};
 use crate::reportview::check_report;
-use loadgen::{ClientMode, FailureKind, LoadConfig, Report};
+use loadgen::{FailureKind, Report};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -108,61 +108,10 @@ impl Canary {
     }
 }
 
-/// Client load through the LB in four kinds, until stopped (bounded by 300 s).
-pub struct Load {
-    rt: tokio::runtime::Runtime,
-    stop: tokio::sync::watch::Sender<bool>,
-    runs: Vec<(String, tokio::task::JoinHandle<Report>)>,
-}
-
-impl Load {
-    pub fn start(lb: &str, clients: usize) -> Load {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let target = format!("{lb}:80").parse().unwrap();
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let mut runs = vec![];
-        for mode in [ClientMode::KeepAlive, ClientMode::NewConnection] {
-            for post in [false, true] {
-                let mut cfg = if post {
-                    LoadConfig::bookings(target, mode)
-                } else {
-                    LoadConfig::new(target, "/search?city=Rome", mode)
-                };
-                cfg.concurrency = clients;
-                cfg.max_duration = Duration::from_secs(300);
-                let label = format!("{} {:?}", cfg.method.name(), mode);
-                runs.push((
-                    label,
-                    rt.spawn(loadgen::run(cfg, rx.clone(), Default::default())),
-                ));
-            }
-        }
-        Load { rt, stop, runs }
-    }
-
-    pub fn stop(self) -> Vec<(String, Report)> {
-        self.stop.send(true).unwrap();
-        let rt = self.rt;
-        self.runs
-            .into_iter()
-            .map(|(l, h)| (l, rt.block_on(h).unwrap()))
-            .collect()
-    }
-}
-
-fn table(m: &[(String, Report)]) -> String {
-    let line = |(l, r): &(String, Report)| {
-        format!(
-            "{l}: {} requests, failed {:?}",
-            r.requests(),
-            r.failed_by_kind()
-        )
-    };
-    m.iter().map(line).collect::<Vec<_>>().join("\n")
+/// Client load through the LB in four kinds (GET /search, POST /bookings; both modes), until
+/// stopped (bounded by 300 s).
+fn load(lb: &str, clients: usize) -> Mix {
+    Mix::through(lb, "/search?city=Rome", clients, Duration::from_secs(300))
 }
 
 /// Failures other than a non-2xx answer (connect, write, read, timeout, truncated).
@@ -225,7 +174,7 @@ impl Canary {
 #[test]
 fn healthy_gray_is_promoted_by_auto_through_nginx() {
     let c = Canary::up("nginx", "");
-    let load = Load::start(&c.lb, 3);
+    let load = load(&c.lb, 3);
     let r = c.gray("40s", "3s", true);
     let m = load.stop();
     keep(&r, "promoted");
@@ -259,7 +208,7 @@ fn healthy_gray_is_promoted_by_auto_through_nginx() {
 #[test]
 fn failing_bookings_are_aborted_by_auto_through_haproxy_without_client_errors() {
     let c = Canary::up("haproxy", "fail_share = 0.05\nfail_scope = \"bookings\"\n");
-    let load = Load::start(&c.lb, 3);
+    let load = load(&c.lb, 3);
     let r = c.gray("40s", "3s", true);
     // After the abort only stable serves; the load keeps running a moment on it.
     std::thread::sleep(Duration::from_secs(2));
@@ -295,7 +244,7 @@ fn failing_bookings_are_aborted_by_auto_through_haproxy_without_client_errors() 
 #[test]
 fn fifty_ms_more_latency_is_a_latency_fail_through_nginx() {
     let c = Canary::up("nginx", "added_latency_ms = 50\n");
-    let load = Load::start(&c.lb, 3);
+    let load = load(&c.lb, 3);
     let r = c.gray("30s", "3s", true);
     let m = load.stop();
     keep(&r, "latency");

@@ -22,6 +22,12 @@ pub struct Mix {
 
 impl Mix {
     pub fn start(lb: &str) -> Mix {
+        Mix::through(lb, "/ping", CLIENTS, Duration::from_secs(240))
+    }
+
+    /// GET `get_path` and POST /bookings, each in both modes, `clients` connections per kind
+    /// through `lb`'s port 80, each kind bounded by `bound`.
+    pub fn through(lb: &str, get_path: &str, clients: usize, bound: Duration) -> Mix {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -35,10 +41,10 @@ impl Mix {
                 let mut cfg = if post {
                     LoadConfig::bookings(target, mode)
                 } else {
-                    LoadConfig::new(target, "/ping", mode)
+                    LoadConfig::new(target, get_path, mode)
                 };
-                cfg.concurrency = CLIENTS;
-                cfg.max_duration = Duration::from_secs(240);
+                cfg.concurrency = clients;
+                cfg.max_duration = bound;
                 let label = format!("{} {:?}", cfg.method.name(), mode);
                 let h = rt.spawn(loadgen::run(cfg, rx.clone(), Default::default()));
                 runs.push((label, h));
