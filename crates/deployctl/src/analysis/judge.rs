@@ -178,7 +178,7 @@ fn group_verdict(group: Group, records: &[&Record], t: &AnalysisSettings) -> Opt
         Verdict::Inconclusive
     } else {
         for c in checks.iter().filter(|c| c.passed == Some(false)) {
-            let v = c.value.map_or("-".into(), |v| format!("{v:.4}"));
+            let v = c.value.map_or("-".into(), figure);
             reasons.push(format!(
                 "{} failed: {v} vs threshold {}",
                 c.name, c.threshold
@@ -239,3 +239,22 @@ pub fn judge(
 #[cfg(test)]
 #[path = "judge_tests.rs"]
 mod tests;
+
+/// A value for a reason line: small p-values in scientific notation (never "0.0000").
+fn figure(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+#[cfg(test)]
+mod figure_tests {
+    #[test]
+    fn small_p_values_keep_their_magnitude() {
+        assert_eq!(super::figure(3.9e-11), "3.90e-11");
+        assert_eq!(super::figure(0.0546448), "0.0546");
+        assert_eq!(super::figure(0.0), "0.0000");
+    }
+}
