@@ -117,9 +117,12 @@ impl Master {
     pub fn current(&self) -> (i32, u64) {
         let s = self.status();
         let c = &s["current"];
-        (
-            c["pid"].as_i64().unwrap_or(0) as i32,
-            c["generation"].as_u64().unwrap_or(0),
-        )
+        let pid = c["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no current.pid in {s}"));
+        let generation = c["generation"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no current.generation in {s}"));
+        (pid as i32, generation)
     }
 }

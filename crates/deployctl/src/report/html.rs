@@ -143,7 +143,10 @@ fn pool_series(d: &RunData, pool: &str, colour: &'static str) -> (Series, Series
     let mut err = vec![];
     let mut p99 = vec![];
     for w in &d.windows {
-        let x = w["end_ms"].as_f64().unwrap_or(0.0);
+        // A window without its end time has no place on the time axis: left out, not put at 0.
+        let Some(x) = w["end_ms"].as_f64() else {
+            continue;
+        };
         let groups = w["groups"].as_array().cloned().unwrap_or_default();
         let n: f64 = groups.iter().filter_map(|g| g[pool]["n"].as_f64()).sum();
         let e: f64 = groups
