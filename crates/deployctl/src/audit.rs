@@ -54,6 +54,8 @@ named! {
         /// The run started (artifact, build).
         Start = "start",
         Netcheck = "netcheck",
+        /// Every host's connection opened (run-level, with the time it took).
+        Connect = "connect",
         Detect = "detect",
         Lease = "lease",
         /// `rollback`: the build and run it restores.

@@ -7,12 +7,18 @@ use crate::remote::RemoteHost;
 use crate::transport::{self, ConnectOptions, TransportError};
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Connections opened at the same time (at least; more when the rollout's parallelism is
+/// higher): a bound on the controller's handshakes in flight, not on any one host.
+pub const CONNECT_AT_ONCE: usize = 32;
 
 /// Connect to every host of `env`; the first error per host is returned in place.
 pub async fn connect_all(env: &Environment) -> Vec<Result<RemoteHost, TransportError>> {
     let opts = ConnectOptions::for_env(env);
-    let sem = Arc::new(tokio::sync::Semaphore::new(env.rollout.parallelism.max(8)));
+    let sem = Arc::new(tokio::sync::Semaphore::new(
+        env.rollout.parallelism.max(CONNECT_AT_ONCE),
+    ));
     let futs = env.hosts.iter().map(|h| {
         let opts = opts.clone();
         let sem = sem.clone();
@@ -91,17 +97,22 @@ pub struct HostNet {
     pub host: String,
     pub stats: Option<NetStats>,
     pub verdict: NetVerdict,
+    /// How long this host's probes took (name resolution, TCP and ICMP together).
+    pub elapsed_ms: u128,
 }
 
 /// TCP connect probes per host: few, because each is a pre-authentication sshd process on
 /// the host (a fleet's `MaxStartups` counts them); the loss figure comes mainly from ICMP.
 pub const TCP_PROBES: u32 = 4;
+/// Time between two TCP probes of one host.
+pub const TCP_GAP: Duration = Duration::from_millis(50);
 /// ICMP echoes per host (no cost on the host's sshd).
 pub const ICMP_PROBES: u32 = 16;
 
-/// Probe every host's SSH port ([`TCP_PROBES`] sequential TCP connects, 100 ms apart, 600 ms
-/// bound: under the kernel's 1 s SYN retry, so a dropped SYN counts as lost) and, at the same
-/// time, ping it ([`ICMP_PROBES`] echoes 50 ms apart, where `ping` is available). Host names
+/// Probe every host's SSH port ([`TCP_PROBES`] sequential TCP connects, [`TCP_GAP`] apart,
+/// 600 ms bound: under the kernel's 1 s SYN retry, so a dropped SYN counts as lost) and, at
+/// the same time, ping it ([`ICMP_PROBES`] echoes, see [`netcheck::ping`], where `ping` is
+/// available). Host names
 /// are resolved (with the ssh transport, through `ssh -G`, so ssh_config aliases work). Hosts
 /// are probed concurrently; local hosts are skipped.
 pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
@@ -109,6 +120,7 @@ pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
     let futs = env.hosts.iter().map(|h| {
         let opts = &opts;
         async move {
+            let t0 = Instant::now();
             if env.transport == TransportKind::Local {
                 return HostNet {
                     host: h.name.clone(),
@@ -117,6 +129,7 @@ pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
                         ok: true,
                         reasons: vec!["local transport: no network".into()],
                     },
+                    elapsed_ms: t0.elapsed().as_millis(),
                 };
             }
             let (addr, port) = if env.transport == TransportKind::Ssh {
@@ -125,13 +138,7 @@ pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
                 (h.address.clone(), h.port)
             };
             let (mut s, icmp) = tokio::join!(
-                netcheck::probe(
-                    &addr,
-                    port,
-                    TCP_PROBES,
-                    Duration::from_millis(100),
-                    Duration::from_millis(600),
-                ),
+                netcheck::probe(&addr, port, TCP_PROBES, TCP_GAP, Duration::from_millis(600),),
                 netcheck::ping(&addr, ICMP_PROBES)
             );
             s.icmp = icmp;
@@ -140,6 +147,7 @@ pub async fn netcheck_all(env: &Environment) -> Vec<HostNet> {
                 host: h.name.clone(),
                 stats: Some(s),
                 verdict,
+                elapsed_ms: t0.elapsed().as_millis(),
             }
         }
     });

@@ -170,3 +170,31 @@ fn admin_socket_is_0600_or_0660_with_a_group_and_never_replaces_a_file() {
         let _ = master.wait();
     }
 }
+
+#[test]
+fn a_master_stopped_by_sigterm_removes_its_admin_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    let mut master = start_on_socket(&sock, &[]);
+    wait_until("admin socket answers", || {
+        block_on(probe::request_unix(
+            &sock,
+            "GET",
+            "/status",
+            Duration::from_secs(5),
+        ))
+        .is_ok_and(|r| r.status == 200)
+    });
+    let pid = nix::unistd::Pid::from_raw(master.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let mut status = None;
+    wait_until("the master exits after SIGTERM", || {
+        status = master.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success(), "{status:?}");
+    assert!(
+        std::fs::symlink_metadata(&sock).is_err(),
+        "the admin socket outlived its master"
+    );
+}

@@ -3,6 +3,8 @@
 //! saturated is server-bound only when the server uses at least as much of it as the client;
 //! otherwise the client (on the same cores) is what caps the throughput.
 
+use anyhow::{Context, Result};
+
 /// Average cores busy over one phase.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
@@ -82,6 +84,29 @@ pub fn verdict(u: &Usage) -> String {
         u.machine,
         u.cores
     )
+}
+
+/// Busy time of all CPUs (`/proc/stat`: everything but idle and iowait), in clock ticks.
+pub fn machine_ticks() -> Result<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .map(|f| f.parse().context("malformed /proc/stat"))
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(cpu.len() >= 5, "short cpu line in /proc/stat");
+    Ok(cpu.iter().sum::<u64>() - cpu[3] - cpu[4])
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
+pub fn clock_ticks() -> Result<f64> {
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    anyhow::ensure!(hz > 0, "sysconf(_SC_CLK_TCK) failed");
+    Ok(hz as f64)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use super::cpu::{clock_ticks, machine_ticks};
 use super::rollout_phases::{self, Breakdown};
 use super::windows::spread;
 
@@ -85,6 +86,21 @@ fn build(work: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
 struct Run {
     wall_s: f64,
     parts: Breakdown,
+    /// Cores busy on the whole machine (controller and every bed host share it), on average.
+    machine_cores: f64,
+    /// CPU seconds of deployctl and the children it reaped (ssh clients).
+    controller_cpu_s: f64,
+}
+
+/// CPU seconds used by reaped children of this process so far.
+fn children_cpu_s() -> Result<f64> {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    anyhow::ensure!(rc == 0, "getrusage: {}", std::io::Error::last_os_error());
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(tv(ru.ru_utime) + tv(ru.ru_stime))
 }
 
 /// A bed of `n` hosts and what is needed to roll out to it.
@@ -114,6 +130,7 @@ impl Target<'_> {
     /// One rollout of `artifact`; fails unless it succeeds.
     fn rollout(&self, inv: &Path, artifact: &Path) -> Result<Run> {
         let spawned = chrono::Utc::now();
+        let (busy0, own0) = (machine_ticks()?, children_cpu_s()?);
         let t0 = std::time::Instant::now();
         let out = Command::new(self.deployctl)
             .arg("-i")
@@ -127,6 +144,8 @@ impl Target<'_> {
             .context("running deployctl")?;
         let wall_s = t0.elapsed().as_secs_f64();
         let exited = chrono::Utc::now();
+        let machine_cores = (machine_ticks()? - busy0) as f64 / clock_ticks()? / wall_s;
+        let controller_cpu_s = children_cpu_s()? - own0;
         let report: Value = serde_json::from_slice(&out.stdout)
             .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(&out.stderr)))?;
         if !out.status.success() {
@@ -147,7 +166,12 @@ impl Target<'_> {
             .collect::<Result<_, _>>()
             .context("audit log line")?;
         let parts = rollout_phases::breakdown(spawned, exited, &events, &report)?;
-        Ok(Run { wall_s, parts })
+        Ok(Run {
+            wall_s,
+            parts,
+            machine_cores,
+            controller_cpu_s,
+        })
     }
 }
 
@@ -165,7 +189,7 @@ pub fn run(a: RolloutArgs) -> Result<()> {
         a.runs
     );
     println!(
-        "{:>9} {:>5} {:>6} {:>16} | {:>7} {:>8} {:>7} {:>7} {:>7} {:>7} | {:>6} {:>7} {:>6}",
+        "{:>9} {:>5} {:>6} {:>16} | {:>7} {:>8} {:>7} {:>5} {:>5} {:>7} {:>6} {:>5} | {:>6} {:>7} {:>6} | {:>5} {:>7}",
         "transport",
         "hosts",
         "batch",
@@ -173,12 +197,16 @@ pub fn run(a: RolloutArgs) -> Result<()> {
         "startup",
         "netcheck",
         "connect",
+        "gate",
         "lock",
         "batches",
         "finish",
+        "fixed",
         "upload",
         "restart",
-        "verify"
+        "verify",
+        "cores",
+        "ctl cpu"
     );
     let mut rows = vec![];
     for &n in &a.hosts {
@@ -210,8 +238,11 @@ pub fn run(a: RolloutArgs) -> Result<()> {
         }
     }
     println!(
-        "(startup..finish: medians of wall-time parts from the audit log; upload/restart/verify: \
-         medians of the sum over batches of each batch's slowest host)"
+        "(medians. startup..finish: wall-time parts from the audit log; netcheck (slowest host) \
+         and connect (all hosts) overlap inside gate, which ends when roles are known; fixed = \
+         startup + gate + lock + finish. upload/restart/verify: sum over batches of each batch's \
+         slowest host. cores: CPU busy on the whole machine, bed hosts included; ctl cpu: CPU \
+         seconds of deployctl and its ssh clients)"
     );
     println!(
         "{}",
@@ -237,29 +268,37 @@ fn row(transport: &str, n: usize, batch: usize, runs: &[Run]) -> Result<Value> {
                 .with_context(|| format!("no {p} phase"))
         }
     };
+    let p = |f: fn(&Breakdown) -> f64| med(&|r| Ok(f(&r.parts)));
     let parts = [
-        med(&|r| Ok(r.parts.startup_s))?,
-        med(&|r| Ok(r.parts.netcheck_s))?,
-        med(&|r| Ok(r.parts.connect_s))?,
-        med(&|r| Ok(r.parts.lock_s))?,
-        med(&|r| Ok(r.parts.batches_s))?,
-        med(&|r| Ok(r.parts.finish_s))?,
+        p(|b| b.startup_s)?,
+        p(|b| b.netcheck_s)?,
+        p(|b| b.connect_s)?,
+        p(|b| b.gate_s)?,
+        p(|b| b.lock_s)?,
+        p(|b| b.batches_s)?,
+        p(|b| b.finish_s)?,
+        p(|b| b.startup_s + b.gate_s + b.lock_s + b.finish_s)?,
     ];
     let (up, rs, ve) = (
         med(&phase("upload"))?,
         med(&phase("restart"))?,
         med(&phase("verify"))?,
     );
+    let cores = med(&|r| Ok(r.machine_cores))?;
+    let ctl = med(&|r| Ok(r.controller_cpu_s))?;
+    let [st, nc, co, ga, lo, ba, fi, fx] = parts;
     println!(
-        "{transport:>9} {n:>5} {batch:>6} {:>16} | {:>7.2} {:>8.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} | {up:>6.2} {rs:>7.2} {ve:>6.2}",
+        "{transport:>9} {n:>5} {batch:>6} {:>16} | {st:>7.2} {nc:>8.2} {co:>7.2} {ga:>5.2} {lo:>5.2} {ba:>7.2} {fi:>6.2} {fx:>5.2} | {up:>6.2} {rs:>7.2} {ve:>6.2} | {cores:>5.2} {ctl:>7.2}",
         format!("{w50:.2} ({wmin:.2}-{wmax:.2})"),
-        parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]
     );
     Ok(json!({
         "transport": transport, "hosts": n, "batch_size": batch,
         "wall_s_median": w50, "wall_s_min": wmin, "wall_s_max": wmax,
-        "median_s": {"startup": parts[0], "netcheck": parts[1], "connect": parts[2], "lock": parts[3],
-            "batches": parts[4], "finish": parts[5], "upload_slowest": up, "restart_slowest": rs, "verify_slowest": ve},
-        "runs": runs.iter().map(|r| json!({"wall_s": r.wall_s, "parts": r.parts})).collect::<Vec<_>>(),
+        "median_s": {"startup": st, "netcheck": nc, "connect": co, "gate": ga, "lock": lo,
+            "batches": ba, "finish": fi, "fixed": fx, "upload_slowest": up, "restart_slowest": rs,
+            "verify_slowest": ve, "controller_cpu": ctl},
+        "machine_cores_median": cores,
+        "runs": runs.iter().map(|r| json!({"wall_s": r.wall_s, "parts": r.parts,
+            "machine_cores": r.machine_cores, "controller_cpu_s": r.controller_cpu_s})).collect::<Vec<_>>(),
     }))
 }

@@ -15,11 +15,13 @@ use serde_json::Value;
 pub struct Breakdown {
     /// Process start to the run's `start` event (artifact checksum, inventory).
     pub startup_s: f64,
-    /// `start` to the last `netcheck` event.
+    /// The slowest host's network check (its `netcheck` event's duration).
     pub netcheck_s: f64,
-    /// Last `netcheck` to the last `detect` event (connect and role detection not overlapped
-    /// with the netcheck).
+    /// Opening every host's connection (the `connect` event's duration); runs at the same
+    /// time as the network check.
     pub connect_s: f64,
+    /// `start` to the last `detect` event: network check and connect together, then roles.
+    pub gate_s: f64,
     /// Last `detect` to the first host step (lock, load balancer preparation).
     pub lock_s: f64,
     /// First host step begins to last host step ends.
@@ -51,6 +53,19 @@ fn last(events: &[Value], step: &str) -> Result<DateTime<Utc>> {
     out.with_context(|| format!("the audit log has no {step} event"))
 }
 
+/// The longest `duration_ms` among the events of `step`, in seconds.
+fn longest(events: &[Value], step: &str) -> Result<f64> {
+    let mut out = None;
+    for e in events.iter().filter(|e| e["step"] == step) {
+        let ms = e["duration_ms"]
+            .as_f64()
+            .with_context(|| format!("a {step} event without duration_ms"))?;
+        out = Some(out.map_or(ms, |o: f64| o.max(ms)));
+    }
+    out.map(|ms| ms / 1000.0)
+        .with_context(|| format!("the audit log has no {step} event"))
+}
+
 /// Attributes one rollout's wall time. `events` are the audit log's lines; `report` is
 /// deployctl's `--json` report.
 pub fn breakdown(
@@ -60,10 +75,10 @@ pub fn breakdown(
     report: &Value,
 ) -> Result<Breakdown> {
     let start = last(events, "start")?;
-    let net = last(events, "netcheck")?;
     let detect = last(events, "detect")?;
     let (mut first, mut end) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
-    for e in events.iter().filter(|e| e["host"].is_string()) {
+    let host_step = |e: &&Value| e["host"].is_string() && e["step"] != "netcheck";
+    for e in events.iter().filter(host_step) {
         let Some(ms) = e["duration_ms"].as_i64() else {
             continue;
         };
@@ -76,9 +91,10 @@ pub fn breakdown(
     let end = end.context("the audit log has no timed host step")?;
     Ok(Breakdown {
         startup_s: secs(spawned, start),
-        netcheck_s: secs(start, net),
-        connect_s: secs(net, detect).max(0.0),
-        lock_s: secs(net.max(detect), first).max(0.0),
+        netcheck_s: longest(events, "netcheck")?,
+        connect_s: longest(events, "connect")?,
+        gate_s: secs(start, detect),
+        lock_s: secs(detect, first).max(0.0),
         batches_s: secs(first, end),
         finish_s: secs(end, exited),
         slowest_s: slowest(report)?,
@@ -135,8 +151,9 @@ mod tests {
     fn wall_time_is_split_and_batches_count_their_slowest_host() {
         let events = [
             ev(100, "start", None, None),
-            ev(600, "netcheck", Some("a"), None),
-            ev(650, "netcheck", Some("b"), None),
+            ev(600, "netcheck", Some("a"), Some(480)),
+            ev(650, "netcheck", Some("b"), Some(530)),
+            ev(650, "connect", None, Some(540)),
             ev(900, "detect", Some("a"), None),
             ev(1400, "upload", Some("a"), Some(400)),
             ev(1600, "upload", Some("b"), Some(500)),
@@ -152,8 +169,8 @@ mod tests {
         });
         let b = breakdown(at(0), at(2300), &events, &report).unwrap();
         assert_eq!(
-            (b.startup_s, b.netcheck_s, b.connect_s, b.lock_s),
-            (0.1, 0.55, 0.25, 0.1)
+            (b.startup_s, b.netcheck_s, b.connect_s, b.gate_s, b.lock_s),
+            (0.1, 0.53, 0.54, 0.8, 0.1)
         );
         assert_eq!((b.batches_s, b.finish_s), (1.0, 0.3));
         assert_eq!(b.slowest_s["upload"], 0.4 + 0.7);

@@ -1,8 +1,11 @@
 //! Steady windows and restart windows of a load run, and their throughput.
 //!
-//! A restart window is the time from SIGUSR1 to the old worker's exit. A steady window is
-//! time with no restart within ±1 s (the margin), after the warm-up. Time is cut into 10 ms
-//! bins; each successful request counts in the bin where it completed. The run is split into
+//! A steady window is time with no restart within ±1 s (the margin), after the warm-up. A
+//! restart window is a restart and the second after it: from SIGUSR1 to 1 s after the old
+//! worker's exit (the new worker's first second, cold, is in it). Inside it, the handoff is
+//! the time from SIGUSR1 to the old worker's exit, reported on its own as the worst case.
+//! The second before each SIGUSR1 is in neither kind of window. Time is cut into 10 ms bins;
+//! each successful request counts in the bin where it completed. The run is split into
 //! consecutive groups of restarts (the samples), each holding both kinds of window, so the
 //! two are measured interleaved and their spread is visible.
 
@@ -27,11 +30,14 @@ pub struct Restart {
 pub struct SampleRate {
     /// Successful requests per second in steady windows.
     pub steady_rps: f64,
-    /// Successful requests per second in restart windows.
+    /// Successful requests per second in restart windows (SIGUSR1 to old exit + 1 s).
     pub restart_rps: f64,
-    /// Seconds of steady and restart windows behind the figures.
+    /// Successful requests per second during the handoffs alone (SIGUSR1 to old exit).
+    pub handoff_rps: f64,
+    /// Seconds of steady windows, restart windows and handoffs behind the figures.
     pub steady_s: f64,
     pub restart_s: f64,
+    pub handoff_s: f64,
 }
 
 impl SampleRate {
@@ -39,13 +45,21 @@ impl SampleRate {
     pub fn ratio_pct(&self) -> f64 {
         100.0 * self.restart_rps / self.steady_rps
     }
+
+    /// Handoff throughput as a percentage of steady.
+    pub fn handoff_pct(&self) -> f64 {
+        100.0 * self.handoff_rps / self.steady_rps
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Excluded,
     Steady,
-    Restart,
+    /// In a restart window, after the old worker's exit.
+    After,
+    /// In a restart window, during the handoff.
+    Handoff,
 }
 
 /// Classifies every bin up to `end`.
@@ -64,7 +78,10 @@ fn classify(restarts: &[Restart], warmup: Duration, margin: Duration, end: Durat
         }
     }
     for r in restarts {
-        kinds[bin(r.signal)..bin(r.old_exit + BIN)].fill(Kind::Restart);
+        kinds[bin(r.signal)..bin(r.old_exit + margin + BIN)].fill(Kind::After);
+    }
+    for r in restarts {
+        kinds[bin(r.signal)..bin(r.old_exit + BIN)].fill(Kind::Handoff);
     }
     kinds
 }
@@ -113,16 +130,17 @@ pub fn sample_rates(
 }
 
 fn rate(kinds: &[Kind], counts: &[u64], group: usize) -> Result<SampleRate> {
-    let sum = |want: Kind| {
+    let sum = |want: &[Kind]| {
         kinds
             .iter()
             .zip(counts)
-            .filter(|(k, _)| **k == want)
+            .filter(|(k, _)| want.contains(k))
             .fold((0u64, 0u64), |(bins, n), (_, c)| (bins + 1, n + c))
     };
-    let (steady_bins, steady_n) = sum(Kind::Steady);
-    let (restart_bins, restart_n) = sum(Kind::Restart);
-    if steady_bins == 0 || restart_bins == 0 || steady_n == 0 {
+    let (steady_bins, steady_n) = sum(&[Kind::Steady]);
+    let (restart_bins, restart_n) = sum(&[Kind::After, Kind::Handoff]);
+    let (handoff_bins, handoff_n) = sum(&[Kind::Handoff]);
+    if steady_bins == 0 || handoff_bins == 0 || steady_n == 0 {
         bail!(
             "sample {}: {steady_bins} steady bins ({steady_n} requests), {restart_bins} restart bins: \
              too little to measure (space the restarts further apart: --spacing)",
@@ -133,13 +151,15 @@ fn rate(kinds: &[Kind], counts: &[u64], group: usize) -> Result<SampleRate> {
     Ok(SampleRate {
         steady_rps: steady_n as f64 / secs(steady_bins),
         restart_rps: restart_n as f64 / secs(restart_bins),
+        handoff_rps: handoff_n as f64 / secs(handoff_bins),
         steady_s: secs(steady_bins),
         restart_s: secs(restart_bins),
+        handoff_s: secs(handoff_bins),
     })
 }
 
-/// Whether `at` lies in a restart window.
-pub fn in_restart(restarts: &[Restart], at: Duration) -> bool {
+/// Whether `at` lies in a handoff (SIGUSR1 to the old worker's exit).
+pub fn in_handoff(restarts: &[Restart], at: Duration) -> bool {
     restarts.iter().any(|r| at >= r.signal && at <= r.old_exit)
 }
 
@@ -172,7 +192,8 @@ mod tests {
 
     #[test]
     fn restart_windows_lose_what_the_server_did_not_serve() {
-        // 1000 req/s, except 500 req/s during each 200 ms restart window.
+        // 1000 req/s, except 500 req/s during each 200 ms handoff: the restart window (the
+        // handoff and the second after it) serves (100 + 1000) / 1.2 s = 917 req/s.
         let restarts: Vec<Restart> = (0..6)
             .map(|i| Restart {
                 signal: ms(2000 + 4000 * i),
@@ -183,7 +204,7 @@ mod tests {
         let mut completions = Vec::new();
         let mut t = 0;
         while t < 25_000 {
-            let slow = in_restart(&restarts, ms(t));
+            let slow = in_handoff(&restarts, ms(t));
             completions.push(ms(t));
             t += if slow { 2 } else { 1 };
         }
@@ -191,8 +212,10 @@ mod tests {
         assert_eq!(rates.len(), 3);
         for r in &rates {
             assert!((r.steady_rps - 1000.0).abs() < 20.0, "{r:?}");
-            assert!((r.restart_rps - 500.0).abs() < 30.0, "{r:?}");
-            assert!((r.ratio_pct() - 50.0).abs() < 4.0, "{r:?}");
+            assert!((r.handoff_rps - 500.0).abs() < 30.0, "{r:?}");
+            assert!((r.handoff_pct() - 50.0).abs() < 4.0, "{r:?}");
+            assert!((r.restart_rps - 917.0).abs() < 20.0, "{r:?}");
+            assert!((r.restart_s - 2.4).abs() < 0.05, "two 1.2 s windows: {r:?}");
         }
         assert!(is_steady(&restarts, ms(500), ms(4000)));
         assert!(!is_steady(&restarts, ms(500), ms(1100)), "within 1 s");

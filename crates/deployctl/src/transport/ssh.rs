@@ -239,7 +239,7 @@ pub fn parse_ssh_g(out: &str) -> Option<(String, u16)> {
 }
 
 async fn open(b: &SessionBuilder, dest: &str, name: &str) -> Result<Session, TransportError> {
-    b.connect(dest).await.map_err(|e| classify(name, e))
+    b.connect_mux(dest).await.map_err(|e| classify(name, e))
 }
 
 /// Map an openssh error (whose text carries ssh's own log) to a [`TransportError`].

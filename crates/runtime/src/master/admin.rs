@@ -87,7 +87,8 @@ impl RestartGate {
     }
 }
 
-/// Starts serving; the task ends with the runtime.
+/// Starts serving; the task ends with the runtime. A Unix socket's file is removed when the
+/// task ends (the master's exit drops it).
 pub fn serve(
     addr: &AdminAddr,
     handles: Handles,
@@ -97,7 +98,6 @@ pub fn serve(
         addr: addr.to_string(),
         source,
     };
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let token = access.token.is_some();
     match addr {
         AdminAddr::Tcp(a) => {
@@ -109,37 +109,69 @@ pub fn serve(
             // The address actually bound (port 0 picks one): how a caller learns it.
             let bound = l.local_addr().map_err(bind_err)?;
             tracing::info!(event = "admin_listening", addr = %bound, token, "admin endpoint ready");
-            Ok(tokio::spawn(async move {
-                loop {
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        return;
-                    };
-                    match l.accept().await {
-                        Ok((s, _)) => serve_conn(s, handles.clone(), gate.clone(), permit),
-                        Err(e) => accept_failed(e).await,
-                    }
-                }
-            }))
+            Ok(tokio::spawn(accept_loop(l, handles, gate)))
         }
         #[cfg(unix)]
         AdminAddr::Unix(p) => {
-            let l = bind_unix(p, access.group).map_err(bind_err)?;
+            let l = SocketFile {
+                listener: bind_unix(p, access.group).map_err(bind_err)?,
+                path: p.clone(),
+            };
             let gate = RestartGate::new(access.token, false);
             tracing::info!(event = "admin_listening", addr = %addr, token, "admin endpoint ready");
-            Ok(tokio::spawn(async move {
-                loop {
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        return;
-                    };
-                    match l.accept().await {
-                        Ok((s, _)) => serve_conn(s, handles.clone(), gate.clone(), permit),
-                        Err(e) => accept_failed(e).await,
-                    }
-                }
-            }))
+            Ok(tokio::spawn(accept_loop(l, handles, gate)))
         }
         #[cfg(not(unix))]
         AdminAddr::Unix(_) => Err(AdminError::NotLoopback(addr.to_string())),
+    }
+}
+
+/// A listener the admin endpoint accepts on.
+trait Listener: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn next(&self) -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn next(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+/// A bound Unix socket and its path, removed from the file system when dropped.
+#[cfg(unix)]
+struct SocketFile {
+    listener: tokio::net::UnixListener,
+    path: std::path::PathBuf,
+}
+
+#[cfg(unix)]
+impl Listener for SocketFile {
+    type Stream = tokio::net::UnixStream;
+    async fn next(&self) -> std::io::Result<Self::Stream> {
+        self.listener.accept().await.map(|(s, _)| s)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Accepts at most [`MAX_CONNECTIONS`] connections at once, each served on its own task.
+async fn accept_loop<L: Listener>(l: L, handles: Handles, gate: RestartGate) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        match l.next().await {
+            Ok(s) => serve_conn(s, handles.clone(), gate.clone(), permit),
+            Err(e) => accept_failed(e).await,
+        }
     }
 }
 

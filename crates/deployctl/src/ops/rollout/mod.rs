@@ -18,7 +18,7 @@ use crate::ui::Ui;
 use crate::{lease, lock};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod batches;
 mod finish;
@@ -124,8 +124,10 @@ pub async fn rollout(
         t0,
     };
     // Network quality and connections, concurrently (neither changes anything).
-    let (netcheck, connected) = tokio::join!(fleet::netcheck_all(env), fleet::connect_all(env));
+    let (netcheck, (connected, connect_time)) =
+        tokio::join!(fleet::netcheck_all(env), timed(fleet::connect_all(env)));
     report.netcheck = netcheck;
+    record_connect(&audit, &connected, connect_time);
     let mut remotes = Vec::new();
     let mut failures = Vec::new();
     for c in connected {
@@ -146,6 +148,22 @@ pub async fn rollout(
         }
     }
     Ok(report)
+}
+
+/// `fut`'s output and how long it took.
+async fn timed<T>(fut: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let t0 = Instant::now();
+    let out = fut.await;
+    (out, t0.elapsed())
+}
+
+/// The run-level `connect` record: how many hosts answered and how long opening took.
+fn record_connect<T, E>(audit: &Audit, connected: &[Result<T, E>], took: Duration) {
+    let ok = connected.iter().filter(|c| c.is_ok()).count();
+    let mut e = audit.event(None, Step::Connect, Verdict::of(ok == connected.len()));
+    e.duration_ms = Some(took.as_millis());
+    e.detail = Some(format!("{ok} of {} hosts connected", connected.len()));
+    audit.record(e);
 }
 
 /// Open the run's audit log and record what it ships.
@@ -234,6 +252,7 @@ impl Run<'_> {
                     Verdict::Warn
                 },
             );
+            e.duration_ms = Some(n.elapsed_ms);
             e.detail = Some(
                 serde_json::to_string(&n.stats).unwrap_or_default()
                     + " "
