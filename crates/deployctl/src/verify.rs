@@ -30,25 +30,39 @@ async fn via_tunnel(r: &RemoteHost, port: u16, path: &str) -> Result<Response, S
         .map_err(|_| format!("{what}: timed out"))?
 }
 
-/// One round of every check; `Err` names the first that failed.
+/// Both answers for `path`: through the tunnel, then through the external URL (at once).
+async fn both(
+    r: &RemoteHost,
+    env: &Environment,
+    path: &str,
+) -> Result<(Response, Response), String> {
+    let external = async {
+        probe::get_url_ca(
+            &r.host.external_url,
+            path,
+            PROBE_TIMEOUT,
+            env.health.ca_file.as_deref(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    };
+    let (t, e) = tokio::join!(via_tunnel(r, env.service.port, path), external);
+    Ok((t?, e?))
+}
+
+/// One round of every check, all requests at once; `Err` names the first that failed, in
+/// the order ready, ping, version (tunnel before external).
 pub async fn check_once(
     r: &RemoteHost,
     env: &Environment,
     expected: &str,
 ) -> Result<BuildInfo, String> {
     let h = &env.health;
-    let port = env.service.port;
     let mut served = None;
-    for path in [&h.ready, &h.ping, &h.version] {
-        let t = via_tunnel(r, port, path).await?;
-        let e = probe::get_url_ca(
-            &r.host.external_url,
-            path,
-            PROBE_TIMEOUT,
-            h.ca_file.as_deref(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+    let paths = [&h.ready, &h.ping, &h.version];
+    let answers = crate::fleet::futures_join_all(paths.map(|p| both(r, env, p))).await;
+    for (path, answer) in paths.into_iter().zip(answers) {
+        let (t, e) = answer?;
         for (how, resp) in [("tunnel", &t), ("external", &e)] {
             if resp.status != 200 {
                 return Err(format!(
@@ -73,6 +87,14 @@ pub async fn check_once(
         }
     }
     served.ok_or_else(|| "no /version answer".to_string())
+}
+
+/// The pause after failed attempt `n` (from 1): 20 ms, doubling up to `interval_ms`. Right after
+/// a restart the old worker may still answer a connection or two while it drains (its build
+/// is then seen once): a short first pause keeps that from costing a whole interval.
+fn pause(n: u32, interval_ms: u64) -> Duration {
+    let ms = 20u64.saturating_mul(1 << (n - 1).min(16));
+    Duration::from_millis(ms.min(interval_ms))
 }
 
 /// Retry [`check_once`] until it passes or `env.health.timeout_s` elapses.
@@ -100,7 +122,7 @@ pub async fn verify(
                     limit.as_secs()
                 )))
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(env.health.interval_ms)).await,
+            Err(_) => tokio::time::sleep(pause(attempts, env.health.interval_ms)).await,
         }
     }
 }
@@ -119,4 +141,21 @@ pub async fn served(r: Option<&RemoteHost>, host: &Host, env: &Environment) -> O
             .ok(),
     }?;
     serde_json::from_str(&resp.body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pauses_double_from_20_ms_up_to_the_interval() {
+        let p = |n| super::pause(n, 200).as_millis();
+        assert_eq!(
+            [p(1), p(2), p(3), p(4), p(5), p(40)],
+            [20, 40, 80, 160, 200, 200]
+        );
+        assert_eq!(
+            super::pause(1, 5).as_millis(),
+            5,
+            "never above the interval"
+        );
+    }
 }

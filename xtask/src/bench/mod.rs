@@ -9,6 +9,7 @@ pub mod restart;
 pub mod rollout;
 pub mod rollout_phases;
 pub mod windows;
+pub mod wrk;
 
 /// Which benchmark.
 #[derive(Debug, clap::Subcommand)]

@@ -1,9 +1,10 @@
 //! Restart benchmark at production concurrency: hotel-api (release, no warm-up) under its
 //! master, SIGUSR1 restarts spaced apart, in each client mode in turn:
 //!
-//! 1. throughput: closed-loop load on `--connections` connections (loadgen, which classifies
-//!    every failure and counts the build that answered); successful requests per second in
-//!    restart windows vs steady windows (see [`super::windows`]), per sample of restarts;
+//! 1. throughput: closed-loop load on `--connections` connections from wrk ([`super::wrk`]),
+//!    with loadgen beside it on a few connections classifying every failure and counting the
+//!    build that answered (or loadgen alone: `--client loadgen`); successful requests per
+//!    second in restart windows vs steady windows (see [`super::windows`]), per sample;
 //! 2. latency: open-loop load at a fixed rate below the measured capacity, latency counted
 //!    from each request's intended send time (no coordinated omission);
 //! 3. handoff from outside ([`super::handoff`]): SIGUSR1 -> first response of the new
@@ -23,6 +24,7 @@ use serde_json::{json, Value};
 use super::cpu::{clock_ticks, machine_ticks};
 use super::handoff::{self, Probe};
 use super::windows::{self, Restart};
+use super::wrk::{Wrk, WrkReport};
 use crate::load::Background;
 use crate::service::{self, LocalService, Memory};
 
@@ -38,9 +40,16 @@ pub struct RestartArgs {
     /// Concurrent connections of the load (per mode; the modes run one after the other).
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Threads of the load generator.
+    /// Threads of the load generator (of wrk and of loadgen each).
     #[arg(long, default_value_t = 2)]
     pub client_threads: usize,
+    /// Throughput client: wrk (cheap per request, so the server can be the bottleneck) with
+    /// loadgen beside it classifying failures and builds, or loadgen alone.
+    #[arg(long, value_enum, default_value = "wrk")]
+    pub client: Client,
+    /// Connections of the loadgen classifier beside wrk.
+    #[arg(long, default_value_t = 4)]
+    pub classifier_connections: usize,
     /// Time between restarts (a steady window needs > 2 s plus the restart).
     #[arg(long, default_value = "4s", value_parser = runtime::cli::parse_duration)]
     pub spacing: Duration,
@@ -50,8 +59,9 @@ pub struct RestartArgs {
     /// Samples (groups of consecutive restarts) the throughput is reported by (>= 3).
     #[arg(long, default_value_t = 5)]
     pub samples: usize,
-    /// Open-loop rate of the latency phase, as a fraction of the measured steady throughput.
-    #[arg(long, default_value_t = 0.5)]
+    /// Open-loop rate of the latency phase (loadgen), as a fraction of the measured steady
+    /// throughput; the phase fails when loadgen cannot send at that rate.
+    #[arg(long, default_value_t = 0.25)]
     pub latency_load: f64,
     /// Use the debug build (faster to build, slower to run).
     #[arg(long)]
@@ -61,9 +71,21 @@ pub struct RestartArgs {
     pub compat: bool,
 }
 
+/// The throughput client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    Wrk,
+    Loadgen,
+}
+
 /// What one phase of one mode measured.
 struct Phase {
+    /// loadgen's report (alone, or the classifier beside wrk).
     report: Report,
+    /// wrk's counts when it drove the throughput.
+    wrk: Option<WrkReport>,
+    /// Successful requests per 10 ms bin of the throughput client.
+    per_bin: Vec<u64>,
     restarts: Vec<Restart>,
     handoff_ms: Vec<f64>,
     old_exit_ms: Vec<f64>,
@@ -100,21 +122,19 @@ pub fn run(a: RestartArgs) -> Result<()> {
             a.connections, a.restarts
         );
         let mut cfg = LoadConfig::new(svc.addr, PATH, mode);
-        cfg.concurrency = a.connections;
-        let tp = phase(&svc, &a, cfg.clone(), a.restarts, &mut |n| {
+        let wrk = (a.client == Client::Wrk).then_some(mode);
+        cfg.concurrency = match wrk {
+            Some(_) => a.classifier_connections,
+            None => a.connections,
+        };
+        let tp = phase(&svc, &a, cfg.clone(), wrk, a.restarts, &mut |n| {
             done += 1;
             if done == 1 || n == a.restarts {
                 memory.push((done, svc.memory()?));
             }
             Ok(())
         })?;
-        let rates = windows::sample_rates(
-            &completions(&tp.report),
-            &tp.restarts,
-            WARMUP,
-            tp.end,
-            a.samples,
-        )?;
+        let rates = windows::sample_rates(&tp.per_bin, &tp.restarts, WARMUP, tp.end, a.samples)?;
         let steady_rps = windows::spread(
             "steady rates",
             &rates.iter().map(|r| r.steady_rps).collect::<Vec<_>>(),
@@ -126,11 +146,14 @@ pub fn run(a: RestartArgs) -> Result<()> {
             a.latency_restarts
         );
         cfg.rate = Some(rate);
-        let lat = phase(&svc, &a, cfg, a.latency_restarts, &mut |_| {
+        cfg.concurrency = a.connections;
+        let lat = phase(&svc, &a, cfg, None, a.latency_restarts, &mut |_| {
             done += 1;
             Ok(())
         })?;
-        modes.push(summarize(mode, &tp, &rates, rate, &lat, a.client_threads)?);
+        kept_up(&lat.report, rate)?;
+        let threads = a.client_threads * if wrk.is_some() { 2 } else { 1 };
+        modes.push(summarize(mode, &tp, &rates, rate, &lat, threads)?);
     }
     memory.push((done, svc.memory()?));
     let kept = service::workspace_root().join("target/bench-restart.log");
@@ -152,11 +175,13 @@ pub fn run(a: RestartArgs) -> Result<()> {
     Ok(())
 }
 
-/// Load with `cfg` and `restarts` restarts, `after` called after each (with its number).
+/// Load with `cfg` (and wrk in `wrk` mode, when given) and `restarts` restarts, `after`
+/// called after each (with its number).
 fn phase(
     svc: &LocalService,
     a: &RestartArgs,
     mut cfg: LoadConfig,
+    wrk: Option<ClientMode>,
     restarts: usize,
     after: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<Phase> {
@@ -164,6 +189,10 @@ fn phase(
     cfg.max_requests = u64::MAX;
     let cpu0 = (server_ticks(svc)?, self_ticks()?, machine_ticks()?);
     let load = Background::start_configs(vec![cfg], a.client_threads);
+    let wrk = wrk
+        .map(|m| Wrk::start(svc.addr, PATH, m, a.connections, a.client_threads))
+        .transpose()?;
+    let started = wrk.as_ref().map_or(load.started, |w| w.started);
     let probe = Probe::start(svc.addr);
     std::thread::sleep(a.lead_in);
     let mut timings = Vec::new();
@@ -175,16 +204,32 @@ fn phase(
         }
         std::thread::sleep(a.spacing);
     }
-    let started = load.started;
     let end = started.elapsed();
+    // wrk's CPU before it exits (the client's, with this process's).
+    let wrk_ticks = match &wrk {
+        Some(w) => ticks(w.pid(), false)?,
+        None => 0,
+    };
+    let wrk = wrk.map(Wrk::finish).transpose()?;
     let reports = load.finish()?;
     let (seen, probe_failed) = probe.finish()?;
     let wall = end.as_secs_f64();
-    let cpu1 = (server_ticks(svc)?, self_ticks()?, machine_ticks()?);
+    let cpu1 = (
+        server_ticks(svc)?,
+        self_ticks()? + wrk_ticks,
+        machine_ticks()?,
+    );
     let hz = clock_ticks()?;
     let report = reports.into_iter().next().context("no report")?.1;
+    anyhow::ensure!(report.requests() > 0, "loadgen sent no request");
+    let per_bin = match &wrk {
+        Some(w) => w.ok_per_bin.clone(),
+        None => windows::bin_counts(&completions(&report)),
+    };
     let mut out = Phase {
         report,
+        wrk,
+        per_bin,
         restarts: Vec::new(),
         handoff_ms: Vec::new(),
         old_exit_ms: Vec::new(),
@@ -206,6 +251,17 @@ fn phase(
         });
     }
     Ok(out)
+}
+
+/// An open-loop phase measures the server only if the client sent at the intended rate.
+fn kept_up(r: &Report, rate: f64) -> Result<()> {
+    let sent = r.requests() as f64 / r.elapsed.as_secs_f64();
+    anyhow::ensure!(
+        sent >= 0.95 * rate,
+        "the latency client sent {sent:.0} req/s of the intended {rate:.0}: its latencies would \
+         be its own backlog (lower --latency-load)"
+    );
+    Ok(())
 }
 
 /// One restart as seen from outside.
@@ -360,18 +416,36 @@ fn summarize(
         .collect();
     let (h50, _, hmax) = windows::spread("handoffs", &all_handoffs)?;
     let (e50, _, emax) = windows::spread("old worker exits", &all_exits)?;
-    let failed = tp.report.failed() + lat.report.failed();
     let mut kinds = tp.report.failed_by_kind();
     for (k, v) in lat.report.failed_by_kind() {
         *kinds.entry(k).or_default() += v;
     }
+    let mut requests = tp.report.requests() + lat.report.requests();
+    if let Some(w) = &tp.wrk {
+        let [c, r, wr, t] = w.socket_errors;
+        for (k, v) in [
+            ("wrk_connect", c),
+            ("wrk_read", r),
+            ("wrk_write", wr),
+            ("wrk_timeout", t),
+            ("wrk_non_2xx", w.non_2xx),
+        ] {
+            *kinds.entry(k).or_default() += v;
+        }
+        requests += w.ok() + w.failed();
+    }
+    let failed: u64 = kinds.values().sum();
     let mut builds = tp.report.header_values.clone();
     for (k, v) in &lat.report.header_values {
         *builds.entry(k.clone()).or_default() += v;
     }
     let verdict = bottleneck(tp, client_threads);
     println!("== {mode:?}");
-    println!("  requests {} (throughput phase) + {} (latency phase), failed {failed} {kinds:?}, builds answering {builds:?}", tp.report.requests(), lat.report.requests());
+    let wrk_n = tp
+        .wrk
+        .as_ref()
+        .map(|w| format!(" + {} (wrk)", w.ok() + w.failed()));
+    println!("  requests {} (throughput phase{}){} + {} (latency phase), failed {failed} {kinds:?}, builds answering (loadgen) {builds:?}", tp.report.requests(), if tp.wrk.is_some() { ", loadgen classifier" } else { "" }, wrk_n.unwrap_or_default(), lat.report.requests());
     println!("  throughput steady {s50:.0} req/s (samples {smin:.0}..{smax:.0}), in restart windows (SIGUSR1 to old worker gone + 1 s) {r50:.0} req/s: {ratio:.1}% of steady (samples {rmin:.1}..{rmax:.1}%, target >= 97%)");
     println!("  during the handoffs alone (SIGUSR1 to old worker gone): {hratio:.1}% of steady (samples {hrmin:.1}..{hrmax:.1}%)");
     println!("  latency at {rate:.0} req/s open loop: steady p50 {l50s:.2} ms p99 {l99s:.2} ms, handoffs p99 {l99r:.2} ms");
@@ -382,7 +456,8 @@ fn summarize(
     }
     Ok(json!({
         "client_mode": mode,
-        "requests": tp.report.requests() + lat.report.requests(),
+        "requests": requests,
+        "throughput_client": if tp.wrk.is_some() { "wrk" } else { "loadgen" },
         "failed": failed,
         "failed_by_kind": kinds,
         "builds": builds,

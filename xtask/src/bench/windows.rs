@@ -86,10 +86,23 @@ fn classify(restarts: &[Restart], warmup: Duration, margin: Duration, end: Durat
     kinds
 }
 
-/// Per-sample throughput: `completions` are the completion offsets of successful requests;
-/// the restarts are split into `samples` consecutive groups.
+/// Successful requests per bin, from their completion offsets.
+pub fn bin_counts(completions: &[Duration]) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for c in completions {
+        let i = (c.as_nanos() / BIN.as_nanos()) as usize;
+        if counts.len() <= i {
+            counts.resize(i + 1, 0);
+        }
+        counts[i] += 1;
+    }
+    counts
+}
+
+/// Per-sample throughput: `per_bin` counts the successful requests completed in each bin
+/// (see [`bin_counts`]); the restarts are split into `samples` consecutive groups.
 pub fn sample_rates(
-    completions: &[Duration],
+    per_bin: &[u64],
     restarts: &[Restart],
     warmup: Duration,
     end: Duration,
@@ -100,12 +113,8 @@ pub fn sample_rates(
     }
     let margin = Duration::from_secs(1);
     let kinds = classify(restarts, warmup, margin, end);
-    let mut counts = vec![0u64; kinds.len()];
-    for c in completions {
-        if let Some(slot) = counts.get_mut((c.as_nanos() / BIN.as_nanos()) as usize) {
-            *slot += 1;
-        }
-    }
+    let mut counts = per_bin.to_vec();
+    counts.resize(kinds.len(), 0);
     let per = restarts.len() / samples;
     let mut out = Vec::new();
     for g in 0..samples {
@@ -208,7 +217,7 @@ mod tests {
             completions.push(ms(t));
             t += if slow { 2 } else { 1 };
         }
-        let rates = sample_rates(&completions, &restarts, ms(500), end, 3).unwrap();
+        let rates = sample_rates(&bin_counts(&completions), &restarts, ms(500), end, 3).unwrap();
         assert_eq!(rates.len(), 3);
         for r in &rates {
             assert!((r.steady_rps - 1000.0).abs() < 20.0, "{r:?}");
@@ -228,11 +237,11 @@ mod tests {
             signal: ms(s),
             old_exit: ms(s + 100),
         };
-        assert!(sample_rates(&[ms(1)], &[r(100)], ms(0), ms(1000), 3).is_err());
+        assert!(sample_rates(&bin_counts(&[ms(1)]), &[r(100)], ms(0), ms(1000), 3).is_err());
         // Restarts 1.5 s apart leave no steady time.
         let close: Vec<Restart> = (0..3).map(|i| r(1000 + 1500 * i)).collect();
         let all: Vec<Duration> = (0..6000).map(ms).collect();
-        assert!(sample_rates(&all, &close, ms(0), ms(6000), 3).is_err());
+        assert!(sample_rates(&bin_counts(&all), &close, ms(0), ms(6000), 3).is_err());
         assert!(spread("x", &[]).is_err());
         assert_eq!(spread("x", &[3.0, 1.0, 2.0]).unwrap(), (2.0, 1.0, 3.0));
     }

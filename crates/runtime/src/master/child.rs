@@ -42,6 +42,7 @@ impl Drop for Worker {
         if let Some(h) = self.force_kill.take() {
             h.abort();
         }
+        self.cancel_watchers();
     }
 }
 
