@@ -391,8 +391,19 @@ async fn prove_image(
     Ok(())
 }
 
+/// [`append_host_audit`] on every host at once (at most [`crate::fleet::CONNECT_AT_ONCE`]).
+pub async fn append_host_audits<'r>(
+    ctx: &HostCtx<'_>,
+    remotes: impl IntoIterator<Item = &'r RemoteHost>,
+) {
+    crate::fleet::bounded(crate::fleet::CONNECT_AT_ONCE, remotes, |r| {
+        append_host_audit(ctx, r)
+    })
+    .await;
+}
+
 /// Append this run's audit records for the host to its own audit log.
-pub async fn append_host_audit(ctx: &HostCtx<'_>, r: &RemoteHost) {
+async fn append_host_audit(ctx: &HostCtx<'_>, r: &RemoteHost) {
     let lines = ctx.audit.host_lines(&r.host.name);
     if lines.is_empty() {
         return;

@@ -133,6 +133,19 @@ fn start_on_socket(sock: &std::path::Path, extra: &[&str]) -> std::process::Chil
         .unwrap()
 }
 
+/// Waits (bounded) until the master answers `GET /status` on its admin socket.
+fn wait_until_served(sock: &std::path::Path) {
+    wait_until("admin socket answers", || {
+        block_on(probe::request_unix(
+            sock,
+            "GET",
+            "/status",
+            Duration::from_secs(5),
+        ))
+        .is_ok_and(|r| r.status == 200)
+    });
+}
+
 #[test]
 fn admin_socket_is_0600_or_0660_with_a_group_and_never_replaces_a_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,15 +167,7 @@ fn admin_socket_is_0600_or_0660_with_a_group_and_never_replaces_a_file() {
         wait_until("admin socket with its final mode", || {
             std::fs::metadata(&sock).is_ok_and(|m| m.mode() & 0o777 == mode && m.gid() == 0)
         });
-        wait_until("admin socket answers", || {
-            block_on(probe::request_unix(
-                &sock,
-                "GET",
-                "/status",
-                Duration::from_secs(5),
-            ))
-            .is_ok_and(|r| r.status == 200)
-        });
+        wait_until_served(&sock);
         // A second master must not take over a socket that is being served.
         let second = start_on_socket(&sock, &[]).wait_with_output().unwrap();
         assert_eq!(second.status.code(), Some(2), "{second:?}");
@@ -176,15 +181,7 @@ fn a_master_stopped_by_sigterm_removes_its_admin_socket() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("admin.sock");
     let mut master = start_on_socket(&sock, &[]);
-    wait_until("admin socket answers", || {
-        block_on(probe::request_unix(
-            &sock,
-            "GET",
-            "/status",
-            Duration::from_secs(5),
-        ))
-        .is_ok_and(|r| r.status == 200)
-    });
+    wait_until_served(&sock);
     let pid = nix::unistd::Pid::from_raw(master.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let mut status = None;

@@ -376,7 +376,8 @@ async fn restore_one(
     }
 }
 
-/// Outcome recorded last (the run's and each host's), then each host's own audit log.
+/// Outcome recorded last (the run's and each host's), then each host's own audit log (the
+/// hosts at once).
 async fn finish(report: &mut RollbackReport, hosts: &[HostRun<'_>], ctx: &HostCtx<'_>) {
     let audit = ctx.audit;
     let result = Verdict::of(report.outcome == Outcome::Success);
@@ -389,8 +390,8 @@ async fn finish(report: &mut RollbackReport, hosts: &[HostRun<'_>], ctx: &HostCt
         he.host = Some(h.remote.host.name.clone());
         he.build_id = h.result.served_build.clone();
         audit.record(he);
-        hostrun::append_host_audit(ctx, h.remote).await;
     }
+    hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote)).await;
     audit.record(e);
 }
 

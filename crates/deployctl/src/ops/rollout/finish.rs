@@ -140,7 +140,7 @@ async fn final_routing(
 }
 
 /// The run's outcome event and one per host (with the build it serves), then each host's
-/// own audit log; the run's event is written last.
+/// own audit log (the hosts at once, bounded); the run's event is written last.
 async fn record_outcome(ctx: &HostCtx<'_>, hosts: &[HostRun<'_>], out: Outcome, reason: &str) {
     let result = Verdict::of(out == Outcome::Success);
     let mut e = ctx.audit.event(None, Step::Outcome, result);
@@ -155,8 +155,8 @@ async fn record_outcome(ctx: &HostCtx<'_>, hosts: &[HostRun<'_>], out: Outcome, 
             .clone()
             .or_else(|| h.result.previous_build.clone());
         ctx.audit.record(he);
-        hostrun::append_host_audit(ctx, h.remote).await;
     }
+    hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote)).await;
     ctx.audit.record(e);
 }
 
