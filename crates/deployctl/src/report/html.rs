@@ -172,16 +172,20 @@ fn charts(d: &RunData, o: &mut String) {
         o.push_str("<p>no analysis windows in this run</p></div>\n");
         return;
     }
-    let x0 = d
+    // The time axis spans the windows that recorded both ends (a window without them is left
+    // out of the series too); none means nothing to plot, not an axis from 0.
+    let spans: Vec<(f64, f64)> = d
         .windows
-        .first()
-        .and_then(|w| w["start_ms"].as_f64())
-        .unwrap_or(0.0);
-    let x1 = d
-        .windows
-        .last()
-        .and_then(|w| w["end_ms"].as_f64())
-        .unwrap_or(1.0);
+        .iter()
+        .filter_map(|w| Some((w["start_ms"].as_f64()?, w["end_ms"].as_f64()?)))
+        .collect();
+    let (Some(x0), Some(x1)) = (
+        spans.iter().map(|s| s.0).reduce(f64::min),
+        spans.iter().map(|s| s.1).reduce(f64::max),
+    ) else {
+        o.push_str("<p>no analysis window recorded its start and end</p></div>\n");
+        return;
+    };
     let (ge, gp) = pool_series(d, "gray", "#d62828");
     let (se, sp) = pool_series(d, "stable", "#1d3557");
     o.push_str(&svg::line_chart(
@@ -203,6 +207,13 @@ fn charts(d: &RunData, o: &mut String) {
     o.push_str("</div>\n");
 }
 
+/// A window's number as shown (from 1), or "-" when the record has no index.
+fn window_no(w: &serde_json::Value) -> String {
+    w["index"]
+        .as_u64()
+        .map_or_else(|| "-".to_string(), |i| (i + 1).to_string())
+}
+
 fn verdicts(d: &RunData, o: &mut String) {
     o.push_str("<h2>Analysis windows</h2>\n<table id=\"verdicts\"><tr><th>window</th><th>verdict</th><th>group</th><th>group verdict</th><th>gray n</th><th>stable n</th><th>gray 5xx</th><th>stable 5xx</th><th>gray p50/p99 ms</th><th>stable p50/p99 ms</th><th>gray POST 201</th><th>failed checks / reasons</th></tr>\n");
     for w in &d.windows {
@@ -212,7 +223,7 @@ fn verdicts(d: &RunData, o: &mut String) {
             let _ = writeln!(
                 o,
                 "<tr class=\"{v}\"><td>{}</td><td>{v}</td><td colspan=\"10\">no traffic</td></tr>",
-                w["index"].as_u64().unwrap_or(0) + 1
+                window_no(w)
             );
         }
         for g in groups {
@@ -226,7 +237,7 @@ fn verdicts(d: &RunData, o: &mut String) {
             let _ = writeln!(
                 o,
                 "<tr class=\"{v}\"><td>{}</td><td>{v}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
-                w["index"].as_u64().unwrap_or(0) + 1, opt(&g["group"]), opt(&g["verdict"]), opt(&g["verdict"]),
+                window_no(w), opt(&g["group"]), opt(&g["verdict"]), opt(&g["verdict"]),
                 opt(&g["gray"]["n"]), opt(&g["stable"]["n"]), opt(&g["gray"]["error_rate"]), opt(&g["stable"]["error_rate"]),
                 opt(&g["gray"]["p50_ms"]), opt(&g["gray"]["p99_ms"]), opt(&g["stable"]["p50_ms"]), opt(&g["stable"]["p99_ms"]),
                 opt(&g["gray"]["post_201_share"]), reasons.join("<br>")
