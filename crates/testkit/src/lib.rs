@@ -47,7 +47,7 @@ pub use hotel::HotelApi;
 pub use inv::Inv;
 pub use inventory::{ConfigFile, Env, Host, Inventory, OnNetwork, Role, Transport};
 pub use master::{Master, ADMIN_TOKEN};
-pub use runner::{deployctl, finish, spawn, spawn_env, Run};
+pub use runner::{deployctl, finish, output_within, spawn, spawn_env, Run};
 pub use state::{assert_fleet_on, fleet_state, running_sha, HostFinal};
 pub use wait::{block_on, wait_for, wait_some, wait_until, WAIT};
 

@@ -3,8 +3,10 @@
 
 use serde_json::Value;
 use std::ffi::OsStr;
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Result of one deployctl run.
@@ -99,23 +101,48 @@ pub fn spawn_env(inv: &Path, state: &Path, args: &[&str], envs: &[(&str, &str)])
 }
 
 /// Wait for `child` at most `limit`; kill it (by its pid) past that and fail the test.
-pub fn finish(mut child: Child, limit: Duration) -> Run {
-    let t0 = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("deployctl did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+pub fn finish(child: Child, limit: Duration) -> Run {
+    let out = output_within(child, limit, "deployctl");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     Run {
         code: out.status.code().unwrap_or(-1),
         json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
         stderr: String::from_utf8_lossy(&out.stderr).to_string(),
     }
+}
+
+/// Wait for `child` (`what`) at most `limit` while reading its piped stdout and stderr (so a
+/// full pipe cannot stall it); kill it (by its pid) past the limit and fail the test.
+pub fn output_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let join = |h: Option<JoinHandle<Vec<u8>>>| h.map_or_else(Vec::new, |h| h.join().unwrap());
+    Output {
+        status,
+        stdout: join(stdout),
+        stderr: join(stderr),
+    }
+}
+
+/// Reads `r` to its end on a thread of its own.
+fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = r.read_to_end(&mut v);
+        v
+    })
 }
 
 /// Run deployctl to completion (bounded by 240 s).

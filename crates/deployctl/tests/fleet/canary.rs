@@ -5,7 +5,7 @@
 //! latency FAIL; too little traffic is INCONCLUSIVE and `--auto` neither promotes nor claims
 //! success. The final state of the fleet is asserted in each.
 
-use crate::lbload::{table, wait_lb_up, LbHost, Mix};
+use crate::lbload::{table, wait_lb_up, LbHost, Mix, EXPOSURE};
 use crate::reportview::check_report;
 use loadgen::{FailureKind, Report};
 use serde_json::Value;
@@ -210,8 +210,8 @@ fn failing_bookings_are_aborted_by_auto_through_haproxy_without_client_errors() 
     let c = Canary::up("haproxy", "fail_share = 0.05\nfail_scope = \"bookings\"\n");
     let load = load(&c.lb, 3);
     let r = c.gray("40s", "3s", true);
-    // After the abort only stable serves; the load keeps running a moment on it.
-    std::thread::sleep(Duration::from_secs(2));
+    // After the abort only stable serves; the load keeps running on it for a while.
+    load.run_more(EXPOSURE, "requests after the abort");
     let m = load.stop();
     keep(&r, "aborted");
     c.report(&r, "FAIL", "aborted");

@@ -173,7 +173,7 @@ fn haproxy_takes_a_killed_host_out_within_three_failed_checks() {
     let window = inter * fall + 2.0;
     let mix_start = std::time::Instant::now();
     let mix = Mix::start(&bed.hosts[0].address);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    mix.run_more(EXPOSURE, "requests before the kill");
     let pids = master_and_workers(&bed.srv(3).join("hotel/run/hotel-api.pid"));
     assert!(pids.len() >= 2, "master and worker: {pids:?}");
     let t0 = std::time::Instant::now();
@@ -191,7 +191,7 @@ fn haproxy_takes_a_killed_host_out_within_three_failed_checks() {
         assert!(t0.elapsed().as_secs_f64() < 2.0 * window, "still {st}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    mix.run_more(EXPOSURE, "requests after the host is out");
     let m = mix.stop();
     let out_s = out_after.as_secs_f64();
     eprintln!(

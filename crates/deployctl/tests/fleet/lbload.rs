@@ -2,13 +2,19 @@
 //! and connection-per-request mode, every failure kind counted (connect, write, read,
 //! timeout, non-2xx, truncated body); plus the LB's processes and files on its bed host.
 
-use loadgen::{ClientMode, LoadConfig, Report};
+use loadgen::{ClientMode, Live, LoadConfig, Report};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use testkit::*;
 
 /// Clients per kind (method x mode).
 pub const CLIENTS: usize = 2;
+
+/// Requests (all client kinds together) a test lets the load run against one state of the
+/// fleet before it changes it or stops the load: about 2 s of the bed's mix.
+pub const EXPOSURE: u64 = 1000;
 
 /// The four client kinds of a mix: (label, report).
 pub type MixReport = Vec<(String, Report)>;
@@ -18,6 +24,8 @@ pub struct Mix {
     rt: tokio::runtime::Runtime,
     stop: tokio::sync::watch::Sender<bool>,
     runs: Vec<(String, tokio::task::JoinHandle<Report>)>,
+    /// Requests finished so far, every client kind together.
+    live: Arc<Live>,
 }
 
 impl Mix {
@@ -35,6 +43,7 @@ impl Mix {
             .unwrap();
         let target: SocketAddr = format!("{lb}:80").parse().unwrap();
         let (stop, rx) = tokio::sync::watch::channel(false);
+        let live = Arc::new(Live::default());
         let mut runs = vec![];
         for mode in [ClientMode::KeepAlive, ClientMode::NewConnection] {
             for post in [false, true] {
@@ -46,11 +55,25 @@ impl Mix {
                 cfg.concurrency = clients;
                 cfg.max_duration = bound;
                 let label = format!("{} {:?}", cfg.method.name(), mode);
-                let h = rt.spawn(loadgen::run(cfg, rx.clone(), Default::default()));
+                let h = rt.spawn(loadgen::run(cfg, rx.clone(), live.clone()));
                 runs.push((label, h));
             }
         }
-        Mix { rt, stop, runs }
+        Mix {
+            rt,
+            stop,
+            runs,
+            live,
+        }
+    }
+
+    /// Waits (60 s at most) until the clients have finished `n` more requests: the load is
+    /// exposed to the fleet's current state for that many requests.
+    pub fn run_more(&self, n: u64, what: &str) {
+        let from = self.live.requests.load(Ordering::Relaxed);
+        wait_for(what, Duration::from_secs(60), || {
+            self.live.requests.load(Ordering::Relaxed) >= from + n
+        });
     }
 
     pub fn stop(self) -> MixReport {

@@ -162,7 +162,7 @@ fn haproxy_host_joining_and_leaving_reloads_seamlessly_without_client_errors() {
         assert!(audit.contains("(Reloaded)"), "host {what}: {audit}");
         assert_lb_agrees(bed, 0, "haproxy", &format!("host {what}"));
         // Load keeps running across the reload for a while before the next change.
-        std::thread::sleep(Duration::from_secs(2));
+        mix.run_more(EXPOSURE, &format!("requests after host {what}"));
     }
     let m = mix.stop();
     eprintln!("haproxy join/leave reloads:\n{}", table(&m));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use testkit::*;
 
 fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
-    let mut child = Command::new("chromium")
+    let child = Command::new("chromium")
         .args([
             "--headless",
             "--no-sandbox",
@@ -21,15 +21,7 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("chromium (scripts/install-deps.sh installs it)");
-    let t0 = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > Duration::from_secs(90) {
-            let _ = child.kill();
-            panic!("chromium did not finish within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().unwrap()
+    output_within(child, Duration::from_secs(90), "chromium")
 }
 
 /// Distinct colours and the share of non-white pixels of a PNG.
