@@ -82,6 +82,10 @@ pub(crate) enum Command {
     /// changes, error rate and latency per pool, analysis verdicts, master lifecycle lines,
     /// checksums, who ran it, the outcome.
     Report(commands::report::Args),
+    /// Canary analysis offline: `canary replay --env E LOG...` judges LB access-log files
+    /// window by window as `gray --analyze --auto` would, touching no host (test thresholds on
+    /// a past incident).
+    Canary(commands::canary::Args),
 }
 
 fn default_state_dir() -> PathBuf {
@@ -140,5 +144,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Unlock(a) => commands::unlock::run(&ctx, a).await,
         Command::History(a) => commands::history::run(&ctx, a),
         Command::Report(a) => commands::report::run(&ctx, a).await,
+        Command::Canary(a) => commands::canary::run(&ctx, a).await,
     }
 }

@@ -261,7 +261,7 @@ fn gray_analysis_defaults_overrides_and_refusals() {
     let env = "[env.a]\nhosts = [{ name = \"a\", address = \"10.0.0.2\" }]\n";
     let inv = parse(&with_env(env)).unwrap();
     assert_eq!(inv.env("a").unwrap().gray.analysis.min_requests, 50);
-    let text = format!("{BASE}\n[gray.analysis]\nmin_requests = 20\nmax_p99_ms = 300.0\n{env}");
+    let text = format!("{BASE}\n[gray.analysis]\nmin_requests = 20\ntolerable_ratio = 3.0\n{env}");
     let a = parse(&text)
         .unwrap()
         .env("a")
@@ -269,7 +269,7 @@ fn gray_analysis_defaults_overrides_and_refusals() {
         .gray
         .analysis
         .clone();
-    assert_eq!((a.min_requests, a.max_p99_ms), (20, 300.0));
+    assert_eq!((a.min_requests, a.tolerable_ratio), (20, 3.0));
     let text = format!("{BASE}\n[gray.analysis]\nalpha = 0.9\n{env}");
     let e = parse(&text).unwrap_err().to_string();
     assert!(e.contains("gray.analysis.alpha"), "{e}");

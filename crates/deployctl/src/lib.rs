@@ -49,7 +49,7 @@
 //!   operation -> human or `--json` output -> exit code).
 pub mod access;
 pub(crate) mod accesslog;
-pub(crate) mod analysis;
+pub mod analysis;
 pub(crate) mod artifact;
 pub(crate) mod audit;
 pub(crate) mod backup;

@@ -81,6 +81,8 @@ pub struct Record {
     pub upstream_ms: Option<f64>,
     /// The gray header routed it (excluded from the comparison).
     pub by_header: bool,
+    /// A hash of the client's split key (never the raw key): the unit of the sticky split.
+    pub client: Option<String>,
 }
 
 /// The nginx part: route group and header maps, the JSON log format (all at `http` level, in
@@ -157,10 +159,13 @@ pub fn parse_line(line: &str) -> Result<Record, LineError> {
         "bookings" => Group::Bookings,
         _ => Group::Other,
     };
-    let status = v["s"]
-        .as_u64()
-        .and_then(|x| u16::try_from(x).ok())
-        .ok_or(LineError::Field("s"))?;
+    // haproxy logs -1 when no answer was sent (the client or the server gave up): status 0.
+    let status = match v["s"].as_i64() {
+        Some(-1) => 0,
+        s => s
+            .and_then(|x| u16::try_from(x).ok())
+            .ok_or(LineError::Field("s"))?,
+    };
     let (at_ms, request_ms, upstream_ms) = if let Some(t) = v["t"].as_f64() {
         let rt = v["rt"].as_f64().ok_or(LineError::Field("rt"))?;
         (
@@ -184,6 +189,10 @@ pub fn parse_line(line: &str) -> Result<Record, LineError> {
         request_ms,
         upstream_ms,
         by_header: s("h")? == "1",
+        client: v["c"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
     })
 }
 

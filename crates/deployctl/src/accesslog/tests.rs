@@ -54,3 +54,12 @@ fn nginx_escapes_and_maps_the_header_only_in_gray_mode() {
     assert!(!off.contains("\"1\" 1;"));
     assert!(haproxy_directives().contains("log-format '{"));
 }
+
+#[test]
+fn haproxy_no_answer_is_status_0_and_the_client_hash_is_kept() {
+    let l = r#"{"t_ms":1,"pool":"deployctl_gray","up":"a:1","m":"POST","g":"bookings","s":-1,"rt_ms":-1,"ut_ms":-1,"h":"0","c":"9f3a"}"#;
+    let r = parse_line(l).unwrap();
+    assert_eq!((r.status, r.client.as_deref()), (0, Some("9f3a")));
+    let l = r#"{"t":1.0,"pool":"deployctl_gray","up":"-","m":"GET","g":"x","s":499,"rt":0.0,"ut":"-","h":"0"}"#;
+    assert_eq!(parse_line(l).unwrap().client, None);
+}

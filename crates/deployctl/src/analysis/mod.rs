@@ -1,20 +1,50 @@
-//! Canary analysis: per window and route group, gray against stable from the LB access logs
-//! (header-routed requests excluded), with a verdict PASS / FAIL / INCONCLUSIVE. Pure: the
-//! records come from [`crate::accesslog`], the thresholds from `[gray.analysis]`.
+//! Canary analysis: gray against stable, route group by route group, from the LB access logs
+//! (header-routed requests excluded). Pure: the records come from [`crate::accesslog`], the
+//! settings from `[gray.analysis]`.
 //!
-//! A group passes only when both pools have at least `min_requests` requests in it (below:
-//! INCONCLUSIVE, never PASS) and every check passes: the guardrails on gray's own figures
-//! (5xx rate, p99, share of `POST /bookings` answered 201), a one-sided two-proportion z-test
-//! (gray's 5xx rate, and its non-201 share of `POST /bookings`, not significantly above
-//! stable's) and a one-sided Mann-Whitney U test (gray's latency not significantly more than
-//! `latency_tolerance_ms` above stable's). A failed check with enough data is a FAIL. A window
-//! FAILs when a group fails, PASSes when every group with traffic passes (and there is at
-//! least one), else is INCONCLUSIVE.
+//! - `evidence`: anytime-valid e-processes on counts (exact at small counts, valid at every
+//!   look) and rate confidence sequences; the dispersion factor of clustered clients.
+//! - `counts`: what the judge reads of a window (counts per group and pool, exceedances of
+//!   the latency thresholds, a bounded stable latency sample), built from records.
+//! - `judge`: the sequential [`Judge`]: evidence accumulated window after window, a
+//!   [`WindowVerdict`] on everything seen so far; `verdict`: its rules.
+//! - `policy`: what `--auto` does after a window (promote, abort, continue, undecided).
+//! - `settings`: `[gray.analysis]`.
+//! - `fixed` and `stats`: the fixed-window judge it replaced (z-test, Mann-Whitney), kept for
+//!   `cargo xtask bench canary` to measure both in one run.
 
+pub mod counts;
+pub mod evidence;
+pub mod fixed;
 pub mod judge;
 pub mod policy;
 pub mod settings;
 pub mod stats;
+mod verdict;
 
-pub use judge::{judge, PoolStats, Verdict, WindowVerdict};
+pub use crate::accesslog::{Group, Pool, Record};
+pub use judge::{GroupVerdict, Judge, PoolStats, WindowVerdict};
+pub use policy::Decision;
 pub use settings::{AnalysisSettings, GraySettings};
+pub use verdict::figure;
+
+use serde::Serialize;
+
+/// Verdict of a group or a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}

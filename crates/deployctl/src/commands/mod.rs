@@ -3,6 +3,7 @@
 //! with `--json`, through [`emit`]) and maps the report to an [`Exit`] code. Nothing else
 //! prints; the operations return typed reports.
 
+pub mod canary;
 pub mod detect;
 pub mod gray;
 pub mod history;

@@ -215,7 +215,7 @@ fn window_no(w: &serde_json::Value) -> String {
 }
 
 fn verdicts(d: &RunData, o: &mut String) {
-    o.push_str("<h2>Analysis windows</h2>\n<table id=\"verdicts\"><tr><th>window</th><th>verdict</th><th>group</th><th>group verdict</th><th>gray n</th><th>stable n</th><th>gray 5xx</th><th>stable 5xx</th><th>gray p50/p99 ms</th><th>stable p50/p99 ms</th><th>gray POST 201</th><th>failed checks / reasons</th></tr>\n");
+    o.push_str("<h2>Analysis windows</h2>\n<table id=\"verdicts\"><tr><th>window</th><th>verdict</th><th>group</th><th>group verdict</th><th>gray n</th><th>stable n</th><th>gray 5xx</th><th>stable 5xx</th><th>gray p50/p99 ms</th><th>stable p50/p99 ms</th><th>gray POST /bookings failed</th><th>failed checks / reasons</th></tr>\n");
     for w in &d.windows {
         let v = w["verdict"].as_str().unwrap_or("-");
         let groups = w["groups"].as_array().cloned().unwrap_or_default();
@@ -234,13 +234,18 @@ fn verdicts(d: &RunData, o: &mut String) {
                 .filter_map(|r| r.as_str())
                 .map(esc)
                 .collect();
+            let bookings = format!(
+                "{}/{}",
+                opt(&g["gray"]["post_failures"]),
+                opt(&g["gray"]["posts"])
+            );
             let _ = writeln!(
                 o,
                 "<tr class=\"{v}\"><td>{}</td><td>{v}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
                 window_no(w), opt(&g["group"]), opt(&g["verdict"]), opt(&g["verdict"]),
                 opt(&g["gray"]["n"]), opt(&g["stable"]["n"]), opt(&g["gray"]["error_rate"]), opt(&g["stable"]["error_rate"]),
                 opt(&g["gray"]["p50_ms"]), opt(&g["gray"]["p99_ms"]), opt(&g["stable"]["p50_ms"]), opt(&g["stable"]["p99_ms"]),
-                opt(&g["gray"]["post_201_share"]), reasons.join("<br>")
+                bookings, reasons.join("<br>")
             );
         }
     }

@@ -14,7 +14,7 @@ fn run_with_analysis(dir: &Path) -> String {
     a.record(a.event(Some("h1"), Step::Upload, Verdict::Ok));
     a.record(a.event(Some("h1"), Step::Serving, Verdict::Ok));
     a.record(a.event(Some("lb"), Step::LbConfig, Verdict::Ok));
-    let w = r#"{"index":0,"start_ms":1000,"end_ms":4000,"verdict":"FAIL","excluded_by_header":0,"groups":[{"group":"bookings","verdict":"FAIL","gray":{"n":60,"errors_5xx":3,"error_rate":0.05,"p50_ms":3.0,"p99_ms":9.0,"posts":60,"posts_201":57,"post_201_share":0.95},"stable":{"n":60,"errors_5xx":0,"error_rate":0.0,"p50_ms":3.0,"p99_ms":8.0,"posts":60,"posts_201":60,"post_201_share":1.0},"checks":[],"reasons":["error_rate failed"]}],"thresholds":{"min_requests":30}}"#;
+    let w = r#"{"index":0,"start_ms":1000,"end_ms":4000,"verdict":"FAIL","excluded_by_header":0,"groups":[{"group":"bookings","verdict":"FAIL","gray":{"n":60,"failures":3,"error_rate":0.05,"p50_ms":3.0,"p99_ms":9.0,"posts":60,"post_failures":3},"stable":{"n":60,"failures":0,"error_rate":0.0,"p50_ms":3.0,"p99_ms":8.0,"posts":60,"post_failures":0},"checks":[],"reasons":["failures: harm"]}],"thresholds":{"min_requests":30}}"#;
     let mut e = a.event(None, Step::AnalysisWindow, Verdict::Fail);
     e.detail = Some(w.into());
     a.record(e);
@@ -69,7 +69,7 @@ fn the_html_is_self_contained_and_has_every_section() {
         assert!(html.contains(&format!("id=\"{id}\"")), "section {id}");
     }
     assert!(html.contains("ABORTED_BY_ANALYSIS") && html.contains("gray-abort"));
-    assert!(html.contains("<td>0.950</td>"), "booking share shown");
+    assert!(html.contains("<td>3/60</td>"), "failed bookings shown");
     assert!(html.contains("abc123"));
     assert!(html.contains("restart_outcome") && html.contains("host unreachable"));
     // Escaped, and nothing fetched from elsewhere.

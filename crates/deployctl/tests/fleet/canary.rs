@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use testkit::*;
 
-const ANALYSIS: &str = "[gray.analysis]\nmin_requests = 30\nconsecutive_pass = 2\nmax_inconclusive = 3\nlatency_tolerance_ms = 20.0\n";
+const ANALYSIS: &str = "[gray.analysis]\nmin_requests = 30\nmin_windows = 2\ntolerable_increase = 0.05\nlatency_tolerance_ms = 20.0\n";
 
 pub struct Canary {
     pub bed: Bed,
@@ -182,10 +182,7 @@ fn healthy_gray_is_promoted_by_auto_through_nginx() {
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     assert_eq!(r.json["outcome"], "PROMOTED", "{}", r.json);
     let v = verdicts(&r);
-    assert!(
-        v.ends_with(&["PASS".to_string(), "PASS".to_string()]),
-        "{v:?}"
-    );
+    assert_eq!(v.last().map(String::as_str), Some("PASS"), "{v:?}");
     assert!(!v.contains(&"FAIL".to_string()), "{v:?}");
     let v2 = build_id(&c.builds.v2);
     assert_eq!(c.served(), vec![v2.clone(); 3], "every app host on v2");
@@ -221,7 +218,7 @@ fn failing_bookings_are_aborted_by_auto_through_haproxy_without_client_errors() 
     assert_eq!(verdicts(&r).last().map(String::as_str), Some("FAIL"));
     let failed = failed_checks(&r);
     assert!(
-        failed.contains(&"bookings/booking_201_share".to_string()),
+        failed.iter().any(|f| f.starts_with("bookings/")),
         "{failed:?}"
     );
     let v1 = build_id(&c.builds.v1);
@@ -253,13 +250,10 @@ fn fifty_ms_more_latency_is_a_latency_fail_through_nginx() {
     assert_eq!(r.json["outcome"], "ABORTED_BY_ANALYSIS", "{}", r.json);
     let failed = failed_checks(&r);
     assert!(
-        failed.iter().any(|f| f.ends_with("/latency_vs_stable")),
+        failed.iter().any(|f| f.contains("/latency_p")),
         "{failed:?}"
     );
-    assert!(
-        !failed.iter().any(|f| f.contains("error_rate")),
-        "{failed:?}"
-    );
+    assert!(!failed.iter().any(|f| f.contains("failures")), "{failed:?}");
     assert_eq!(c.served(), vec![build_id(&c.builds.v1); 3]);
     assert!(!c.lb_gray_on());
     assert!(
