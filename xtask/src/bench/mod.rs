@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: benchmarks that print a table and, as their last line, one JSON
 //! object. Figures, not pass/fail: targets are compared in the table.
 
+pub mod canary;
 pub mod cpu;
 pub mod crash;
 pub mod handoff;
@@ -14,6 +15,9 @@ pub mod wrk;
 /// Which benchmark.
 #[derive(Debug, clap::Subcommand)]
 pub enum Bench {
+    /// The canary judge calibrated by simulation (no hosts): false-abort, false-promote,
+    /// detection and time to decision per cell, new judge beside the old one.
+    Canary(canary::CanaryArgs),
     /// Graceful restarts at 64 connections in both client modes: throughput in restart vs
     /// steady windows, open-loop latency, handoff seen from outside, the master's memory.
     Restart(restart::RestartArgs),
@@ -29,6 +33,7 @@ pub enum Bench {
 /// Runs one benchmark.
 pub fn run(b: Bench) -> anyhow::Result<()> {
     match b {
+        Bench::Canary(a) => canary::run(a),
         Bench::Restart(a) => restart::run(a),
         Bench::Crash(a) => crash::run(a),
         Bench::Rollout(a) => rollout::run(a),
