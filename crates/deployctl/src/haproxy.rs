@@ -146,6 +146,7 @@ pub fn render(r: &Routing, s: &LbSettings) -> Result<Files, String> {
          \x20   http-request set-var(txn.deployctl_on) str(gray),map_str_int({route},0)\n\
          \x20   http-request set-var(txn.deployctl_share) str(share),map_str_int({route},0)\n\
          \x20   http-request set-var(txn.deployctl_cut) {key},crc32,mod(10000),sub(txn.deployctl_share)\n\
+         \x20   http-request set-var(txn.deployctl_client) {key},sdbm(1)\n\
          \x20   acl deployctl_on var(txn.deployctl_on) -m int 1\n\
          \x20   acl deployctl_header req.hdr({hdr}) -m str 1\n\
          \x20   acl deployctl_split var(txn.deployctl_cut) -m int lt 0\n\

@@ -5,8 +5,10 @@
 //! Both kinds log the same facts, with the units the LB has: time, pool (its backend name,
 //! `deployctl_stable` or `deployctl_gray`), upstream address, method, route group (`search`,
 //! `bookings`: `/bookings` and `/bookings/*`, `other`), status, request and upstream time, and
-//! `h` = "1" when the gray header routed the request. [`parse_line`] turns either into a
-//! [`Record`].
+//! `h` = "1" when the gray header routed the request; haproxy also `c`, a hash (`sdbm`) of the
+//! split key, the unit of the sticky split (nginx's configuration language has no hash
+//! function, so its lines carry none and the judge's dispersion factor stays 1 there).
+//! [`parse_line`] turns either into a [`Record`].
 //!
 //! nginx: `log_format ... escape=json` (every variable JSON-escaped). haproxy 2.6 runs
 //! daemonised (`-W -D`), so `log stdout` has nowhere to go, and its rings are memory-only
@@ -119,7 +121,7 @@ pub fn haproxy_directives() -> &'static str {
      \x20   http-request set-var(txn.deployctl_group) str(bookings) if { path /bookings } || { path_beg /bookings/ }\n\
      \x20   http-request set-var(txn.deployctl_hdr) str(0)\n\
      \x20   http-request set-var(txn.deployctl_hdr) str(1) if deployctl_on deployctl_header\n\
-     \x20   log-format '{\"t_ms\":%[date(0,ms)],\"pool\":\"%b\",\"up\":\"%si:%sp\",\"m\":\"%HM\",\"g\":\"%[var(txn.deployctl_group)]\",\"s\":%ST,\"rt_ms\":%Ta,\"ut_ms\":%Tr,\"h\":\"%[var(txn.deployctl_hdr)]\"}'\n"
+     \x20   log-format '{\"t_ms\":%[date(0,ms)],\"pool\":\"%b\",\"up\":\"%si:%sp\",\"m\":\"%HM\",\"g\":\"%[var(txn.deployctl_group)]\",\"s\":%ST,\"rt_ms\":%Ta,\"ut_ms\":%Tr,\"h\":\"%[var(txn.deployctl_hdr)]\",\"c\":\"%[var(txn.deployctl_client)]\"}'\n"
 }
 
 /// Why a line is not a record.
