@@ -90,7 +90,8 @@ fn record_window(audit: &Audit, w: &WindowVerdict) {
     audit.record(e);
 }
 
-/// Run the windows on the LB hosts `lbs`; every verdict goes to `audit` as it is made.
+/// Run the windows on the LB hosts `lbs`; every verdict goes to `audit` as it is made. Once
+/// `stop` turns true (operator signal, lost lease) no new window starts: the windows so far.
 pub async fn analyze(
     lbs: &[&RemoteHost],
     s: &LbSettings,
@@ -98,6 +99,7 @@ pub async fn analyze(
     o: &AnalyzeOptions,
     audit: &Audit,
     on_window: &dyn Fn(&WindowVerdict),
+    stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Analysis, CanaryError> {
     if lbs.is_empty() {
         return Err(CanaryError::NoLb);
@@ -122,7 +124,11 @@ pub async fn analyze(
     let mut pending: Vec<Record> = vec![];
     let mut start = now_ms();
     for i in 0..n {
-        tokio::time::sleep(o.window).await;
+        let mut stop = stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(o.window) => {}
+            Ok(_) = stop.wait_for(|s| *s) => break,
+        }
         let end = now_ms();
         pending.extend(fetch_all(lbs, s, &mut cursors, &mut out).await?);
         let w = judge(i, start, end, &pending, t);
