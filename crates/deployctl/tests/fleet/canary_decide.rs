@@ -33,6 +33,16 @@ fn wait_step(state: &Path, step: &str, limit: Duration) {
     });
 }
 
+/// Wait (bounded) until the gray run recorded its own outcome (the gray deploy is over and
+/// the windows begin).
+fn wait_gray_deployed(state: &Path, limit: Duration) {
+    wait_for("gray deploy outcome", limit, || {
+        events(state)
+            .iter()
+            .any(|e| e["command"] == "gray" && e["step"] == "outcome" && e["host"].is_null())
+    });
+}
+
 /// `gray --percent 50 --artifact ART --analyze 120s --window 2s --auto`, not waited.
 fn start_gray(c: &Canary, artifact: &Path, analyze: &str, window: &str) -> Child {
     let art = artifact.to_str().unwrap();
@@ -53,15 +63,28 @@ fn start_gray(c: &Canary, artifact: &Path, analyze: &str, window: &str) -> Child
     spawn(&c.gray_inv, &c.state, &args)
 }
 
-/// Host k drops every inbound packet (nftables table `dctl_down`), or no longer does.
-fn held_down(bed: &Bed, k: usize, down: bool) {
-    if !down {
-        bed.nft(k, &["delete", "table", "inet", "dctl_down"]);
-        return;
+/// Host k drops every inbound packet (nftables table `dctl_down`) while this lives. Lifted
+/// on drop, also when the test fails: a namespace whose sockets can never finish closing
+/// outlives its bed.
+struct HeldDown<'a> {
+    bed: &'a Bed,
+    k: usize,
+}
+
+impl<'a> HeldDown<'a> {
+    fn new(bed: &'a Bed, k: usize) -> HeldDown<'a> {
+        bed.nft(k, &["add", "table", "inet", "dctl_down"]);
+        let chain = "{ type filter hook input priority -10 ; policy drop ; }";
+        bed.nft(k, &["add", "chain", "inet", "dctl_down", "input", chain]);
+        HeldDown { bed, k }
     }
-    bed.nft(k, &["add", "table", "inet", "dctl_down"]);
-    let chain = "{ type filter hook input priority -10 ; policy drop ; }";
-    bed.nft(k, &["add", "chain", "inet", "dctl_down", "input", chain]);
+}
+
+impl Drop for HeldDown<'_> {
+    fn drop(&mut self) {
+        self.bed
+            .nft(self.k, &["delete", "table", "inet", "dctl_down"]);
+    }
 }
 
 /// Send `sig` to the deployctl child (by its pid).
@@ -137,7 +160,7 @@ fn a_held_down_stable_host_does_not_stop_the_routing_only_abort() {
     let child = start_gray(&c, &c.builds.v2, "120s", "2s");
     wait_step(&c.state, "analysis window", Duration::from_secs(180));
     // Stable host h2 (index 1) drops every packet: no new connection, no answer.
-    held_down(&c.bed, 1, true);
+    let down = HeldDown::new(&c.bed, 1);
     signal(&child, libc::SIGHUP);
     // The routing change and the outcome record come while h2 is still unreachable.
     wait_step(&c.state, "analysis outcome", Duration::from_secs(120));
@@ -148,7 +171,7 @@ fn a_held_down_stable_host_does_not_stop_the_routing_only_abort() {
         .find_map(|l| l.strip_prefix("# deployctl-down:"))
         .unwrap_or_default();
     assert!(!down.contains(&c.bed.hosts[1].name), "h2 stays in: {owned}");
-    held_down(&c.bed, 1, false);
+    drop(down);
     let r = finish(child, Duration::from_secs(300));
     assert_aborted_to_v1(&c, &r, "INTERRUPTED", 130);
     assert!(r.json["reason"].as_str().unwrap().contains("SIGHUP"));
@@ -191,6 +214,11 @@ fn an_artifact_overwritten_during_the_analysis_is_refused_at_promote() {
     std::fs::copy(&v3, &art).unwrap();
     let r = finish(child, Duration::from_secs(300));
     drop(load.stop());
+    // v3 reached no host.
+    let v3_sha = sha256_file(&v3);
+    for k in 1..=3 {
+        assert_ne!(running_sha(&c.bed, k), Some(v3_sha.clone()), "host {k}");
+    }
     assert_eq!(
         r.json["judged_sha256"],
         sha256_file(&c.builds.v2),
@@ -206,9 +234,36 @@ fn an_artifact_overwritten_during_the_analysis_is_refused_at_promote() {
     );
     assert_eq!(r.json["analysis"]["decision"], "promote", "{}", r.json);
     assert_aborted_to_v1(&c, &r, "PROMOTE_REFUSED", 9);
-    // v3 reached no host.
-    let v3_sha = sha256_file(&v3);
-    for k in 1..=3 {
-        assert_ne!(running_sha(&c.bed, k), Some(v3_sha.clone()), "host {k}");
-    }
+}
+
+#[test]
+fn a_failing_gray_is_routed_out_while_a_stable_host_is_held_down() {
+    // Half the gray answers are 500s: a FAIL for any judge once traffic flows.
+    let c = Canary::up("haproxy", "fail_share = 0.5\n");
+    // Long windows: requests routed to the held-down host stall until haproxy's checks take
+    // it out (fall 3 x inter 3 s); the next window has traffic enough for any judge.
+    let child = start_gray(&c, &c.builds.v2, "90s", "10s");
+    wait_gray_deployed(&c.state, Duration::from_secs(180));
+    let down = HeldDown::new(&c.bed, 1);
+    let load = Mix::through(&c.lb, "/search?city=Rome", 6, Duration::from_secs(300));
+    wait_step(&c.state, "analysis outcome", Duration::from_secs(120));
+    let said: Vec<Value> = events(&c.state)
+        .into_iter()
+        .filter(|e| e["command"] != "rollout")
+        .collect();
+    assert!(
+        !c.lb_gray_on(),
+        "gray out of the LB while h2 is down: {said:#?}"
+    );
+    drop(load.stop());
+    drop(down);
+    let r = finish(child, Duration::from_secs(300));
+    assert_aborted_to_v1(&c, &r, "ABORTED_BY_ANALYSIS", 8);
+    let verdicts: Vec<&Value> = r.json["analysis"]["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| &w["verdict"])
+        .collect();
+    assert_eq!(verdicts.last(), Some(&&Value::from("FAIL")), "{verdicts:?}");
 }
