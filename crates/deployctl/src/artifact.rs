@@ -1,5 +1,7 @@
 //! The build being shipped: the binary (and config files) read once, their sha256, and the
 //! build id the hosts must serve afterwards (from `ARTIFACT version --json`, run locally).
+//! A run that must ship the build judged (`gray --analyze --auto` promoting) is refused when
+//! the bytes read do not hash to the judged sha256: the bytes uploaded are the bytes hashed.
 
 use crate::hostrun::Payload;
 use crate::inventory::Environment;
@@ -37,9 +39,17 @@ pub async fn prepare(
     // Absolute, so that `version --json` runs this file and never one found on PATH.
     let path = std::path::absolute(&given).map_err(|e| err(e.to_string()))?;
     let data = std::fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let sha = sha256_hex(&data);
+    if let Some(judged) = opts.within.as_ref().and_then(|w| w.sha256.as_deref()) {
+        if sha != judged {
+            return Err(err(format!(
+                "changed since it was judged: its sha256 is {sha}, the gray hosts served \
+                 {judged} during the analysis; refused, nothing touched"
+            )));
+        }
+    }
     let build = probe::artifact_build(&path).await.map_err(err)?;
     let l = Layout::of(env);
-    let sha = sha256_hex(&data);
     let info = ArtifactInfo {
         path: path.clone(),
         sha256: sha.clone(),

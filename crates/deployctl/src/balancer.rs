@@ -61,6 +61,36 @@ impl<'a> Balancers<'a> {
         }
     }
 
+    /// The LB hosts `lbs` and the app `members` (inventory hosts: no connection to them is
+    /// needed). A routing-only change made with it reaches the LB hosts alone, so an
+    /// unreachable app or database host cannot hold it up.
+    pub fn of_members<'h>(
+        env: &'a Environment,
+        lbs: Vec<&'a RemoteHost>,
+        members: impl IntoIterator<Item = &'h crate::inventory::Host>,
+        run_id: &str,
+    ) -> Self {
+        let members = members
+            .into_iter()
+            .map(|h| {
+                let addr = lb::host_port(&h.address, env.service.port);
+                let m = Member {
+                    name: h.name.clone(),
+                    addr,
+                };
+                (m, h.gray)
+            })
+            .collect();
+        Balancers {
+            lbs,
+            env,
+            run_id: run_id.to_string(),
+            serial: 0,
+            members,
+            changes: vec![],
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.lbs.is_empty()
     }

@@ -19,6 +19,7 @@ use crate::transport::Transport;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// What a host's lease file says, plus the host's clock when it was read. Times a damaged
 /// file does not hold are `None` (never a made-up 0).
@@ -191,6 +192,8 @@ pub struct Lease {
     renewer: Option<tokio::task::JoinHandle<()>>,
     /// Hosts whose lease another run took (renewal found it gone).
     pub lost: Arc<Mutex<Vec<String>>>,
+    /// Woken when a host joins `lost`.
+    lost_wake: Arc<Notify>,
     /// Expired leases of other runs this one took over: (host, old lease).
     pub taken_over: Vec<(String, LeaseInfo)>,
 }
@@ -212,6 +215,7 @@ pub async fn acquire(
         hosts: vec![],
         renewer: None,
         lost: Arc::default(),
+        lost_wake: Arc::default(),
         taken_over: vec![],
     };
     for r in order {
@@ -254,7 +258,7 @@ pub async fn acquire(
         lease.owner.clone(),
         ttl,
         bound,
-        lease.lost.clone(),
+        (lease.lost.clone(), lease.lost_wake.clone()),
     )));
     Ok(lease)
 }
@@ -265,7 +269,7 @@ async fn renew_loop(
     owner: Owner,
     ttl: Duration,
     bound: Duration,
-    lost: Arc<Mutex<Vec<String>>>,
+    (lost, wake): (Arc<Mutex<Vec<String>>>, Arc<Notify>),
 ) {
     loop {
         tokio::time::sleep(ttl / 4).await;
@@ -280,6 +284,7 @@ async fn renew_loop(
                 let mut l = lost.lock().expect("lost leases");
                 if !l.iter().any(|h| h == t.host()) {
                     l.push(t.host().to_string());
+                    wake.notify_waiters();
                 }
             }
         }
@@ -287,6 +292,23 @@ async fn renew_loop(
 }
 
 impl Lease {
+    /// Resolves with the hosts whose lease this run lost, once there is one (at once when
+    /// there already is). Owns what it needs: it can outlive a borrow of the lease.
+    pub fn lost_any(&self) -> impl std::future::Future<Output = Vec<String>> + Send + 'static {
+        let (lost, wake) = (self.lost.clone(), self.lost_wake.clone());
+        async move {
+            loop {
+                // Registered before the check: a loss between the two still wakes it.
+                let woken = wake.notified();
+                let now = lost.lock().expect("lost leases").clone();
+                if !now.is_empty() {
+                    return now;
+                }
+                woken.await;
+            }
+        }
+    }
+
     /// Stop renewing and remove every lease of this run; hosts that could not be reached keep
     /// theirs until it expires (returned).
     pub async fn release(&mut self) -> Vec<String> {
@@ -375,6 +397,11 @@ pub async fn guard(
 }
 
 impl RunGuard {
+    /// See [`Lease::lost_any`].
+    pub fn lost_any(&self) -> impl std::future::Future<Output = Vec<String>> + Send + 'static {
+        self.lease.lost_any()
+    }
+
     /// Give the leases back (then the local lock); note lost or unreleased leases.
     pub async fn release(mut self, audit: &crate::audit::Audit) {
         let lost = self.lease.lost.lock().expect("lost leases").clone();

@@ -189,7 +189,8 @@ fn take_before(pending: &mut Vec<Record>, end: i64) -> Vec<Record> {
     now
 }
 
-/// Run the windows on the LB hosts `lbs`; every verdict goes to `audit` as it is made.
+/// Run the windows on the LB hosts `lbs`; every verdict goes to `audit` as it is made. Once
+/// `stop` turns true (operator signal, lost lease) no new window starts: the windows so far.
 pub async fn analyze(
     lbs: &[&RemoteHost],
     s: &LbSettings,
@@ -197,6 +198,7 @@ pub async fn analyze(
     o: &AnalyzeOptions,
     audit: &Audit,
     on_window: &dyn Fn(&WindowVerdict),
+    stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Analysis, CanaryError> {
     if lbs.is_empty() {
         return Err(CanaryError::NoLb);
@@ -215,7 +217,11 @@ pub async fn analyze(
     let mut pending: Vec<Record> = vec![];
     let mut start = now_ms();
     for i in 0..n {
-        tokio::time::sleep(o.window).await;
+        let mut stop = stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(o.window) => {}
+            Ok(_) = stop.wait_for(|s| *s) => break,
+        }
         let end = now_ms();
         match fetch_all(lbs, s, &mut out).await {
             Ok(v) => pending.extend(v),

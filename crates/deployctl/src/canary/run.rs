@@ -1,7 +1,21 @@
 //! The operation behind `deployctl gray --percent P --analyze D [--window W] [--auto]`: the
 //! gray deploy, the analysis windows, then (with `--auto`) the action the decision calls for,
-//! over [`crate::ops::rollout`], [`crate::ops::rollback`] and [`super::analyze`]. Returns a
-//! typed report; progress goes to the [`Ui`] only.
+//! over [`crate::ops::rollout`] and [`super::analyze`]. Returns a typed report; progress goes
+//! to the [`Ui`] only.
+//!
+//! The environment lock and every host lease are taken before the gray deploy and held,
+//! renewed, through the windows to the end of the promote or abort ([`hold`]). A promote
+//! ships exactly the sha256 the gray hosts proved they ran during the analysis
+//! ([`promote`]); an artifact changed meanwhile is refused (PROMOTE_REFUSED) and the gray
+//! pool is then aborted like a FAIL. An abort is routing first ([`abort`]): the gray pool
+//! leaves every LB, stable-only routing is verified, the `analysis outcome` is recorded, and
+//! only then are the gray hosts restored. A FAIL with `--auto`, a SIGINT/SIGTERM/SIGHUP or a
+//! lost lease during the windows, or an analysis that cannot go on (access logs unreadable)
+//! all abort that way. Every way out records the `analysis outcome`.
+
+mod abort;
+mod hold;
+mod promote;
 
 use super::{analyze, Analysis, AnalyzeOptions};
 use crate::analysis::policy::Decision;
@@ -9,11 +23,12 @@ use crate::analysis::WindowVerdict;
 use crate::audit::{self, Audit, Step};
 use crate::exit::Exit;
 use crate::inventory::{Environment, Role};
-use crate::ops::rollback::{RollbackOptions, RollbackTo};
-use crate::ops::rollout::{self, Mode, RolloutReport, RunError, RunOptions};
+use crate::ops::rollout::{self, Mode, RolloutReport, RunError, RunOptions, Within};
 use crate::outcome::Outcome;
 use crate::remote::RemoteHost;
 use crate::ui::Ui;
+use abort::Abort;
+use hold::{Hold, HoldError};
 use serde::Serialize;
 
 /// How a gray run with analysis ended.
@@ -32,16 +47,28 @@ pub enum CanaryOutcome {
     Failed,
     /// The action after the decision (promote or abort) did not succeed: see its report.
     ActionFailed,
+    /// `--auto` decided to promote, but the artifact no longer hashes to the build judged
+    /// (or that build could not be proven): nothing promoted; the gray pool was aborted.
+    PromoteRefused,
+    /// SIGINT, SIGTERM or SIGHUP during the windows: the gray pool was aborted.
+    Interrupted,
+    /// The analysis could not go on (a lease lost to another run, the access logs
+    /// unreadable): the gray pool was aborted.
+    Stopped,
 }
 
 impl CanaryOutcome {
-    /// 0 PROMOTED/PASSED, 7 NEEDS_DECISION, 8 ABORTED_BY_ANALYSIS/FAILED, 9 ACTION_FAILED.
+    /// 0 PROMOTED/PASSED, 7 NEEDS_DECISION, 8 ABORTED_BY_ANALYSIS/FAILED/STOPPED,
+    /// 9 ACTION_FAILED/PROMOTE_REFUSED, 130 INTERRUPTED.
     pub fn exit_code(self) -> Exit {
         match self {
             CanaryOutcome::Promoted | CanaryOutcome::Passed => Exit::Success,
             CanaryOutcome::NeedsDecision => Exit::NeedsDecision,
-            CanaryOutcome::AbortedByAnalysis | CanaryOutcome::Failed => Exit::AnalysisFailed,
-            CanaryOutcome::ActionFailed => Exit::ActionFailed,
+            CanaryOutcome::AbortedByAnalysis | CanaryOutcome::Failed | CanaryOutcome::Stopped => {
+                Exit::AnalysisFailed
+            }
+            CanaryOutcome::ActionFailed | CanaryOutcome::PromoteRefused => Exit::ActionFailed,
+            CanaryOutcome::Interrupted => Exit::Interrupted,
         }
     }
 
@@ -53,6 +80,9 @@ impl CanaryOutcome {
             CanaryOutcome::Passed => "PASSED",
             CanaryOutcome::Failed => "FAILED",
             CanaryOutcome::ActionFailed => "ACTION_FAILED",
+            CanaryOutcome::PromoteRefused => "PROMOTE_REFUSED",
+            CanaryOutcome::Interrupted => "INTERRUPTED",
+            CanaryOutcome::Stopped => "STOPPED",
         }
     }
 }
@@ -61,6 +91,10 @@ impl CanaryOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct CanaryReport {
     pub outcome: CanaryOutcome,
+    /// Why the run stopped, was refused or aborted, when not by the verdicts alone.
+    pub reason: Option<String>,
+    /// The sha256 every gray host's running worker image proved when the windows started.
+    pub judged_sha256: Option<String>,
     pub gray: RolloutReport,
     pub analysis: Analysis,
     /// The promote or abort run, as its own report.
@@ -78,10 +112,8 @@ pub struct CanaryReport {
 pub enum CanaryRunError {
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error(transparent)]
-    Canary(#[from] super::CanaryError),
-    #[error("could not reconnect to every LB host ({0}) for the analysis")]
-    Reconnect(String),
+    #[error("{0}; nothing touched")]
+    Hold(#[from] HoldError),
     #[error("audit log: {0}")]
     Audit(#[from] std::io::Error),
     #[error("report: {0}")]
@@ -146,83 +178,12 @@ async fn stable_only(lbs: &[&RemoteHost], env: &Environment) -> bool {
     true
 }
 
-/// (outcome, the action's report, its run id, stable-only verified).
-type Action = (
-    CanaryOutcome,
-    Option<serde_json::Value>,
-    Option<String>,
-    Option<bool>,
-);
-
-async fn act(
-    env: &Environment,
-    opts: &RunOptions,
-    decision: Decision,
-    lbs: &[&RemoteHost],
-    ui: &Ui,
-) -> Result<Action, CanaryRunError> {
-    match decision {
-        Decision::Promote => {
-            let o = RunOptions {
-                mode: Mode::Promote,
-                ..opts.clone()
-            };
-            let r = rollout::rollout(env, &o, ui).await?;
-            let out = if r.outcome == Outcome::Success {
-                CanaryOutcome::Promoted
-            } else {
-                CanaryOutcome::ActionFailed
-            };
-            Ok((out, Some(serde_json::to_value(&r)?), Some(r.run_id), None))
-        }
-        Decision::Abort => {
-            let o = RollbackOptions {
-                state_dir: opts.state_dir.clone(),
-                to: RollbackTo::StableBuild,
-            };
-            let r = crate::ops::rollback::rollback(env, &o, ui).await?;
-            let verified = stable_only(lbs, env).await;
-            let out = if r.outcome == Outcome::Success && verified {
-                CanaryOutcome::AbortedByAnalysis
-            } else {
-                CanaryOutcome::ActionFailed
-            };
-            let report = serde_json::to_value(&r)?;
-            Ok((out, Some(report), Some(r.run_id), Some(verified)))
-        }
-        _ => Ok((CanaryOutcome::NeedsDecision, None, None, None)),
-    }
-}
-
 fn without_auto(d: Decision) -> CanaryOutcome {
     match d {
         Decision::Promote => CanaryOutcome::Passed,
         Decision::Abort => CanaryOutcome::Failed,
         _ => CanaryOutcome::NeedsDecision,
     }
-}
-
-/// The LB hosts of the gray run, connected again for the analysis.
-async fn lb_hosts(
-    env: &Environment,
-    gray: &RolloutReport,
-) -> Result<Vec<RemoteHost>, CanaryRunError> {
-    let names: Vec<&str> = gray
-        .hosts
-        .iter()
-        .filter(|h| h.roles.contains(&Role::Lb))
-        .map(|h| h.host.as_str())
-        .collect();
-    let conns: Vec<RemoteHost> = crate::fleet::connect_all(env)
-        .await
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|r| names.contains(&r.host.name.as_str()))
-        .collect();
-    if conns.len() != names.len() {
-        return Err(CanaryRunError::Reconnect(names.join(", ")));
-    }
-    Ok(conns)
 }
 
 fn record_operator(audit: &Audit) {
@@ -238,41 +199,9 @@ fn record_operator(audit: &Audit) {
     audit.record(who);
 }
 
-/// The gray run, the analysis, the action: a typed report.
-pub async fn gray_analyze(
-    env: &Environment,
-    opts: &RunOptions,
-    ao: AnalyzeOptions,
-    ui: &Ui,
-) -> Result<Ran, CanaryRunError> {
-    let gray = rollout::rollout(env, opts, ui).await?;
-    if gray.outcome != Outcome::Success || gray.dry_run {
-        return Ok(Ran::GrayOnly(Box::new(gray)));
-    }
-    let conns = lb_hosts(env, &gray).await?;
-    let lbs: Vec<&RemoteHost> = conns.iter().collect();
-    let audit = Audit::open(
-        &opts.state_dir,
-        &gray.run_id,
-        &env.name,
-        audit::Command::Gray,
-    )?;
-    record_operator(&audit);
-    ui.info(&format!(
-        "analysis: {} window(s) of {:?}, gray vs stable on {} LB(s){}",
-        super::window_count(&ao),
-        ao.window,
-        lbs.len(),
-        if ao.auto { ", --auto" } else { "" }
-    ));
-    let t = &env.gray.analysis;
-    let analysis = analyze(&lbs, &env.lb, t, &ao, &audit, &|w| print_window(ui, w)).await?;
-    let (outcome, action, action_run_id, verified) = if ao.auto {
-        act(env, opts, analysis.decision, &lbs, ui).await?
-    } else {
-        (without_auto(analysis.decision), None, None, None)
-    };
-    let ok = outcome.exit_code() == Exit::Success;
+/// The `analysis outcome` record of the gray run; its detail ends with the action run id
+/// (`deployctl report` follows it).
+fn record_outcome(audit: &Audit, outcome: &str, ok: bool, why: &str, action_run: Option<&str>) {
     let result = if ok {
         audit::Verdict::Ok
     } else {
@@ -280,20 +209,289 @@ pub async fn gray_analyze(
     };
     let mut e = audit.event(None, Step::AnalysisOutcome, result);
     e.detail = Some(format!(
-        "{}: decision {:?}; action run {}",
-        outcome.as_str(),
-        analysis.decision,
-        action_run_id.as_deref().unwrap_or("-")
+        "{outcome}: {why}; action run {}",
+        action_run.unwrap_or("-")
     ));
     audit.record(e);
-    Ok(Ran::Analysed(Box::new(CanaryReport {
-        outcome,
-        report_command: crate::report::command_for(&gray.run_id),
-        gray,
-        analysis,
-        action,
-        action_run_id,
-        stable_only_verified: verified,
-        audit_error: audit.write_error(),
-    })))
+}
+
+/// Why the windows stopped before their end.
+#[derive(Debug, Clone)]
+enum Stop {
+    Signal(&'static str),
+    LeaseLost(Vec<String>),
+}
+
+/// What the windows call for.
+enum Next {
+    /// Nothing to do: gray stays as it is.
+    Leave(CanaryOutcome),
+    /// `--auto` and enough PASS windows.
+    Promote,
+    /// Abort routing first; this outcome once the routing is verified.
+    Abort(CanaryOutcome, String),
+}
+
+/// The next step from how the windows ended.
+fn next(analysis: &Result<Analysis, super::CanaryError>, stop: Option<Stop>, auto: bool) -> Next {
+    match (stop, analysis) {
+        (Some(Stop::Signal(s)), _) => Next::Abort(
+            CanaryOutcome::Interrupted,
+            format!("{s} during the windows"),
+        ),
+        (Some(Stop::LeaseLost(hosts)), _) => Next::Abort(
+            CanaryOutcome::Stopped,
+            format!("lease lost to another run on {}", hosts.join(", ")),
+        ),
+        (None, Err(e)) => Next::Abort(CanaryOutcome::Stopped, format!("analysis: {e}")),
+        (None, Ok(a)) if !auto => Next::Leave(without_auto(a.decision)),
+        (None, Ok(a)) => match a.decision {
+            Decision::Promote => Next::Promote,
+            Decision::Abort => Next::Abort(
+                CanaryOutcome::AbortedByAnalysis,
+                a.stopped
+                    .clone()
+                    .unwrap_or_else(|| "a window failed".to_string()),
+            ),
+            _ => Next::Leave(CanaryOutcome::NeedsDecision),
+        },
+    }
+}
+
+/// What the action did.
+struct Acted {
+    outcome: CanaryOutcome,
+    reason: Option<String>,
+    action: Option<serde_json::Value>,
+    action_run_id: Option<String>,
+    stable_only_verified: Option<bool>,
+    /// The `analysis outcome` record is already written (an abort writes it before restoring).
+    recorded: bool,
+}
+
+impl Acted {
+    fn nothing(outcome: CanaryOutcome) -> Acted {
+        Acted {
+            outcome,
+            reason: None,
+            action: None,
+            action_run_id: None,
+            stable_only_verified: None,
+            recorded: false,
+        }
+    }
+}
+
+/// One `gray --analyze` after its gray deploy, under its hold.
+struct Decide<'a> {
+    env: &'a Environment,
+    opts: &'a RunOptions,
+    ao: AnalyzeOptions,
+    ui: &'a Ui,
+    audit: &'a Audit,
+    hold: &'a Hold,
+    gray: &'a RolloutReport,
+}
+
+impl Decide<'_> {
+    /// The held connections to the gray run's hosts with `role` (gray ones only for App).
+    fn hosts(&self, role: Role) -> Vec<&RemoteHost> {
+        self.gray
+            .hosts
+            .iter()
+            .filter(|h| h.roles.contains(&role))
+            .filter_map(|h| self.hold.host(&h.host))
+            .filter(|r| role != Role::App || r.host.gray)
+            .collect()
+    }
+
+    /// The windows, stopped early by a signal or a lost lease.
+    async fn windows(&self) -> (Result<Analysis, super::CanaryError>, Option<Stop>) {
+        let lbs = self.hosts(Role::Lb);
+        self.ui.info(&format!(
+            "analysis: {} window(s) of {:?}, gray vs stable on {} LB(s){}",
+            super::window_count(&self.ao),
+            self.ao.window,
+            lbs.len(),
+            if self.ao.auto { ", --auto" } else { "" }
+        ));
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let lost = self.hold.lost_any();
+        let watcher = tokio::spawn(async move {
+            let why = tokio::select! {
+                () = crate::interrupt::first() => {
+                    Stop::Signal(crate::interrupt::signal_name().unwrap_or("signal"))
+                }
+                hosts = lost => Stop::LeaseLost(hosts),
+            };
+            let _ = tx.send(true);
+            why
+        });
+        let t = &self.env.gray.analysis;
+        let print = |w: &WindowVerdict| print_window(self.ui, w);
+        let analysis = analyze(&lbs, &self.env.lb, t, &self.ao, self.audit, &print, &rx).await;
+        let stop = if *rx.borrow() {
+            watcher.await.ok()
+        } else {
+            watcher.abort();
+            None
+        };
+        (analysis, stop)
+    }
+
+    /// Promote exactly the judged build under the hold; Err: refused, nothing touched.
+    async fn promote(&self, judged: &Result<String, String>) -> Result<Acted, String> {
+        let sha = promote::still_judged(self.env, &self.hosts(Role::App), judged).await?;
+        let o = RunOptions {
+            mode: Mode::Promote,
+            within: Some(Within {
+                run_id: None,
+                sha256: Some(sha),
+            }),
+            ..self.opts.clone()
+        };
+        let r = rollout::rollout(self.env, &o, self.ui)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut acted = Acted::nothing(if r.outcome == Outcome::Success {
+            CanaryOutcome::Promoted
+        } else {
+            CanaryOutcome::ActionFailed
+        });
+        acted.action = serde_json::to_value(&r).ok();
+        acted.action_run_id = Some(r.run_id);
+        Ok(acted)
+    }
+
+    /// Routing first: gray out of every LB, verified, the outcome recorded, then the gray
+    /// hosts restored (a failed restore is recorded again as ACTION_FAILED).
+    async fn abort(&self, intended: CanaryOutcome, why: String) -> Result<Acted, CanaryRunError> {
+        let mut a = Abort::open(
+            self.env,
+            self.hold,
+            self.gray,
+            &self.opts.state_dir,
+            self.ui,
+        )?;
+        let verified = a.route(&why).await;
+        let mut outcome = if verified {
+            intended
+        } else {
+            CanaryOutcome::ActionFailed
+        };
+        let run_id = a.report.run_id.clone();
+        let said = format!("{why}; gray routed to stable (verified: {verified}), restoring");
+        record_outcome(self.audit, outcome.as_str(), false, &said, Some(&run_id));
+        let report = a.restore().await;
+        if report.outcome == Outcome::RollbackFailed && outcome != CanaryOutcome::ActionFailed {
+            outcome = CanaryOutcome::ActionFailed;
+            let said = format!("{why}; gray routed to stable, but restoring the gray hosts failed");
+            record_outcome(self.audit, outcome.as_str(), false, &said, Some(&run_id));
+        }
+        Ok(Acted {
+            outcome,
+            reason: Some(why),
+            action: serde_json::to_value(&report).ok(),
+            action_run_id: Some(run_id),
+            stable_only_verified: Some(verified),
+            recorded: true,
+        })
+    }
+
+    /// The windows, then what they call for.
+    async fn run(&self) -> Result<CanaryReport, CanaryRunError> {
+        let judged = promote::judged_sha(self.env, &self.hosts(Role::App)).await;
+        let (analysis, stop) = self.windows().await;
+        let acted = match next(&analysis, stop, self.ao.auto) {
+            Next::Leave(o) => Acted::nothing(o),
+            Next::Promote => match self.promote(&judged).await {
+                Ok(acted) => acted,
+                Err(why) => {
+                    let why = format!("promote refused: {why}");
+                    self.ui.info(&why);
+                    self.abort(CanaryOutcome::PromoteRefused, why).await?
+                }
+            },
+            Next::Abort(o, why) => self.abort(o, why).await?,
+        };
+        let analysis = analysis.unwrap_or_else(|_| Analysis {
+            windows: vec![],
+            decision: Decision::Continue,
+            stopped: None,
+            lbs: vec![],
+            resets: vec![],
+            read_errors: vec![],
+            skipped_lines: 0,
+        });
+        if !acted.recorded {
+            let why = format!("decision {:?}", analysis.decision);
+            let ok = acted.outcome.exit_code() == Exit::Success;
+            let run = acted.action_run_id.as_deref();
+            record_outcome(self.audit, acted.outcome.as_str(), ok, &why, run);
+        }
+        Ok(CanaryReport {
+            outcome: acted.outcome,
+            reason: acted.reason,
+            judged_sha256: judged.ok(),
+            report_command: crate::report::command_for(&self.gray.run_id),
+            gray: self.gray.clone(),
+            analysis,
+            action: acted.action,
+            action_run_id: acted.action_run_id,
+            stable_only_verified: acted.stable_only_verified,
+            audit_error: self.audit.write_error(),
+        })
+    }
+}
+
+/// The hold (lock and leases), the gray run under it, the analysis, the action: a typed
+/// report. The hold is released on every way out.
+pub async fn gray_analyze(
+    env: &Environment,
+    opts: &RunOptions,
+    ao: AnalyzeOptions,
+    ui: &Ui,
+) -> Result<Ran, CanaryRunError> {
+    let run_id = audit::new_run_id();
+    let audit = Audit::open(&opts.state_dir, &run_id, &env.name, audit::Command::Gray)?;
+    record_operator(&audit);
+    let hold = match Hold::take(env, &opts.state_dir, &audit, ui).await {
+        Ok(h) => h,
+        Err(e) => {
+            record_outcome(&audit, "NOT_STARTED", false, &e.to_string(), None);
+            return Err(e.into());
+        }
+    };
+    let gray_opts = RunOptions {
+        within: Some(Within {
+            run_id: Some(run_id),
+            sha256: None,
+        }),
+        ..opts.clone()
+    };
+    let ran = match rollout::rollout(env, &gray_opts, ui).await {
+        Ok(gray) if gray.outcome != Outcome::Success || gray.dry_run => {
+            let why = format!("the gray deploy ended {:?}: no analysis", gray.outcome);
+            record_outcome(&audit, "NOT_STARTED", false, &why, None);
+            Ok(Ran::GrayOnly(Box::new(gray)))
+        }
+        Ok(gray) => {
+            let d = Decide {
+                env,
+                opts,
+                ao,
+                ui,
+                audit: &audit,
+                hold: &hold,
+                gray: &gray,
+            };
+            d.run().await.map(|r| Ran::Analysed(Box::new(r)))
+        }
+        Err(e) => {
+            record_outcome(&audit, "NOT_STARTED", false, &e.to_string(), None);
+            Err(e.into())
+        }
+    };
+    hold.release(&audit).await;
+    ran
 }

@@ -3,12 +3,12 @@
 //! analysis and, with `--auto`, its action ([`crate::canary::run`]).
 
 use super::{emit, interruptible, rollback::restore, rollout::deploy, run_exit, Ctx, UsageError};
-use crate::canary::run::{gray_analyze, Ran};
+use crate::canary::run::{gray_analyze, CanaryRunError, Ran};
 use crate::canary::{parse_duration, AnalyzeOptions};
 use crate::exit::Exit;
 use crate::inventory::Environment;
 use crate::ops::rollback::RollbackTo;
-use crate::ops::rollout::{Mode, RunOptions};
+use crate::ops::rollout::{Mode, RunError, RunOptions};
 use std::path::PathBuf;
 
 // The arguments of `gray` (its help text is on `cli::Command::Gray`).
@@ -53,6 +53,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Exit> {
         artifact: args.artifact,
         dry_run: false,
         mode: Mode::Gray(percent),
+        within: None,
     };
     match args.analyze {
         Some(d) => analyze(ctx, &env, &opts, &d, args.window.as_deref(), args.auto).await,
@@ -79,7 +80,16 @@ async fn analyze(
     let Some(ran) = interruptible(gray_analyze(env, opts, ao, &ui)).await else {
         return Ok(Exit::Interrupted);
     };
-    match ran.map_err(|e| anyhow::anyhow!(e))? {
+    let ran = match ran {
+        Ok(ran) => ran,
+        // The lock or a lease is held, or a host cannot be reached: nothing touched.
+        Err(e @ (CanaryRunError::Hold(_) | CanaryRunError::Run(RunError::Lock(_)))) => {
+            eprintln!("deployctl: {e}");
+            return Ok(Exit::Aborted);
+        }
+        Err(e) => return Err(anyhow::anyhow!(e)),
+    };
+    match ran {
         Ran::GrayOnly(r) => {
             emit(ctx, &r, |r| {
                 ui.outcome(r.outcome, "the gray deploy did not succeed: no analysis")
@@ -89,6 +99,9 @@ async fn analyze(
         Ran::Analysed(r) => {
             emit(ctx, &r, |r| {
                 ui.info(&format!("report: {}", r.report_command));
+                if let Some(why) = &r.reason {
+                    ui.info(why);
+                }
                 ui.info(&format!(
                     "{} (decision {:?})",
                     r.outcome.as_str(),

@@ -22,6 +22,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Exit> {
         artifact: args.artifact,
         dry_run: false,
         mode: Mode::Promote,
+        within: None,
     };
     deploy(ctx, &env, &opts).await
 }

@@ -28,6 +28,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Exit> {
         artifact: args.artifact,
         dry_run: args.dry_run,
         mode: Mode::Rollout,
+        within: None,
     };
     deploy(ctx, &env, &opts).await
 }

@@ -5,6 +5,7 @@
 
 mod bytes;
 mod canary;
+mod canary_decide;
 mod failures;
 pub mod gray;
 mod graysafe;

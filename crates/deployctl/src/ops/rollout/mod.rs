@@ -32,6 +32,19 @@ pub struct RunOptions {
     pub artifact: Option<PathBuf>,
     pub dry_run: bool,
     pub mode: Mode,
+    /// Set when the run is one step of a longer operation that holds the environment lock
+    /// and every host lease itself (`gray --analyze`): the run takes neither.
+    pub within: Option<Within>,
+}
+
+/// The part a run plays in the operation that holds the lock and the leases for it.
+#[derive(Debug, Clone, Default)]
+pub struct Within {
+    /// The run id to use (the holder's leases carry it); `None`: a new one.
+    pub run_id: Option<String>,
+    /// The build judged: the artifact's bytes must hash to this sha256, else the run is
+    /// refused before anything is touched (an artifact changed since it was judged).
+    pub sha256: Option<String>,
 }
 
 /// What the run deploys and how the load balancers route afterwards.
@@ -173,7 +186,11 @@ fn open_audit(
     artifact: &ArtifactInfo,
     ui: &Ui,
 ) -> Result<Audit, RunError> {
-    let run_id = audit::new_run_id();
+    let run_id = opts
+        .within
+        .as_ref()
+        .and_then(|w| w.run_id.clone())
+        .unwrap_or_else(audit::new_run_id);
     let audit = Audit::open(&opts.state_dir, &run_id, &env.name, command(opts))?;
     let mut start = audit.event(None, Step::Start, Verdict::Info);
     start.sha256 = Some(artifact.sha256.clone());
@@ -228,10 +245,17 @@ impl Run<'_> {
             report.hosts = hosts.into_iter().map(|h| h.result).collect();
             return Ok(Ended::Planned);
         }
-        let guard =
-            lease::guard(self.env, remotes, &self.opts.state_dir, self.audit, self.ui).await?;
+        // Under an operation that holds the lock and the leases, it keeps them.
+        let guard = match self.opts.within {
+            Some(_) => None,
+            None => Some(
+                lease::guard(self.env, remotes, &self.opts.state_dir, self.audit, self.ui).await?,
+            ),
+        };
         let ended = self.deploy(&job, &mut hosts, report).await;
-        guard.release(self.audit).await;
+        if let Some(g) = guard {
+            g.release(self.audit).await;
+        }
         if let Ended::Finished = ended {
             report.hosts = hosts.into_iter().map(|h| h.result).collect();
         }
