@@ -258,6 +258,7 @@ pub fn render(r: &Routing, s: &LbSettings) -> String {
     }
     o.push_str(&crate::accesslog::nginx_directives(
         &header_var(&s.gray_header),
+        &s.split_key,
         gray,
     ));
     let _ = writeln!(

@@ -175,6 +175,7 @@ pub async fn ensure_receiver(r: &RemoteHost, s: &LbSettings) -> Result<(), HostE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::RemoteHost;
 
     const LINE: &str = r#"{"t_ms":5,"pool":"deployctl_gray","up":"a:1","m":"GET","g":"search","s":200,"rt_ms":3,"ut_ms":2,"h":"0"}"#;
 
@@ -225,5 +226,40 @@ mod tests {
         assert_eq!(c, Cursor::default());
         assert!(advance(&mut c, b"garbage").is_err());
         assert!(advance(&mut c, b"something else entirely\n").is_err());
+    }
+
+    /// A line of `len` bytes (padding in the upstream field).
+    fn line(len: usize) -> String {
+        let head = r#"{"t_ms":5,"pool":"deployctl_gray","up":""#;
+        let tail = r#"","m":"GET","g":"search","s":200,"rt_ms":3,"ut_ms":2,"h":"0"}"#;
+        format!(
+            "{head}{}{tail}\n",
+            "a".repeat(len - head.len() - tail.len() - 1)
+        )
+    }
+
+    #[tokio::test]
+    async fn a_log_grown_past_one_read_is_drained_in_one_fetch() {
+        // 40 MiB written since the cursor: three reads of at most 16 MiB, every line once.
+        let dir = tempfile::tempdir().unwrap();
+        let s = LbSettings {
+            dir: dir.path().display().to_string(),
+            ..LbSettings::default()
+        };
+        let r = RemoteHost::local_for_tests();
+        let path = std::path::PathBuf::from(log_path(&s));
+        std::fs::write(&path, line(200)).unwrap();
+        let (mut c, offset) = open(&r, &s).await.unwrap();
+        assert!(
+            offset.abs() < 2_000,
+            "same machine, same clock: {offset} ms"
+        );
+        let one = line(256);
+        let n = (40usize << 20) / one.len();
+        std::fs::write(&path, format!("{}{}", line(200), one.repeat(n))).unwrap();
+        let f = fetch(&r, &s, &mut c).await.unwrap();
+        assert_eq!(f.records.len(), n);
+        assert_eq!((f.reads, f.more, f.skipped), (3, false, 0));
+        assert_eq!(c.offset, std::fs::metadata(&path).unwrap().len());
     }
 }

@@ -5,9 +5,9 @@
 //! Both kinds log the same facts, with the units the LB has: time, pool (its backend name,
 //! `deployctl_stable` or `deployctl_gray`), upstream address, method, route group (`search`,
 //! `bookings`: `/bookings` and `/bookings/*`, `other`), status, request and upstream time, and
-//! `h` = "1" when the gray header routed the request; haproxy also `c`, a hash (`sdbm`) of the
-//! split key, the unit of the sticky split (nginx's configuration language has no hash
-//! function, so its lines carry none and the judge's dispersion factor stays 1 there).
+//! `h` = "1" when the gray header routed the request, and `c`, a hash of the split key (the
+//! unit of the sticky split; never the key): haproxy `sdbm`, nginx one of 100 `split_clients`
+//! buckets.
 //! [`parse_line`] turns either into a [`Record`].
 //!
 //! nginx: `log_format ... escape=json` (every variable JSON-escaped). haproxy 2.6 runs
@@ -87,17 +87,35 @@ pub struct Record {
     pub client: Option<String>,
 }
 
-/// The nginx part: route group and header maps, the JSON log format (all at `http` level, in
-/// the owned upstream file). `gray` = gray mode on (the header routes only then).
-pub fn nginx_directives(header_var: &str, gray: bool) -> String {
+/// Buckets of the client hash nginx logs (`split_clients` takes whole hundredths of a percent;
+/// 100 buckets of 1% keep the file short and still separate a heavy client from the rest).
+const NGINX_CLIENT_BUCKETS: u32 = 100;
+
+/// nginx has no hash function in its configuration, but `split_clients` hashes (MurmurHash2):
+/// the split key with a suffix (so the buckets are independent of the gray split) falls into
+/// one of [`NGINX_CLIENT_BUCKETS`] buckets, logged as `c`. Never the key itself.
+fn nginx_client_hash(split_key: &str) -> String {
+    let mut o = format!("split_clients \"{split_key}#client\" $deployctl_client {{\n");
+    for b in 0..NGINX_CLIENT_BUCKETS - 1 {
+        o.push_str(&format!("    1% c{b};\n"));
+    }
+    o.push_str(&format!("    * c{};\n}}\n", NGINX_CLIENT_BUCKETS - 1));
+    o
+}
+
+/// The nginx part: route group, header and client-hash maps, the JSON log format (all at
+/// `http` level, in the owned upstream file). `gray` = gray mode on (the header routes only
+/// then).
+pub fn nginx_directives(header_var: &str, split_key: &str, gray: bool) -> String {
     let by_header = if gray {
         format!("map {header_var} $deployctl_by_header {{\n    \"1\" 1;\n    default 0;\n}}\n")
     } else {
         format!("map {header_var} $deployctl_by_header {{\n    default 0;\n}}\n")
     };
     format!(
-        "map $uri $deployctl_group {{\n    /search search;\n    /bookings bookings;\n    ~^/bookings/ bookings;\n    default other;\n}}\n{by_header}\
-         log_format deployctl_json escape=json '{{\"t\":$msec,\"pool\":\"$deployctl_pool\",\"up\":\"$upstream_addr\",\"m\":\"$request_method\",\"g\":\"$deployctl_group\",\"s\":$status,\"rt\":$request_time,\"ut\":\"$upstream_response_time\",\"h\":\"$deployctl_by_header\"}}';\n"
+        "map $uri $deployctl_group {{\n    /search search;\n    /bookings bookings;\n    ~^/bookings/ bookings;\n    default other;\n}}\n{by_header}{client}\
+         log_format deployctl_json escape=json '{{\"t\":$msec,\"pool\":\"$deployctl_pool\",\"up\":\"$upstream_addr\",\"m\":\"$request_method\",\"g\":\"$deployctl_group\",\"s\":$status,\"rt\":$request_time,\"ut\":\"$upstream_response_time\",\"h\":\"$deployctl_by_header\",\"c\":\"$deployctl_client\"}}';\n",
+        client = nginx_client_hash(split_key)
     )
 }
 

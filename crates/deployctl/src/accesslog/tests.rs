@@ -47,10 +47,14 @@ fn lines_without_a_pool_or_broken_are_errors() {
 
 #[test]
 fn nginx_escapes_and_maps_the_header_only_in_gray_mode() {
-    let on = nginx_directives("$http_x_gray", true);
+    let on = nginx_directives("$http_x_gray", "$remote_addr", true);
     assert!(on.contains("escape=json"));
+    // The client is logged as one of 100 hash buckets of the split key, never the key.
+    assert!(on.contains("split_clients \"$remote_addr#client\" $deployctl_client {\n    1% c0;"));
+    assert!(on.contains("    * c99;\n}") && on.contains("\"c\":\"$deployctl_client\""));
+    assert_eq!(on.matches("1% c").count(), 99);
     assert!(on.contains("map $http_x_gray $deployctl_by_header {\n    \"1\" 1;"));
-    let off = nginx_directives("$http_x_gray", false);
+    let off = nginx_directives("$http_x_gray", "$remote_addr", false);
     assert!(!off.contains("\"1\" 1;"));
     assert!(haproxy_directives().contains("log-format '{"));
 }

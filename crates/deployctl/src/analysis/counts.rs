@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// Stable latencies kept per group and window for learning the thresholds.
-pub const SAMPLE_PER_WINDOW: usize = 256;
+pub const SAMPLE_PER_WINDOW: usize = 1024;
 
 /// Latency thresholds in force for a window (learnt from stable's earlier windows).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

@@ -28,12 +28,15 @@ use serde::Serialize;
 use std::collections::VecDeque;
 
 /// Stable latencies remembered per group for the thresholds (the most recent).
-const SAMPLE_CAP: usize = 4096;
-/// Samples needed before a p50 / p99 threshold is used.
-const P50_MIN_SAMPLES: usize = 20;
-const P99_MIN_SAMPLES: usize = 200;
-/// Checks the abort level is shared among: 3 groups x (failures, p50, p99) + bookings.
-pub const CHECKS: u32 = 10;
+const SAMPLE_CAP: usize = 8192;
+/// Samples needed before a p50 / p99 threshold is used (a p99 of a few hundred samples is
+/// so noisy that a tail-only regression can hide below it: the bench found promotes of a
+/// +200 ms p99-only build at 200 samples).
+const P50_MIN_SAMPLES: usize = 100;
+const P99_MIN_SAMPLES: usize = 1000;
+/// Checks the abort level is shared among: 3 groups x (failures, p50, p99) + bookings, and
+/// the fleet's failures, p50 and p99.
+pub const CHECKS: u32 = 13;
 
 /// Where a check stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,6 +122,8 @@ pub struct WindowVerdict {
     pub verdict: Verdict,
     pub excluded_by_header: u64,
     pub groups: Vec<GroupVerdict>,
+    /// Every group together: `failures`, `latency_p50`, `latency_p99`.
+    pub fleet: Vec<Check>,
     pub thresholds: AnalysisSettings,
 }
 
@@ -131,7 +136,7 @@ pub(super) struct Count {
 }
 
 impl Count {
-    fn new(ratio: f64, rates: bool) -> Count {
+    pub(super) fn new(ratio: f64, rates: bool) -> Count {
         Count {
             split: SplitEvidence::new(ratio),
             rates: rates.then(Default::default),
@@ -149,6 +154,31 @@ impl Count {
         if let Some((gr, sr)) = &mut self.rates {
             gr.add(g.0, g.1, phi);
             sr.add(s.0, s.1, phi);
+        }
+    }
+}
+
+/// Every group's counts together: evidence that the fleet as a whole is not harmed (a
+/// group's check that is undecided alone is no harm when its fleet check shows none).
+#[derive(Debug, Clone)]
+pub(super) struct Fleet {
+    pub failures: Count,
+    pub p50: Count,
+    pub p99: Count,
+}
+
+impl Fleet {
+    /// Each group's window is one more factor of the fleet's evidence (each is valid alone).
+    fn add(&mut self, c: &GroupCounts) {
+        let (g, s, d) = (&c.gray, &c.stable, &c.dispersion);
+        let (gn, sn) = (g.requests, s.requests);
+        self.failures
+            .add((g.failures, gn), (s.failures, sn), d.failures);
+        if c.thresholds.p50_ms.is_some() {
+            self.p50.add((g.over_p50, gn), (s.over_p50, sn), d.over_p50);
+        }
+        if c.thresholds.p99_ms.is_some() {
+            self.p99.add((g.over_p99, gn), (s.over_p99, sn), d.over_p99);
         }
     }
 }
@@ -174,6 +204,7 @@ pub struct Judge {
     t: AnalysisSettings,
     failed: FailureStatuses,
     groups: Vec<GroupState>,
+    fleet: Fleet,
 }
 
 /// The `q`-quantile (0..1) of a non-empty sample, nearest rank.
@@ -242,6 +273,11 @@ impl Judge {
             t: t.clone(),
             failed: t.failure_statuses()?,
             groups: Group::ALL.iter().map(|&g| GroupState::new(g, t)).collect(),
+            fleet: Fleet {
+                failures: Count::new(t.tolerable_ratio, true),
+                p50: Count::new(1.0, false),
+                p99: Count::new(1.0, false),
+            },
         })
     }
 
@@ -277,7 +313,9 @@ impl Judge {
             if let Some(s) = self.groups.iter_mut().find(|s| s.group == c.group) {
                 s.add(c);
             }
+            self.fleet.add(c);
         }
+        let fleet = super::verdict::fleet(&self.t, &self.fleet);
         let groups: Vec<GroupVerdict> = self
             .groups
             .iter()
@@ -289,16 +327,17 @@ impl Judge {
                     .iter()
                     .find(|c| c.group == s.group)
                     .unwrap_or(&quiet);
-                super::verdict::group(&self.t, s, c)
+                super::verdict::group(&self.t, s, c, &fleet)
             })
             .collect();
         WindowVerdict {
             index: w.index,
             start_ms: w.start_ms,
             end_ms: w.end_ms,
-            verdict: super::verdict::window(&self.t, &groups, |g| self.totals(g)),
+            verdict: super::verdict::window(&self.t, &groups, &fleet, |g| self.totals(g)),
             excluded_by_header: w.excluded_by_header,
             groups,
+            fleet,
             thresholds: self.t.clone(),
         }
     }

@@ -118,7 +118,7 @@ fn a_catastrophe_at_a_small_sample_aborts_at_once() {
 #[test]
 fn legitimate_conflicts_are_not_failures() {
     // 409 Conflict on 20% of gray's bookings: an answer, not a failure (default statuses).
-    let v = run(4, |i| {
+    let v = run(8, |i| {
         window(Group::Bookings, "POST", 300, i64::from(i) * 1000, |k| {
             (
                 if k % 5 == 0 { 409 } else { 201 },
@@ -136,7 +136,7 @@ fn legitimate_conflicts_are_not_failures() {
 
 #[test]
 fn a_quiet_group_keeps_the_run_open_until_it_is_judged() {
-    let v = run(10, |i| {
+    let v = run(16, |i| {
         let mut r = window(Group::Search, "GET", 400, i64::from(i) * 1000, healthy);
         r.extend(window(
             Group::Other,
@@ -158,4 +158,100 @@ fn a_quiet_group_keeps_the_run_open_until_it_is_judged() {
         let all = w.groups.iter().all(|g| g.verdict == Verdict::Pass);
         assert_eq!(w.verdict == Verdict::Pass, all, "window {}", w.index);
     }
+}
+
+#[test]
+fn the_fleet_shows_no_harm_where_one_group_alone_cannot() {
+    // Failures at 2% everywhere; 60 requests per group and window: too few in one group to
+    // rule out a ratio of 2.5 within 6 windows, enough in the three together.
+    let each = |i: u32| -> Vec<Record> {
+        let fail = |k: usize| {
+            if k % 50 == 7 {
+                (500, 10.0 + ((k + 3) % 7) as f64)
+            } else {
+                healthy(k)
+            }
+        };
+        let mut r = vec![];
+        for g in Group::ALL {
+            let mut w = window(g, "GET", 60, i64::from(i) * 1000, fail);
+            for (k, x) in w.iter_mut().enumerate() {
+                if x.pool == Pool::Stable && k % 100 == 14 {
+                    x.status = 500;
+                }
+            }
+            r.extend(w);
+        }
+        r
+    };
+    let mut alone = Judge::new(&settings()).unwrap();
+    let mut with_fleet = Judge::new(&settings()).unwrap();
+    let (mut a, mut f) = (vec![], vec![]);
+    for i in 0..8 {
+        let span = (i64::from(i) * 1000, i64::from(i + 1) * 1000);
+        let w = with_fleet.window(i, span, &each(i));
+        f.push(w.fleet[0].state);
+        if w.fleet[0].state == CheckState::NoHarm {
+            // The group's own check leans on the fleet's.
+            assert_eq!(
+                check(&w, Group::Search, "failures").state,
+                CheckState::NoHarm
+            );
+        }
+        // The same search traffic judged without the other groups: no fleet to lean on.
+        let search: Vec<Record> = each(i)
+            .into_iter()
+            .filter(|r| r.group == Group::Search)
+            .collect();
+        a.push(check(&alone.window(i, span, &search), Group::Search, "failures").state);
+    }
+    assert_eq!(f.last(), Some(&CheckState::NoHarm), "fleet: {f:?}");
+    assert!(
+        f.iter().position(|s| *s == CheckState::NoHarm)
+            < a.iter().position(|s| *s == CheckState::NoHarm).or(Some(99)),
+        "fleet {f:?} alone {a:?}"
+    );
+}
+
+#[test]
+fn a_regression_spread_thin_over_every_group_is_found_by_the_fleet() {
+    // Gray fails 3 in 100 in every group, stable 1 in 100: each group alone is slow to say.
+    let each = |i: u32| -> Vec<Record> {
+        let mut r = vec![];
+        for g in Group::ALL {
+            let mut w = window(g, "GET", 300, i64::from(i) * 1000, |k| {
+                if k % 100 < 3 {
+                    (500, 12.0)
+                } else {
+                    healthy(k)
+                }
+            });
+            for (k, x) in w.iter_mut().enumerate() {
+                if x.pool == Pool::Stable && k % 200 == 0 {
+                    x.status = 500;
+                }
+            }
+            r.extend(w);
+        }
+        r
+    };
+    let mut j = Judge::new(&settings()).unwrap();
+    let first_fail = (0..10).find(|&i| {
+        let w = j.window(i, (i64::from(i) * 1000, i64::from(i + 1) * 1000), &each(i));
+        w.verdict == Verdict::Fail
+    });
+    let first_fail = first_fail.expect("found within 10 windows");
+    let mut j = Judge::new(&settings()).unwrap();
+    let mut fleet_first = false;
+    for i in 0..=first_fail {
+        let w = j.window(i, (i64::from(i) * 1000, i64::from(i + 1) * 1000), &each(i));
+        if w.verdict == Verdict::Fail {
+            fleet_first = w.fleet[0].state == CheckState::Harm
+                && w.groups.iter().all(|g| g.verdict != Verdict::Fail);
+        }
+    }
+    assert!(
+        fleet_first,
+        "the fleet check fails before any group (window {first_fail})"
+    );
 }

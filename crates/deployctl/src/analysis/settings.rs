@@ -52,7 +52,7 @@ impl Default for AnalysisSettings {
         AnalysisSettings {
             alpha: 0.01,
             promote_alpha: 0.01,
-            tolerable_ratio: 2.0,
+            tolerable_ratio: 2.5,
             tolerable_increase: 0.0005,
             latency_tolerance_ms: 20.0,
             min_requests: 50,
@@ -198,7 +198,7 @@ mod tests {
         AnalysisSettings::default().validate().unwrap();
         let g: GraySettings = toml::from_str("[analysis]\nmin_requests = 20\n").unwrap();
         assert_eq!(g.analysis.min_requests, 20);
-        assert_eq!(g.analysis.tolerable_ratio, 2.0);
+        assert_eq!(g.analysis.tolerable_ratio, 2.5);
         let bad = AnalysisSettings {
             min_requests: 0,
             ..Default::default()

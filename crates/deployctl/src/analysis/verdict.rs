@@ -3,7 +3,7 @@
 
 use super::counts::GroupCounts;
 use super::evidence::{RateEvidence, SplitEvidence};
-use super::judge::{Check, CheckState, Count, GroupState, GroupVerdict, PoolStats, CHECKS};
+use super::judge::{Check, CheckState, Count, Fleet, GroupState, GroupVerdict, PoolStats, CHECKS};
 use super::settings::AnalysisSettings;
 use super::Verdict;
 use crate::accesslog::Group;
@@ -58,13 +58,21 @@ fn state_of(t: &AnalysisSettings, e: &SplitEvidence, bounds: Option<(f64, f64)>)
     CheckState::Undecided
 }
 
-fn check(t: &AnalysisSettings, name: &'static str, c: &Count, trip: Option<&String>) -> Check {
+/// A check of `c`; `fleet_ok`: the fleet's check of the same count shows no harm (an
+/// undecided check is then no harm too).
+fn check(
+    t: &AnalysisSettings,
+    name: &'static str,
+    c: &Count,
+    trip: Option<&String>,
+    fleet_ok: bool,
+) -> Check {
     let e = &c.split;
     let bounds = rate_bounds(t, c.rates.as_ref());
-    let state = if trip.is_some() {
-        CheckState::Harm
-    } else {
-        state_of(t, e, bounds)
+    let state = match (trip, state_of(t, e, bounds)) {
+        (Some(_), _) => CheckState::Harm,
+        (None, CheckState::Undecided) if fleet_ok => CheckState::NoHarm,
+        (None, s) => s,
     };
     Check {
         name,
@@ -102,6 +110,13 @@ fn trip(
     })
 }
 
+impl Check {
+    /// Why the check is not "no harm" (none when it is).
+    pub fn reason(&self) -> Option<String> {
+        reason(self)
+    }
+}
+
 fn reason(c: &Check) -> Option<String> {
     let counts = format!(
         "gray {}/{}, stable {}/{}",
@@ -125,8 +140,30 @@ fn reason(c: &Check) -> Option<String> {
     }
 }
 
+/// The fleet's checks (every group together): `failures`, `latency_p50`, `latency_p99`.
+pub(super) fn fleet(t: &AnalysisSettings, f: &Fleet) -> Vec<Check> {
+    vec![
+        check(t, "failures", &f.failures, None, false),
+        check(t, "latency_p50", &f.p50, None, false),
+        check(t, "latency_p99", &f.p99, None, false),
+    ]
+}
+
+/// The fleet check `name` shows no harm.
+fn fleet_ok(fleet: &[Check], name: &str) -> bool {
+    fleet
+        .iter()
+        .any(|c| c.name == name && c.state == CheckState::NoHarm)
+}
+
 /// The checks and verdict of one group, after its counts `c` of this window were added.
-pub(super) fn group(t: &AnalysisSettings, s: &GroupState, c: &GroupCounts) -> GroupVerdict {
+pub(super) fn group(
+    t: &AnalysisSettings,
+    s: &GroupState,
+    c: &GroupCounts,
+    fleet: &[Check],
+) -> GroupVerdict {
+    let fails_ok = fleet_ok(fleet, "failures");
     let (g, st) = (&c.gray, &c.stable);
     let mut reasons = vec![];
     let fail_trip = trip(
@@ -134,7 +171,13 @@ pub(super) fn group(t: &AnalysisSettings, s: &GroupState, c: &GroupCounts) -> Gr
         ((g.failures, g.requests), (st.failures, st.requests)),
         &s.failures.split,
     );
-    let mut checks = vec![check(t, "failures", &s.failures, fail_trip.as_ref())];
+    let mut checks = vec![check(
+        t,
+        "failures",
+        &s.failures,
+        fail_trip.as_ref(),
+        fails_ok,
+    )];
     reasons.extend(fail_trip);
     if s.gray_posts + s.stable_posts > 0 {
         let post_trip = trip(
@@ -147,11 +190,16 @@ pub(super) fn group(t: &AnalysisSettings, s: &GroupState, c: &GroupCounts) -> Gr
             "booking_failures",
             &s.bookings,
             post_trip.as_ref(),
+            fails_ok,
         ));
         reasons.extend(post_trip);
     }
-    checks.push(check(t, "latency_p50", &s.p50, None));
-    checks.push(check(t, "latency_p99", &s.p99, None));
+    let (p50_ok, p99_ok) = (
+        fleet_ok(fleet, "latency_p50"),
+        fleet_ok(fleet, "latency_p99"),
+    );
+    checks.push(check(t, "latency_p50", &s.p50, None, p50_ok));
+    checks.push(check(t, "latency_p99", &s.p99, None, p99_ok));
     reasons.extend(checks.iter().filter_map(reason));
     let enough = s.gray_total >= t.min_requests && s.stable_total >= t.min_requests;
     let verdict = if checks.iter().any(|c| c.state == CheckState::Harm) {
@@ -180,14 +228,16 @@ pub(super) fn group(t: &AnalysisSettings, s: &GroupState, c: &GroupCounts) -> Gr
     }
 }
 
-/// The window's verdict: FAIL on any group FAIL; PASS when a group passes and every other
-/// group with traffic is below `min_requests` in both pools; else INCONCLUSIVE.
+/// The window's verdict: FAIL on any group FAIL or fleet harm; PASS when a group passes and
+/// every other group with traffic is below `min_requests` in both pools; else INCONCLUSIVE.
 pub(super) fn window(
     t: &AnalysisSettings,
     groups: &[GroupVerdict],
+    fleet: &[Check],
     totals: impl Fn(Group) -> (u64, u64),
 ) -> Verdict {
-    if groups.iter().any(|g| g.verdict == Verdict::Fail) {
+    let fleet_harm = fleet.iter().any(|c| c.state == CheckState::Harm);
+    if fleet_harm || groups.iter().any(|g| g.verdict == Verdict::Fail) {
         return Verdict::Fail;
     }
     let negligible = |g: &GroupVerdict| {

@@ -157,6 +157,10 @@ pub fn print_window(ui: &Ui, w: &WindowVerdict) {
             }
         ));
     }
+    for c in w.fleet.iter().filter(|c| c.passed == Some(false)) {
+        let why = c.reason().unwrap_or_default();
+        ui.info(&format!("window {} fleet    {why}", w.index + 1));
+    }
     ui.info(&format!(
         "window {} verdict {}",
         w.index + 1,
