@@ -31,7 +31,7 @@ use serde::Serialize;
 /// Relative risks (gray over stable) mixed, with equal weights, by the harm e-process.
 pub const HARM_RATIOS: [f64; 6] = [1.5, 2.0, 3.0, 5.0, 10.0, 30.0];
 /// Alternatives of the no-harm e-process, as fractions of the tolerable ratio.
-pub const NO_HARM_FRACTIONS: [f64; 5] = [0.8, 0.6, 0.4, 0.2, 0.05];
+pub const NO_HARM_FRACTIONS: [f64; 3] = [0.7, 0.4, 0.15];
 /// Alternatives of a rate's upper bound (fractions of the bounded rate).
 const RATE_BELOW: [f64; 5] = [0.8, 0.6, 0.4, 0.2, 0.05];
 /// Alternatives of a rate's lower bound (multiples of the bounded rate).

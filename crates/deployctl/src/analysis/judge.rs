@@ -34,9 +34,12 @@ const SAMPLE_CAP: usize = 8192;
 /// +200 ms p99-only build at 200 samples).
 const P50_MIN_SAMPLES: usize = 100;
 const P99_MIN_SAMPLES: usize = 1000;
-/// Checks the abort level is shared among: 3 groups x (failures, p50, p99) + bookings, and
-/// the fleet's failures, p50 and p99.
-pub const CHECKS: u32 = 13;
+/// How the abort level `alpha` is shared (Bonferroni): half among the fleet's 3 checks
+/// (failures, p50, p99 of every group together: most of the data), half among the 10 group
+/// checks (3 groups x failures, p50, p99, and bookings). A check shows harm when its e-value
+/// reaches `1 / (alpha * share)`.
+pub const FLEET_SHARE: f64 = 0.5 / 3.0;
+pub const GROUP_SHARE: f64 = 0.5 / 10.0;
 
 /// Where a check stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

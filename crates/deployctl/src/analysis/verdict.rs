@@ -3,7 +3,9 @@
 
 use super::counts::GroupCounts;
 use super::evidence::{RateEvidence, SplitEvidence};
-use super::judge::{Check, CheckState, Count, Fleet, GroupState, GroupVerdict, PoolStats, CHECKS};
+use super::judge::{
+    Check, CheckState, Count, Fleet, GroupState, GroupVerdict, PoolStats, FLEET_SHARE, GROUP_SHARE,
+};
 use super::settings::AnalysisSettings;
 use super::Verdict;
 use crate::accesslog::Group;
@@ -44,11 +46,21 @@ fn rate_bounds(
     r.map(|(g, s)| (g.upper(a), s.lower(a)))
 }
 
-fn state_of(t: &AnalysisSettings, e: &SplitEvidence, bounds: Option<(f64, f64)>) -> CheckState {
+/// The e-value that shows harm for a check with `share` of the abort level.
+fn harm_needed(t: &AnalysisSettings, share: f64) -> f64 {
+    1.0 / (t.alpha * share)
+}
+
+fn state_of(
+    t: &AnalysisSettings,
+    e: &SplitEvidence,
+    bounds: Option<(f64, f64)>,
+    share: f64,
+) -> CheckState {
     if e.gray_requests == 0 || e.stable_requests == 0 {
         return CheckState::NotRun;
     }
-    if e.harm() >= f64::from(CHECKS) / t.alpha {
+    if e.harm() >= harm_needed(t, share) {
         return CheckState::Harm;
     }
     let small_increase = bounds.is_some_and(|(ug, ls)| ug - ls <= t.tolerable_increase);
@@ -59,17 +71,17 @@ fn state_of(t: &AnalysisSettings, e: &SplitEvidence, bounds: Option<(f64, f64)>)
 }
 
 /// A check of `c`; `fleet_ok`: the fleet's check of the same count shows no harm (an
-/// undecided check is then no harm too).
+/// undecided check is then no harm too); `share`: its share of the abort level.
 fn check(
     t: &AnalysisSettings,
     name: &'static str,
     c: &Count,
     trip: Option<&String>,
-    fleet_ok: bool,
+    (fleet_ok, share): (bool, f64),
 ) -> Check {
     let e = &c.split;
     let bounds = rate_bounds(t, c.rates.as_ref());
-    let state = match (trip, state_of(t, e, bounds)) {
+    let state = match (trip, state_of(t, e, bounds, share)) {
         (Some(_), _) => CheckState::Harm,
         (None, CheckState::Undecided) if fleet_ok => CheckState::NoHarm,
         (None, s) => s,
@@ -87,7 +99,7 @@ fn check(
         stable_events: e.stable_events,
         stable_requests: e.stable_requests,
         harm_e: e.harm().min(f64::MAX),
-        harm_needed: f64::from(CHECKS) / t.alpha,
+        harm_needed: harm_needed(t, share),
         no_harm_e: e.no_harm().min(f64::MAX),
         no_harm_needed: 1.0 / t.promote_alpha,
         rate_bounds: bounds,
@@ -143,9 +155,9 @@ fn reason(c: &Check) -> Option<String> {
 /// The fleet's checks (every group together): `failures`, `latency_p50`, `latency_p99`.
 pub(super) fn fleet(t: &AnalysisSettings, f: &Fleet) -> Vec<Check> {
     vec![
-        check(t, "failures", &f.failures, None, false),
-        check(t, "latency_p50", &f.p50, None, false),
-        check(t, "latency_p99", &f.p99, None, false),
+        check(t, "failures", &f.failures, None, (false, FLEET_SHARE)),
+        check(t, "latency_p50", &f.p50, None, (false, FLEET_SHARE)),
+        check(t, "latency_p99", &f.p99, None, (false, FLEET_SHARE)),
     ]
 }
 
@@ -176,7 +188,7 @@ pub(super) fn group(
         "failures",
         &s.failures,
         fail_trip.as_ref(),
-        fails_ok,
+        (fails_ok, GROUP_SHARE),
     )];
     reasons.extend(fail_trip);
     if s.gray_posts + s.stable_posts > 0 {
@@ -190,7 +202,7 @@ pub(super) fn group(
             "booking_failures",
             &s.bookings,
             post_trip.as_ref(),
-            fails_ok,
+            (fails_ok, GROUP_SHARE),
         ));
         reasons.extend(post_trip);
     }
@@ -198,8 +210,8 @@ pub(super) fn group(
         fleet_ok(fleet, "latency_p50"),
         fleet_ok(fleet, "latency_p99"),
     );
-    checks.push(check(t, "latency_p50", &s.p50, None, p50_ok));
-    checks.push(check(t, "latency_p99", &s.p99, None, p99_ok));
+    checks.push(check(t, "latency_p50", &s.p50, None, (p50_ok, GROUP_SHARE)));
+    checks.push(check(t, "latency_p99", &s.p99, None, (p99_ok, GROUP_SHARE)));
     reasons.extend(checks.iter().filter_map(reason));
     let enough = s.gray_total >= t.min_requests && s.stable_total >= t.min_requests;
     let verdict = if checks.iter().any(|c| c.state == CheckState::Harm) {
