@@ -1,12 +1,12 @@
 # Zero-downtime runtime and deployment toolkit.
 #   make demo    live zero-downtime demo on this machine (no remote hosts)
 #   make test    install what the tests need, then lint and run the whole suite
-#   make bench   restart, crash and rollout benchmarks (figures + final JSON line each)
+#   make bench   restart, crash, rollout and canary-judge benchmarks (figures + final JSON line each)
 # Release gates (deploy-gate-check, deploy-prod-gated) come from mk/gates.mk.
 
 CARGO ?= cargo
 
-.PHONY: demo test deps lint check-platforms nextest bench bench-restart bench-crash bench-rollout gate
+.PHONY: demo test deps lint check-platforms nextest bench bench-restart bench-crash bench-rollout bench-canary gate
 
 demo:
 	$(CARGO) xtask demo
@@ -30,7 +30,7 @@ nextest:
 
 test: deps lint check-platforms nextest
 
-bench: bench-restart bench-crash bench-rollout
+bench: bench-restart bench-crash bench-rollout bench-canary
 
 bench-restart:
 	$(CARGO) xtask bench restart
@@ -40,6 +40,9 @@ bench-crash:
 
 bench-rollout:
 	$(CARGO) xtask bench rollout
+
+bench-canary:
+	$(CARGO) xtask bench canary
 
 gate:
 	$(CARGO) xtask gate
