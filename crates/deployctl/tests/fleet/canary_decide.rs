@@ -166,11 +166,14 @@ fn a_held_down_stable_host_does_not_stop_the_routing_only_abort() {
     wait_step(&c.state, "analysis outcome", Duration::from_secs(120));
     assert!(!c.lb_gray_on(), "gray out of the LB while h2 is down");
     let owned = LbHost::new(&c.bed, 0, c.kind).owned();
-    let down = owned
+    let marked = owned
         .lines()
         .find_map(|l| l.strip_prefix("# deployctl-down:"))
         .unwrap_or_default();
-    assert!(!down.contains(&c.bed.hosts[1].name), "h2 stays in: {owned}");
+    assert!(
+        !marked.contains(&c.bed.hosts[1].name),
+        "h2 stays in: {owned}"
+    );
     drop(down);
     let r = finish(child, Duration::from_secs(300));
     assert_aborted_to_v1(&c, &r, "INTERRUPTED", 130);
