@@ -219,6 +219,27 @@ fn a_second_controller_is_refused_during_the_windows() {
 }
 
 #[test]
+fn a_lease_lost_during_the_windows_stops_the_run_and_routes_to_stable() {
+    let c = Canary::up("nginx", "");
+    let child = start_gray(&c, &c.builds.v2, "180s", "60s");
+    in_first_window(&c.state);
+    // Someone removes the run's leases by force; its next renewal (every lease_ttl_s / 4)
+    // finds them gone.
+    let other = c.state.with_file_name("operator");
+    let u = deployctl(&c.gray_inv, &other, &["unlock", "--env", "bed", "--force"]);
+    assert_eq!(u.code, 0, "{} {}", u.stderr, u.json);
+    let r = finish(child, Duration::from_secs(180));
+    assert_aborted_to_v1(&c, &r, "STOPPED", 8);
+    assert!(
+        r.json["reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("lease lost")),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
 fn an_artifact_overwritten_during_the_analysis_is_refused_at_promote() {
     let c = Canary::up("nginx", "");
     // The artifact path CI would overwrite: v2 now, another build during the windows.
