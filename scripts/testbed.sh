@@ -73,9 +73,11 @@ claim_slot() {
     mkdir "$REG/slot-$SLOT" 2>/dev/null || die "slot $SLOT is taken ($(cat "$REG/slot-$SLOT/name" 2>/dev/null))"
   else
     for s in $(seq 10 250); do
-      # A slot whose bridge or namespaces outlived their registry entry (a bed whose
-      # tear-down was killed) is left alone: its names would collide.
-      if [ -e "/sys/class/net/dbr$s" ] || compgen -G "/run/netns/dctl${s}h*" >/dev/null; then
+      # A slot whose bridge, namespaces or veths outlived their registry entry (a bed whose
+      # tear-down was killed, or a namespace the kernel keeps while its orphaned sockets
+      # close) is left alone: its names would collide.
+      if [ -e "/sys/class/net/dbr$s" ] || compgen -G "/run/netns/dctl${s}h*" >/dev/null ||
+        compgen -G "/sys/class/net/dv${s}h*" >/dev/null; then
         continue
       fi
       if mkdir "$REG/slot-$s" 2>/dev/null; then SLOT=$s; break; fi

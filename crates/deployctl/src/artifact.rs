@@ -90,3 +90,45 @@ pub async fn prepare(
     }
     Ok((info, payloads))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::rollout::{Mode, Within};
+
+    #[tokio::test]
+    async fn an_artifact_that_is_not_the_judged_build_is_refused_before_it_runs() {
+        let inv = crate::inventory::Inventory::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy.toml"
+        ))
+        .unwrap();
+        let env = inv.env("local").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let art = d.path().join("app");
+        std::fs::write(&art, b"overwritten since it was judged").unwrap();
+        let opts = |sha: &str| RunOptions {
+            state_dir: d.path().to_path_buf(),
+            artifact: Some(art.clone()),
+            dry_run: false,
+            mode: Mode::Promote,
+            within: Some(Within {
+                run_id: None,
+                sha256: Some(sha.to_string()),
+            }),
+        };
+        let judged = "0".repeat(64);
+        let Err(RunError::Artifact { reason, .. }) = prepare(env, &opts(&judged)).await else {
+            panic!("refused");
+        };
+        assert!(reason.contains("changed since it was judged"), "{reason}");
+        assert!(reason.contains(&judged), "{reason}");
+        // The same bytes' sha256 passes the check (then `version --json` is asked of a file
+        // that is not a program).
+        let sha = sha256_hex(b"overwritten since it was judged");
+        let Err(RunError::Artifact { reason, .. }) = prepare(env, &opts(&sha)).await else {
+            panic!("not a program");
+        };
+        assert!(!reason.contains("judged"), "{reason}");
+    }
+}

@@ -440,6 +440,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lease_removed_under_a_run_wakes_lost_any_at_its_next_renewal() {
+        let d = tempfile::tempdir().unwrap();
+        let install = d.path().to_str().unwrap();
+        let hosts = [RemoteHost::local_for_tests()];
+        let ttl = Duration::from_secs(1);
+        let b = Duration::from_secs(20);
+        let mut lease = acquire(&hosts, install, owner("a"), ttl, b).await.unwrap();
+        let lost = lease.lost_any();
+        let t = LocalTransport::new("local");
+        let (v, _) = op(&t, &dir_of(install), "unlock-force", &owner("x"), ttl, b)
+            .await
+            .unwrap();
+        assert_eq!(v, Verdict::Removed);
+        let hosts = tokio::time::timeout(Duration::from_secs(10), lost)
+            .await
+            .expect("lost_any woke within a few renewals");
+        assert_eq!(hosts, vec!["local".to_string()]);
+        lease.release().await;
+    }
+
+    #[tokio::test]
     async fn held_expired_taken_over_renewed_and_released_by_compare_and_swap() {
         let d = tempfile::tempdir().unwrap();
         let dir = d.path().join(".deploy");

@@ -22,7 +22,7 @@
 //! - `scripts`: every shell script run on a host, a checked file `scripts/NAME.sh` with one
 //!   typed parser of its `key=value` output; `scripts::argv` builds the one `sh -c` command.
 //! - `lock`: the environment lock (stale detection, released on every exit path); `lease`:
-//!   per-host leases (renewed, released on every exit path); `interrupt`: Ctrl-C.
+//!   per-host leases (renewed, released on every exit path); `interrupt`: SIGINT, SIGTERM, SIGHUP.
 //! - `hostrun`: one host's pipeline: `backup` (complete or absent, manifest, rotation) ->
 //!   `upload` (temp name, resumable, sha256 on host, atomic rename) -> `service` (graceful
 //!   restart via admin verb or SIGUSR1 to a verified master, first start) -> `verify`

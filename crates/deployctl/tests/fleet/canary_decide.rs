@@ -1,11 +1,13 @@
 //! `gray --analyze` decisions on the bed (real OpenSSH hosts, real nginx and haproxy): the
 //! lock and the leases are held through the windows, a promote ships only the build judged,
-//! and an abort is routing first. Each test acts during the windows (the first `analysis
-//! window` record is awaited in the gray run's audit log) and asserts the final fleet: the
-//! build every app host has installed, runs and serves, the LB's routing (gray share off,
-//! every host in the pool), the outcome in the JSON report and the `analysis outcome` record.
-//! None depends on the judge's thresholds except the promote, which needs a healthy gray
-//! judged PASS (the same load and settings as `canary::healthy_gray_is_promoted_by_auto`).
+//! and an abort is routing first. Each test acts during the windows (after the gray deploy's
+//! outcome record, inside a first window of 60 s that no verdict can cut short, or after the
+//! first `analysis window` record) and asserts the final fleet: the build every app host has
+//! installed, runs and serves, the LB's routing (gray share off, every host in the pool), the
+//! outcome in the JSON report and the `analysis outcome` record. None depends on the judge's
+//! thresholds except two: the promote needs a healthy gray judged PASS (the load and settings
+//! of `canary::healthy_gray_is_promoted_by_auto`), and the held-down FAIL needs a gray
+//! answering 50% 500s judged FAIL.
 
 use crate::canary::Canary;
 use crate::lbload::{LbHost, Mix};
@@ -43,7 +45,13 @@ fn wait_gray_deployed(state: &Path, limit: Duration) {
     });
 }
 
-/// `gray --percent 50 --artifact ART --analyze 120s --window 2s --auto`, not waited.
+/// Wait until the gray deploy is over: the analysis is then in its first window, which no
+/// verdict can end before its 60 s (no test here waits for it).
+fn in_first_window(state: &Path) {
+    wait_gray_deployed(state, Duration::from_secs(180));
+}
+
+/// `gray --percent 50 --artifact ART --analyze D --window W --auto`, not waited.
 fn start_gray(c: &Canary, artifact: &Path, analyze: &str, window: &str) -> Child {
     let art = artifact.to_str().unwrap();
     let args = [
@@ -145,8 +153,8 @@ fn assert_aborted_to_v1(c: &Canary, r: &Run, outcome: &str, code: i32) {
 #[test]
 fn sigterm_during_the_windows_routes_to_stable_and_records_the_outcome() {
     let c = Canary::up("nginx", "");
-    let child = start_gray(&c, &c.builds.v2, "120s", "2s");
-    wait_step(&c.state, "analysis window", Duration::from_secs(180));
+    let child = start_gray(&c, &c.builds.v2, "180s", "60s");
+    in_first_window(&c.state);
     assert!(c.lb_gray_on(), "gray routing during the windows");
     signal(&child, libc::SIGTERM);
     let r = finish(child, Duration::from_secs(180));
@@ -157,8 +165,8 @@ fn sigterm_during_the_windows_routes_to_stable_and_records_the_outcome() {
 #[test]
 fn a_held_down_stable_host_does_not_stop_the_routing_only_abort() {
     let c = Canary::up("haproxy", "");
-    let child = start_gray(&c, &c.builds.v2, "120s", "2s");
-    wait_step(&c.state, "analysis window", Duration::from_secs(180));
+    let child = start_gray(&c, &c.builds.v2, "180s", "60s");
+    in_first_window(&c.state);
     // Stable host h2 (index 1) drops every packet: no new connection, no answer.
     let down = HeldDown::new(&c.bed, 1);
     signal(&child, libc::SIGHUP);
@@ -166,12 +174,12 @@ fn a_held_down_stable_host_does_not_stop_the_routing_only_abort() {
     wait_step(&c.state, "analysis outcome", Duration::from_secs(120));
     assert!(!c.lb_gray_on(), "gray out of the LB while h2 is down");
     let owned = LbHost::new(&c.bed, 0, c.kind).owned();
-    let marked_down = owned
+    let marked = owned
         .lines()
         .find_map(|l| l.strip_prefix("# deployctl-down:"))
         .unwrap_or_default();
     assert!(
-        !marked_down.contains(&c.bed.hosts[1].name),
+        !marked.contains(&c.bed.hosts[1].name),
         "h2 stays in: {owned}"
     );
     drop(down);
@@ -183,8 +191,8 @@ fn a_held_down_stable_host_does_not_stop_the_routing_only_abort() {
 #[test]
 fn a_second_controller_is_refused_during_the_windows() {
     let c = Canary::up("nginx", "");
-    let child = start_gray(&c, &c.builds.v2, "120s", "2s");
-    wait_step(&c.state, "analysis window", Duration::from_secs(180));
+    let mut child = start_gray(&c, &c.builds.v2, "180s", "60s");
+    in_first_window(&c.state);
     // Another controller: its own state dir (its own local lock), same hosts.
     let other = c.state.with_file_name("other-controller");
     let v1 = c.builds.v1.to_str().unwrap();
@@ -192,12 +200,43 @@ fn a_second_controller_is_refused_during_the_windows() {
     let second = deployctl(&c.gray_inv, &other, &args);
     assert_eq!(second.code, 5, "{} {}", second.stderr, second.json);
     assert!(second.stderr.contains("leased"), "{}", second.stderr);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "refused while analysing"
+    );
+    assert!(
+        !events(&c.state)
+            .iter()
+            .any(|e| e["step"] == "analysis outcome"),
+        "the analysis had not ended"
+    );
     let v2 = build_id(&c.builds.v2);
     assert_eq!(served_build(&c.bed.hosts[3].address), Some(v2), "gray kept");
     assert!(c.lb_gray_on(), "the second controller changed nothing");
     signal(&child, libc::SIGINT);
     let r = finish(child, Duration::from_secs(180));
     assert_aborted_to_v1(&c, &r, "INTERRUPTED", 130);
+}
+
+#[test]
+fn a_lease_lost_during_the_windows_stops_the_run_and_routes_to_stable() {
+    let c = Canary::up("nginx", "");
+    let child = start_gray(&c, &c.builds.v2, "180s", "60s");
+    in_first_window(&c.state);
+    // Someone removes the run's leases by force; its next renewal (every lease_ttl_s / 4)
+    // finds them gone.
+    let other = c.state.with_file_name("operator");
+    let u = deployctl(&c.gray_inv, &other, &["unlock", "--env", "bed", "--force"]);
+    assert_eq!(u.code, 0, "{} {}", u.stderr, u.json);
+    let r = finish(child, Duration::from_secs(180));
+    assert_aborted_to_v1(&c, &r, "STOPPED", 8);
+    assert!(
+        r.json["reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("lease lost")),
+        "{}",
+        r.json
+    );
 }
 
 #[test]

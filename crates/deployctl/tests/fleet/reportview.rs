@@ -100,11 +100,14 @@ pub fn check_report(inv: &Path, state: &Path, run_id: &str, verdict: &str, name:
     png
 }
 
-/// The sha256 the run's first record with one carries (shown in the checksum table).
+/// The sha256 the run's start record carries (shown in the checksum table). `gray --analyze`
+/// records its operator and the leases it holds before the gray run starts.
 fn sha_hint(state: &Path, run_id: &str) -> String {
     let log = std::fs::read_to_string(state.join(format!("audit/{run_id}.jsonl"))).unwrap();
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|e| e["sha256"].as_str().map(str::to_string))
-        .unwrap_or_else(|| panic!("no record of run {run_id} carries a sha256:\n{log}"))
+    let start: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["step"] == "start")
+        .unwrap();
+    start["sha256"].as_str().unwrap().to_string()
 }
