@@ -1,9 +1,11 @@
 //! `gray --analyze`: after the gray deploy, every window read the new access-log lines of every
 //! LB ([`crate::accesslog::fetch`]), add them to the sequential judge
 //! ([`crate::analysis::Judge`]), record the verdict in the gray run's audit log, and decide
-//! ([`crate::analysis::policy`]). [`run`] acts on the decision with `--auto`: promote, or
-//! abort (gray hosts restored, stable-only routing verified on every LB), or stop for a person.
-//! [`replay`] judges access-log files the same way, touching no host.
+//! ([`crate::analysis::policy`]). [`run`] holds the lock and leases throughout and acts on the
+//! decision: promote exactly the judged build, or abort routing first (gray out of every LB,
+//! stable-only verified, outcome recorded, then the gray hosts restored), or stop for a person.
+//! [`replay`] judges access-log files the same way, touching no host; [`show`] prints a
+//! window's verdict for people.
 //!
 //! Windows are cut by the controller's clock; each LB's clock offset is measured when its log
 //! is opened, and its records are placed on the controller's clock with it. A record logged
@@ -14,6 +16,7 @@
 
 pub mod replay;
 pub mod run;
+pub mod show;
 
 use crate::accesslog::{self, fetch::Cursor, Record};
 use crate::analysis::policy::{self, Decision};

@@ -127,47 +127,6 @@ pub enum Ran {
     Analysed(Box<CanaryReport>),
 }
 
-/// Progress line(s) of one window.
-pub fn print_window(ui: &Ui, w: &WindowVerdict) {
-    for g in &w.groups {
-        let f = |p: &crate::analysis::PoolStats| {
-            let ms = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.1}ms"));
-            let rate = p
-                .error_rate
-                .map_or("-".into(), |r| format!("{:.2}%", r * 100.0));
-            format!(
-                "n={} 5xx {} p50 {} p99 {}",
-                p.n,
-                rate,
-                ms(p.p50_ms),
-                ms(p.p99_ms)
-            )
-        };
-        ui.info(&format!(
-            "window {} {:<8} {:<12} gray {} | stable {}{}",
-            w.index + 1,
-            g.group.name(),
-            g.verdict.name(),
-            f(&g.gray),
-            f(&g.stable),
-            if g.reasons.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", g.reasons.join("; "))
-            }
-        ));
-    }
-    for c in w.fleet.iter().filter(|c| c.passed == Some(false)) {
-        let why = c.reason().unwrap_or_default();
-        ui.info(&format!("window {} fleet    {why}", w.index + 1));
-    }
-    ui.info(&format!(
-        "window {} verdict {}",
-        w.index + 1,
-        w.verdict.name()
-    ));
-}
-
 /// Every LB routes to the stable pool only (no gray share in its file) and serves that file.
 async fn stable_only(lbs: &[&RemoteHost], env: &Environment) -> bool {
     for r in lbs {
@@ -337,7 +296,7 @@ impl Decide<'_> {
             why
         });
         let t = &self.env.gray.analysis;
-        let print = |w: &WindowVerdict| print_window(self.ui, w);
+        let print = |w: &WindowVerdict| super::show::print_window(self.ui, w);
         let analysis = analyze(&lbs, &self.env.lb, t, &self.ao, self.audit, &print, &rx).await;
         let stop = if *rx.borrow() {
             watcher.await.ok()
@@ -506,68 +465,5 @@ pub async fn gray_analyze(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ended(decision: Decision) -> Result<Analysis, super::super::CanaryError> {
-        Ok(Analysis {
-            windows: vec![],
-            decision,
-            stopped: None,
-            lbs: vec![],
-            resets: vec![],
-            read_errors: vec![],
-            skipped_lines: 0,
-        })
-    }
-
-    fn aborts(n: &Next, outcome: CanaryOutcome) -> bool {
-        matches!(n, Next::Abort(o, _) if *o == outcome)
-    }
-
-    #[test]
-    fn stops_abort_with_or_without_auto_and_verdicts_act_only_with_auto() {
-        let sig = || Some(Stop::Signal("SIGTERM"));
-        let lost = || Some(Stop::LeaseLost(vec!["h1".into()]));
-        for auto in [true, false] {
-            let n = next(&ended(Decision::Promote), sig(), auto);
-            assert!(aborts(&n, CanaryOutcome::Interrupted));
-            let n = next(&ended(Decision::Continue), lost(), auto);
-            assert!(aborts(&n, CanaryOutcome::Stopped));
-            let n = next(&Err(super::super::CanaryError::NoLb), None, auto);
-            assert!(aborts(&n, CanaryOutcome::Stopped));
-            // An LB's log unreadable for windows in a row: routed out, with or without --auto.
-            let mut unreadable = ended(Decision::Abort);
-            if let Ok(a) = &mut unreadable {
-                a.stopped = Some("the access log of LB lb1 could not be read".into());
-            }
-            let n = next(&unreadable, None, auto);
-            assert!(aborts(&n, CanaryOutcome::Stopped), "auto {auto}");
-        }
-        assert!(matches!(
-            next(&ended(Decision::Promote), None, true),
-            Next::Promote
-        ));
-        let n = next(&ended(Decision::Abort), None, true);
-        assert!(aborts(&n, CanaryOutcome::AbortedByAnalysis));
-        assert!(matches!(
-            next(&ended(Decision::Abort), None, false),
-            Next::Leave(CanaryOutcome::Failed)
-        ));
-        assert!(matches!(
-            next(&ended(Decision::Undecided), None, true),
-            Next::Leave(CanaryOutcome::NeedsDecision)
-        ));
-    }
-
-    #[test]
-    fn refused_and_stopped_outcomes_have_their_exit_codes() {
-        assert_eq!(
-            CanaryOutcome::PromoteRefused.exit_code(),
-            Exit::ActionFailed
-        );
-        assert_eq!(CanaryOutcome::Interrupted.exit_code(), Exit::Interrupted);
-        assert_eq!(CanaryOutcome::Stopped.exit_code(), Exit::AnalysisFailed);
-        assert_eq!(CanaryOutcome::PromoteRefused.as_str(), "PROMOTE_REFUSED");
-    }
-}
+#[path = "run_tests.rs"]
+mod tests;

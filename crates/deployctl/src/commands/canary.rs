@@ -4,7 +4,7 @@
 
 use super::{emit, Ctx, UsageError};
 use crate::analysis::Decision;
-use crate::canary::{parse_duration, replay, run::print_window};
+use crate::canary::{parse_duration, replay, show::print_window};
 use crate::exit::Exit;
 use std::path::PathBuf;
 use std::time::Duration;
