@@ -8,6 +8,9 @@
 //!   a tunnel to a loopback port, a small secret file; gatecheck's admin tunnel uses it.
 //! - [`observe`]: readers of what deployctl leaves on a fleet (HTTP probe, nginx serial,
 //!   haproxy server names and `show stat`, sha256) for the test kit and integration tests.
+//! - [`analysis`]: the canary judge (pure): [`analysis::Judge`] over
+//!   [`analysis::counts::WindowCounts`], the `--auto` policy, and the old fixed-window judge;
+//!   `cargo xtask bench canary` drives both with simulated windows.
 //!
 //! Module map (in pipeline order; `crate::` modules are private):
 //! - `inventory` (+ `raw`, `resolve`, `validate`): `deploy.toml` (environments, hosts, artifact,
@@ -39,8 +42,10 @@
 //!   `split_clients`) and parses them back, `haproxy` the haproxy kind, `lbpush` applies them
 //!   (`nginx -t`, reload, restore on failure), `balancer` keeps restarting and failed hosts
 //!   `down`, `lbview` the routing in force for `status`. `accesslog`: the JSON access log both
-//!   kinds write, and its reader over the transport; `analysis`: the canary judge (pure);
-//!   `canary`: `gray --analyze` (windows, verdicts, the `--auto` action); `report`:
+//!   kinds write, and its reader over the transport; `analysis`: the sequential canary judge
+//!   (pure; anytime-valid e-processes per count, per group and for the fleet);
+//!   `canary`: `gray --analyze` (windows, verdicts, the `--auto` action) and `canary replay`
+//!   (the same judge over access-log files); `report`:
 //!   `deployctl report` (one self-contained HTML file of a run).
 //! - `audit`: typed JSONL evidence (`Command`, `Step`, `Verdict`, `Outcome`), local and on each
 //!   host, read back through the same type. `ui`: colour, per-host progress bars or plain
