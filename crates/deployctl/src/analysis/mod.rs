@@ -1,5 +1,5 @@
 //! Canary analysis: gray against stable, route group by route group, from the LB access logs
-//! (header-routed requests excluded). Pure: the records come from [`crate::accesslog`], the
+//! (header-routed requests excluded). Pure: the records come from `crate::accesslog`, the
 //! settings from `[gray.analysis]`.
 //!
 //! - `evidence`: anytime-valid e-processes on counts (exact at small counts, valid at every
