@@ -136,17 +136,19 @@ pub async fn open(r: &RemoteHost, s: &LbSettings) -> Result<(Cursor, i64), HostE
 }
 
 /// Every line written since `cursor` (as many reads as it takes, at most [`MAX_READS`]);
-/// advances it.
+/// advances it only when every read succeeded (after a failed read the next fetch reads the
+/// same lines again: none is lost, none counted twice).
 pub async fn fetch(
     r: &RemoteHost,
     s: &LbSettings,
     cursor: &mut Cursor,
 ) -> Result<Fetched, HostError> {
+    let mut at = cursor.clone();
     let mut all = Fetched::default();
     for n in 1..=MAX_READS {
-        let inode = cursor.inode.clone().unwrap_or_default();
-        let out = read(r, s, &inode, &cursor.offset.to_string()).await?;
-        let f = advance(cursor, &out)?;
+        let inode = at.inode.clone().unwrap_or_default();
+        let out = read(r, s, &inode, &at.offset.to_string()).await?;
+        let f = advance(&mut at, &out)?;
         all.records.extend(f.records);
         all.skipped += f.skipped;
         all.first_error = all.first_error.or(f.first_error);
@@ -156,6 +158,7 @@ pub async fn fetch(
             break;
         }
     }
+    *cursor = at;
     Ok(all)
 }
 
@@ -261,5 +264,75 @@ mod tests {
         assert_eq!(f.records.len(), n);
         assert_eq!((f.reads, f.more, f.skipped), (3, false, 0));
         assert_eq!(c.offset, std::fs::metadata(&path).unwrap().len());
+    }
+
+    use crate::transport::{BoxFuture, ExecOutput, Transport, TransportError, Tunnel};
+
+    /// The local transport, but exec number `fail_at` (from 1) fails.
+    struct FailingAt {
+        inner: crate::transport::local::LocalTransport,
+        calls: std::sync::atomic::AtomicUsize,
+        fail_at: usize,
+    }
+
+    impl Transport for FailingAt {
+        fn host(&self) -> &str {
+            "local"
+        }
+        fn exec<'a>(
+            &'a self,
+            argv: &'a [String],
+            stdin: Option<&'a [u8]>,
+        ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+            let n = 1 + self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == self.fail_at {
+                return Box::pin(async {
+                    Err(TransportError::Other {
+                        host: "local".into(),
+                        detail: "injected".into(),
+                    })
+                });
+            }
+            self.inner.exec(argv, stdin)
+        }
+        fn tunnel(&self, port: u16) -> BoxFuture<'_, Result<Box<dyn Tunnel>, TransportError>> {
+            self.inner.tunnel(port)
+        }
+        fn reconnect(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+            self.inner.reconnect()
+        }
+        fn close(&self) -> BoxFuture<'_, ()> {
+            self.inner.close()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_failing_mid_fetch_loses_no_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LbSettings {
+            dir: dir.path().display().to_string(),
+            ..LbSettings::default()
+        };
+        // Call 1 opens, call 2 is the fetch's first read, call 3 (its second read) fails.
+        let t = FailingAt {
+            inner: crate::transport::local::LocalTransport::new("local"),
+            calls: Default::default(),
+            fail_at: 3,
+        };
+        let r = RemoteHost::new(RemoteHost::local_for_tests().host, Box::new(t));
+        let path = std::path::PathBuf::from(log_path(&s));
+        std::fs::write(&path, "").unwrap();
+        let (mut c, _) = open(&r, &s).await.unwrap();
+        let before = c.clone();
+        let one = line(256);
+        let n = (40usize << 20) / one.len();
+        std::fs::write(&path, one.repeat(n)).unwrap();
+        assert!(fetch(&r, &s, &mut c).await.is_err());
+        assert_eq!(
+            c, before,
+            "the cursor moves only when the whole fetch succeeded"
+        );
+        let f = fetch(&r, &s, &mut c).await.unwrap();
+        assert_eq!(f.records.len(), n, "every line, once");
     }
 }
