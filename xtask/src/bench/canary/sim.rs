@@ -292,3 +292,51 @@ impl World {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mean(n: usize, mut f: impl FnMut() -> u64) -> f64 {
+        (0..n).map(|_| f() as f64).sum::<f64>() / n as f64
+    }
+
+    #[test]
+    fn samplers_have_their_means_at_small_and_large_counts() {
+        let mut r = Rng::new(7);
+        for m in [0.3, 4.0, 29.0, 500.0] {
+            let got = mean(20_000, || r.poisson(m));
+            assert!((got - m).abs() < 0.05 * m + 0.02, "poisson {m}: {got}");
+        }
+        for (n, p) in [(1000, 0.002), (50, 0.3), (10_000, 0.5), (10_000, 0.97)] {
+            let want = n as f64 * p;
+            let got = mean(20_000, || r.binomial(n, p));
+            assert!(
+                (got - want).abs() < 0.03 * want + 0.02,
+                "binomial {n} {p}: {got}"
+            );
+        }
+        assert_eq!(
+            (r.binomial(0, 0.5), r.binomial(9, 0.0), r.binomial(9, 1.0)),
+            (0, 0, 9)
+        );
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_world() {
+        let cell = Cell {
+            effect: Effect::Identical,
+            baseline: 0.002,
+            share: 0.05,
+            rate: 200.0,
+        };
+        let w = |seed| World::new(cell, seed).window(0, 60.0, 20.0, |_| Thresholds::default());
+        assert_eq!(w(3), w(3));
+        assert_ne!(w(3), w(4));
+        let g = &w(3).groups[0];
+        assert!(
+            g.gray.requests > 0 && g.stable.requests > g.gray.requests,
+            "{g:?}"
+        );
+    }
+}
