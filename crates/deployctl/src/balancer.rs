@@ -51,6 +51,15 @@ impl<'a> Balancers<'a> {
                 members.push((m, r.host.gray));
             }
         }
+        Self::with(env, lbs, members, run_id)
+    }
+
+    fn with(
+        env: &'a Environment,
+        lbs: Vec<&'a RemoteHost>,
+        members: Vec<(Member, bool)>,
+        run_id: &str,
+    ) -> Self {
         Balancers {
             lbs,
             env,
@@ -81,14 +90,7 @@ impl<'a> Balancers<'a> {
                 (m, h.gray)
             })
             .collect();
-        Balancers {
-            lbs,
-            env,
-            run_id: run_id.to_string(),
-            serial: 0,
-            members,
-            changes: vec![],
-        }
+        Self::with(env, lbs, members, run_id)
     }
 
     pub fn is_empty(&self) -> bool {
