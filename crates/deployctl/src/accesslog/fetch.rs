@@ -4,7 +4,7 @@
 //! until it has everything written so far (at most [`MAX_READS`] reads). Each answer carries
 //! the LB's clock, from which [`open`] measures its offset to the controller's.
 
-use super::{haproxy_socket, log_path, receiver_pid, LineError, Record};
+use super::{haproxy_socket, log_path, receiver_pid, Record};
 use crate::lb::{LbKind, LbSettings};
 use crate::remote::{HostError, RemoteHost};
 use crate::scripts::{self, Script};
@@ -76,23 +76,10 @@ pub fn advance(cursor: &mut Cursor, out: &[u8]) -> Result<Fetched, HostError> {
         reads: 1,
         ..Fetched::default()
     };
-    for line in body[..complete].split(|&b| b == b'\n') {
-        if line.is_empty() {
-            continue;
-        }
-        let parsed = std::str::from_utf8(line)
-            .map_err(|_| LineError::Json("not UTF-8".into()))
-            .and_then(super::parse_line);
-        match parsed {
-            Ok(r) => fetched.records.push(r),
-            Err(e) => {
-                fetched.skipped += 1;
-                if fetched.first_error.is_none() && !matches!(e, LineError::NoPool(_)) {
-                    fetched.first_error = Some(e.to_string());
-                }
-            }
-        }
-    }
+    let lines = super::parse_lines(&body[..complete]);
+    fetched.records = lines.records;
+    fetched.skipped = lines.skipped;
+    fetched.first_error = lines.first_error;
     cursor.inode = (inode != "-").then(|| inode.to_string());
     cursor.offset = start + complete as u64;
     Ok(fetched)

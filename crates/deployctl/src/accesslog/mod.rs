@@ -165,6 +165,34 @@ fn nginx_times_ms(v: &str) -> Option<f64> {
     total
 }
 
+/// The records of complete log lines (`bytes` ends at a line end), the lines that are not
+/// records, and the first malformed one (a line routed to no pool is not malformed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lines {
+    pub records: Vec<Record>,
+    pub skipped: usize,
+    pub first_error: Option<String>,
+}
+
+pub fn parse_lines(bytes: &[u8]) -> Lines {
+    let mut out = Lines::default();
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let parsed = std::str::from_utf8(line)
+            .map_err(|_| LineError::Json("not UTF-8".into()))
+            .and_then(parse_line);
+        match parsed {
+            Ok(r) => out.records.push(r),
+            Err(e) => {
+                out.skipped += 1;
+                if out.first_error.is_none() && !matches!(e, LineError::NoPool(_)) {
+                    out.first_error = Some(e.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// One access-log line of either kind.
 pub fn parse_line(line: &str) -> Result<Record, LineError> {
     let v: Value = serde_json::from_str(line).map_err(|e| LineError::Json(e.to_string()))?;

@@ -323,14 +323,13 @@ impl Judge {
             .groups
             .iter()
             .filter(|s| s.gray_total + s.stable_total > 0)
-            .map(|s| {
-                let quiet = GroupCounts::empty(s.group, s.thresholds());
-                let c = w
-                    .groups
-                    .iter()
-                    .find(|c| c.group == s.group)
-                    .unwrap_or(&quiet);
-                super::verdict::group(&self.t, s, c, &fleet)
+            .map(|s| match w.groups.iter().find(|c| c.group == s.group) {
+                Some(c) => super::verdict::group(&self.t, s, c, &fleet),
+                // No request in this window: its thresholds are only computed then.
+                None => {
+                    let quiet = GroupCounts::empty(s.group, s.thresholds());
+                    super::verdict::group(&self.t, s, &quiet, &fleet)
+                }
             })
             .collect();
         WindowVerdict {

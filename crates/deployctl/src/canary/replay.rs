@@ -48,29 +48,14 @@ fn read_file(path: &Path) -> Result<(Vec<Record>, FileSummary), ReplayError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut summary = FileSummary {
+    let lines = accesslog::parse_lines(&text);
+    let summary = FileSummary {
         path: path.to_path_buf(),
-        records: 0,
-        skipped: 0,
-        first_error: None,
+        records: lines.records.len(),
+        skipped: lines.skipped,
+        first_error: lines.first_error,
     };
-    let mut records = vec![];
-    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let parsed = std::str::from_utf8(line)
-            .map_err(|_| accesslog::LineError::Json("not UTF-8".into()))
-            .and_then(accesslog::parse_line);
-        match parsed {
-            Ok(r) => records.push(r),
-            Err(e) => {
-                summary.skipped += 1;
-                if summary.first_error.is_none() && !matches!(e, accesslog::LineError::NoPool(_)) {
-                    summary.first_error = Some(e.to_string());
-                }
-            }
-        }
-    }
-    summary.records = records.len();
-    Ok((records, summary))
+    Ok((lines.records, summary))
 }
 
 /// Judge `files` with `t`, in windows of `window`; `on_window` sees each verdict.
