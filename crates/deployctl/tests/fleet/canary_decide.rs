@@ -9,7 +9,7 @@
 //! of `canary::healthy_gray_is_promoted_by_auto`), and the held-down FAIL needs a gray
 //! answering 50% 500s judged FAIL.
 
-use crate::canary::Canary;
+use crate::canary::{Canary, HEALTHY_ANALYZE};
 use crate::lbload::{LbHost, Mix};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -241,7 +241,7 @@ fn a_lease_lost_during_the_windows_stops_the_run_and_routes_to_stable() {
 
 #[test]
 fn an_artifact_overwritten_during_the_analysis_is_refused_at_promote() {
-    let c = Canary::up("nginx", "");
+    let c = Canary::healthy("nginx");
     // The artifact path CI would overwrite: v2 now, another build during the windows.
     let art: PathBuf = c.state.with_file_name("hotel-api-candidate");
     std::fs::copy(&c.builds.v2, &art).unwrap();
@@ -251,7 +251,7 @@ fn an_artifact_overwritten_during_the_analysis_is_refused_at_promote() {
         &c.state.with_file_name("hotel-api-v3"),
     );
     let load = Mix::through(&c.lb, "/search?city=Rome", 3, Duration::from_secs(300));
-    let child = start_gray(&c, &art, "40s", "3s");
+    let child = start_gray(&c, &art, HEALTHY_ANALYZE, "3s");
     wait_step(&c.state, "analysis window", Duration::from_secs(180));
     std::fs::copy(&v3, &art).unwrap();
     let r = finish(child, Duration::from_secs(300));
