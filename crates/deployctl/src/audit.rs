@@ -88,6 +88,8 @@ named! {
         AnalysisWindow = "analysis window",
         /// `gray --analyze`: the decision and what was done (`detail`).
         AnalysisOutcome = "analysis outcome",
+        /// The host's release history got this run's record (its clock in `detail`).
+        History = "history",
         /// The outcome: per host, then the run's (the last record of a run).
         Outcome = "outcome",
     }
@@ -138,21 +140,14 @@ pub struct Event {
     pub outcome: Option<Outcome>,
 }
 
-impl Event {
-    /// The run's own outcome record (not a host's).
-    pub fn run_outcome(&self) -> Option<Outcome> {
-        (self.step == Step::Outcome && self.host.is_none())
-            .then_some(self.outcome)
-            .flatten()
-    }
-}
-
 /// The audit log of one run.
 #[derive(Debug)]
 pub struct Audit {
     pub run_id: String,
     pub env: String,
     pub command: Command,
+    /// When the run started, by this controller's clock (RFC 3339, milliseconds).
+    pub started: String,
     pub path: PathBuf,
     file: Mutex<Option<std::fs::File>>,
     events: Mutex<Vec<Event>>,
@@ -188,6 +183,7 @@ impl Audit {
             run_id: run_id.into(),
             env: env.into(),
             command,
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             path,
             file: Mutex::new(Some(file)),
             events: Mutex::new(Vec::new()),
@@ -261,21 +257,6 @@ pub fn read_all(state_dir: &Path) -> Vec<Vec<Event>> {
         .collect()
 }
 
-/// Run id of the last run of `env` by `rollout` or `promote` whose outcome was SUCCESS: after
-/// it every app host served its build, and its backups hold what they served before.
-pub fn last_success(state_dir: &Path, env: &str) -> Option<String> {
-    let succeeded = |events: &Vec<Event>| {
-        let first = events.first()?;
-        let by = matches!(first.command, Command::Rollout | Command::Promote);
-        let ok = events
-            .iter()
-            .rev()
-            .any(|e| e.run_outcome() == Some(Outcome::Success));
-        (first.env == env && by && ok).then(|| first.run_id.clone())
-    };
-    read_all(state_dir).iter().rev().find_map(succeeded)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,8 +277,7 @@ mod tests {
         let runs = read_all(d.path());
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0][0].step, Step::Upload);
-        assert_eq!(runs[0][1].run_outcome(), Some(Outcome::Success));
-        assert_eq!(last_success(d.path(), "uat").as_deref(), Some("r1"));
+        assert_eq!(runs[0][1].outcome, Some(Outcome::Success));
         // The exact strings of the log format.
         let first = text.lines().next().unwrap();
         assert!(first.contains("\"command\":\"rollout\""), "{first}");

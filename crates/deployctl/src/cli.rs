@@ -23,7 +23,7 @@ use std::path::PathBuf;
 ///   deployctl rollout --env local                     # this machine, no SSH
 ///   deployctl rollout --env prod --dry-run            # print the plan per host
 ///   deployctl rollout --env prod --artifact ./hotel-api-v2
-///   deployctl rollback --env prod                     # the build before the last successful rollout
+///   deployctl rollback --env prod                     # the build served before this one (hosts' history)
 ///   deployctl rollback --env prod --to RUN_ID         # the backups that run took, on every host
 ///   deployctl status --env prod --json
 #[derive(Debug, Parser)]

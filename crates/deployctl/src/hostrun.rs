@@ -29,7 +29,7 @@ pub struct Payload {
 }
 
 /// Where a host ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostState {
     Pending,
@@ -56,6 +56,8 @@ pub struct HostResult {
     pub backup: Option<Backup>,
     pub previous_build: Option<String>,
     pub served_build: Option<String>,
+    /// sha256 of the image the worker runs, proven after the last restart (None: not proven).
+    pub running_sha256: Option<String>,
     pub generation: Option<u64>,
     pub upload_attempts: u32,
     pub phases_ms: BTreeMap<String, u128>,
@@ -74,6 +76,7 @@ impl HostResult {
             backup: None,
             previous_build: None,
             served_build: None,
+            running_sha256: None,
             generation: None,
             upload_attempts: 0,
             phases_ms: BTreeMap::new(),
@@ -381,7 +384,10 @@ async fn prove_image(
         .audit
         .event(Some(&res.host), Step::RunningImage, Verdict::Ok);
     match img {
-        image::Image::Proven(sha) => e.sha256 = Some(sha),
+        image::Image::Proven(sha) => {
+            res.running_sha256 = Some(sha.clone());
+            e.sha256 = Some(sha);
+        }
         image::Image::Script => {
             e.result = Verdict::Warn;
             e.detail = Some("installed file is a script: running image not comparable".into());

@@ -130,10 +130,18 @@ impl Owner {
         Owner {
             run_id: clean(run_id.to_string()),
             controller: clean(crate::lock::hostname()),
-            user: clean(std::env::var("USER").unwrap_or_else(|_| "?".into())),
+            user: clean(login_user()),
             pid: std::process::id(),
         }
     }
+}
+
+/// `$USER`, else `$LOGNAME`, else `uid<N>` (a CI job or systemd unit may set neither).
+fn login_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        // SAFETY: getuid has no preconditions and cannot fail.
+        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
 }
 
 /// The lease directory of an install dir.

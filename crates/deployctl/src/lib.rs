@@ -47,6 +47,9 @@
 //!   `canary`: `gray --analyze` (windows, verdicts, the `--auto` action) and `canary replay`
 //!   (the same judge over access-log files); `report`:
 //!   `deployctl report` (one self-contained HTML file of a run).
+//! - `releases`: the release history each app host keeps of itself (fsynced by the host, the
+//!   host's clock): the default `rollback` target is chosen from it, whichever controller
+//!   deployed.
 //! - `audit`: typed JSONL evidence (`Command`, `Step`, `Verdict`, `Outcome`), local and on each
 //!   host, read back through the same type. `ui`: colour, per-host progress bars or plain
 //!   lines.
@@ -81,6 +84,7 @@ pub(crate) mod ops;
 pub(crate) mod outcome;
 pub(crate) mod probe;
 pub(crate) mod quote;
+pub(crate) mod releases;
 pub(crate) mod remote;
 pub(crate) mod report;
 pub(crate) mod scripts;

@@ -169,6 +169,8 @@ pub struct Layout {
     /// (remote path, sudo) of every config file.
     pub configs: Vec<(String, bool)>,
     pub audit_file: String,
+    /// The host's release history ([`crate::releases`]).
+    pub history_file: String,
 }
 
 impl Layout {
@@ -200,6 +202,7 @@ impl Layout {
                 .map(|c| (abs(&c.dest), c.sudo))
                 .collect(),
             audit_file: format!("{dir}/.deploy/audit.jsonl"),
+            history_file: format!("{dir}/.deploy/history.jsonl"),
             install_dir: dir,
         }
     }

@@ -172,6 +172,7 @@ mod tests {
             keep: 1,
             configs: vec![(format!("{root}/srv/app.toml"), false)],
             audit_file: format!("{root}/srv/.deploy/audit.jsonl"),
+            history_file: format!("{root}/srv/.deploy/history.jsonl"),
         };
         let r = local();
         assert_eq!(

@@ -18,7 +18,7 @@ pub struct Args {
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Exit> {
     let env = ctx.env(&args.env)?;
-    let to = args.to.map_or(RollbackTo::LastSuccess, RollbackTo::Run);
+    let to = args.to.map_or(RollbackTo::Previous, RollbackTo::Run);
     restore(ctx, &env, to).await
 }
 

@@ -7,6 +7,7 @@ pub const SHA256: Script = super::script!("file_sha256");
 pub const AUDIT_APPEND: Script = super::script!("audit_append");
 pub const READ: Script = super::script!("file_read");
 pub const WRITE: Script = super::script!("file_write");
+pub const HISTORY_APPEND: Script = super::script!("history_append");
 
 /// [`REMOVE_TREE`]'s answer (nothing).
 pub fn parse_remove_tree(out: &str) -> Result<(), ScriptError> {
@@ -52,6 +53,13 @@ pub fn parse_sha256(out: &str) -> Result<FileSha, ScriptError> {
         ("absent", None) => Ok(FileSha::Absent),
         _ => Ok(FileSha::Unreadable),
     }
+}
+
+/// [`HISTORY_APPEND`]'s answer: the host's clock when the record was written (ms).
+pub fn parse_history_append(out: &str) -> Result<u64, ScriptError> {
+    let r = Record::of(&HISTORY_APPEND, out, &["host_ms"])?;
+    let ms = r.check("host_ms", "milliseconds", super::digits)?;
+    Ok(ms.parse().expect("digits"))
 }
 
 /// [`READ`]'s answer: the file's contents, `None` when there is no file.

@@ -272,6 +272,7 @@ pub const ALL: &[Script] = &[
     files::REMOVE_TREE,
     files::SHA256,
     files::AUDIT_APPEND,
+    files::HISTORY_APPEND,
     upload::DIR,
     upload::REMOVE,
     upload::RESUME,

@@ -23,6 +23,7 @@ mod local;
 mod names;
 mod network;
 mod recheck;
+mod releases;
 mod reportview;
 mod rollback;
 mod rollout;

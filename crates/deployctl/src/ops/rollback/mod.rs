@@ -1,8 +1,9 @@
 //! `deployctl rollback` (and `gray --abort`): restore one build on every app host (or every
-//! gray host) and verify it serves. The target is a run: `--to RUN_ID`, or by default the
-//! last `rollout`/`promote` that ended SUCCESS (its backups hold the build the whole fleet
-//! served together before it); `gray --abort` targets the build of the stable hosts. Nothing
-//! is touched unless every host is reachable, every role known and the target one build.
+//! gray host) and verify it serves. The target is a run's backups with `--to RUN_ID`; by
+//! default a build read from the hosts' own release histories ([`crate::releases`]): the one
+//! the whole fleet served together before the build it serves now, whichever controller
+//! deployed them; `gray --abort` targets the build of the stable hosts. Nothing is touched
+//! unless every host is reachable, every role known and the target one build.
 
 pub mod target;
 
@@ -42,8 +43,8 @@ pub struct RollbackReport {
 pub enum RollbackTo {
     /// `rollback --to RUN_ID`: the backups of that run, on every app host.
     Run(String),
-    /// `rollback`: the backups of the last `rollout`/`promote` that ended SUCCESS.
-    LastSuccess,
+    /// `rollback`: the previous build the fleet served together, from the hosts' histories.
+    Previous,
     /// `gray --abort`: the gray hosts only, back to the build the stable hosts serve.
     StableBuild,
 }
@@ -213,15 +214,18 @@ impl Run<'_> {
     async fn execute(&self, hosts: &mut [HostRun<'_>]) -> Result<(Outcome, Target), String> {
         let listings = self.listings(hosts).await?;
         let serving = self.serving(hosts).await;
-        let target = self.target(hosts, &listings).await?;
+        let target = self.target(hosts, &listings, &serving).await?;
         let mut e = self.ctx.audit.event(None, Step::Target, Verdict::Info);
         e.build_id = Some(target.build_id.clone());
         e.detail = Some(format!("run {:?}", target.run_id));
         self.ctx.audit.record(e);
         self.ctx.ui.info(&format!(
-            "rolling back to build {} (backups of run {})",
+            "rolling back to build {} ({})",
             target.build_id,
-            target.run_id.as_deref().unwrap_or("-")
+            match &target.run_id {
+                Some(run) => format!("backups of run {run}"),
+                None => "the newest backup of it on each host".into(),
+            }
         ));
         self.restore_all(hosts, &target, &listings, &serving).await;
         let failed = restored(hosts).any(|h| h.result.state == HostState::RollbackFailed);
@@ -262,20 +266,27 @@ impl Run<'_> {
         &self,
         hosts: &[HostRun<'_>],
         listings: &[(String, Listing)],
+        serving: &[Option<String>],
     ) -> Result<Target, String> {
         match &self.opts.to {
             RollbackTo::Run(run) => return target::of_run(run, listings),
             RollbackTo::StableBuild => return self.stable_build(hosts).await,
-            RollbackTo::LastSuccess => {}
+            RollbackTo::Previous => {}
         }
-        let run = audit::last_success(&self.opts.state_dir, &self.env.name).ok_or_else(|| {
-            format!(
-                "no successful rollout of env {} in the audit log ({}): name a run with --to",
-                self.env.name,
-                self.opts.state_dir.join("audit").display()
-            )
-        })?;
-        target::of_run(&run, listings)
+        let futs = restored(hosts).map(|h| async move {
+            let read = crate::releases::read(h.remote, &self.ctx.layout.history_file).await;
+            read.map(|x| (h.result.host.clone(), x))
+                .map_err(|e| format!("{}: release history: {e}", h.result.host))
+        });
+        let histories: Vec<_> = fleet::futures_join_all(futs)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let build_id = crate::releases::default_target(&histories, serving)?;
+        Ok(Target {
+            run_id: None,
+            build_id,
+        })
     }
 
     /// `gray --abort`: the one build every stable (non-gray) app host serves.
@@ -391,6 +402,8 @@ async fn finish(report: &mut RollbackReport, hosts: &[HostRun<'_>], ctx: &HostCt
         he.build_id = h.result.served_build.clone();
         audit.record(he);
     }
+    let records = hosts.iter().map(|h| (h.remote, &h.result));
+    crate::releases::record_all(ctx, records, report.outcome).await;
     hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote)).await;
     audit.record(e);
 }

@@ -156,6 +156,8 @@ async fn record_outcome(ctx: &HostCtx<'_>, hosts: &[HostRun<'_>], out: Outcome, 
             .or_else(|| h.result.previous_build.clone());
         ctx.audit.record(he);
     }
+    let records = hosts.iter().map(|h| (h.remote, &h.result));
+    crate::releases::record_all(ctx, records, out).await;
     hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote)).await;
     ctx.audit.record(e);
 }
