@@ -76,7 +76,8 @@ pub(crate) enum Command {
     /// Remove host leases left by a run that died (expired ones; `--force` also live ones).
     /// Writes an audit record like a run.
     Unlock(commands::unlock::Args),
-    /// Past runs from the local audit logs (each with its `report` command).
+    /// Past runs from the local audit logs (each with its `report` command); with
+    /// `--env E --hosts`, as the hosts of E recorded them, whichever controller ran them.
     History(commands::history::Args),
     /// One self-contained HTML report of run RUN_ID, to open offline: timeline per host, LB
     /// changes, error rate and latency per pool, analysis verdicts, master lifecycle lines,
@@ -142,7 +143,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Netcheck(a) => commands::netcheck::run(&ctx, a).await,
         Command::Detect(a) => commands::detect::run(&ctx, a).await,
         Command::Unlock(a) => commands::unlock::run(&ctx, a).await,
-        Command::History(a) => commands::history::run(&ctx, a),
+        Command::History(a) => commands::history::run(&ctx, a).await,
         Command::Report(a) => commands::report::run(&ctx, a).await,
         Command::Canary(a) => commands::canary::run(&ctx, a).await,
     }

@@ -221,14 +221,16 @@ async fn before(
             service::observe(r, &ctx.env.service, &ctx.layout),
         )
         .await?;
-    if master.is_some() {
-        res.previous_build = verify::served(Some(r), &r.host, ctx.env)
-            .await
-            .map(|b| b.build_id);
-    }
     let mut e = ctx
         .audit
         .event(Some(&res.host), Step::Before, Verdict::Info);
+    if master.is_some() {
+        let (build, source) = crate::releases::serving_build(r, ctx.env, &ctx.layout).await?;
+        if source == crate::releases::Source::History {
+            e.detail = Some("build from the host's history: the service did not name it".into());
+        }
+        res.previous_build = Some(build);
+    }
     e.build_id = res.previous_build.clone();
     ctx.audit.record(e);
     Ok(master)

@@ -139,6 +139,51 @@ pub async fn read(r: &RemoteHost, file: &str) -> Result<History, HostError> {
     Ok(files::parse_read(&out)?.map(parse).unwrap_or_default())
 }
 
+/// How [`serving_build`] learnt a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The service's own version endpoint.
+    Service,
+    /// The host's history: the newest record whose running sha256 is the installed binary's.
+    History,
+}
+
+/// Attempts at the version endpoint before the history is asked.
+const VERSION_ATTEMPTS: u32 = 3;
+
+/// The build the running service on `r` serves, never empty: its version endpoint (up to
+/// [`VERSION_ATTEMPTS`] times), else the host's history record of the installed binary.
+/// An error when neither knows: a backup must never record an unknown build.
+pub async fn serving_build(
+    r: &RemoteHost,
+    env: &crate::inventory::Environment,
+    l: &crate::remote::Layout,
+) -> Result<(String, Source), HostError> {
+    for attempt in 1..=VERSION_ATTEMPTS {
+        let b = crate::verify::served(Some(r), &r.host, env).await;
+        if let Some(b) = b.map(|b| b.build_id).filter(|b| !b.is_empty()) {
+            return Ok((b, Source::Service));
+        }
+        if attempt < VERSION_ATTEMPTS {
+            tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+        }
+    }
+    let sha = crate::upload::sha_on_host_any(r, &l.binary, false).await?;
+    let history = read(r, &l.history_file).await?;
+    let known = history.records.iter().rev().find_map(|rec| {
+        let same = matches!(&sha, files::FileSha::Present(s) if rec.sha256.as_ref() == Some(s));
+        rec.build_id.clone().filter(|b| same && !b.is_empty())
+    });
+    known.map(|b| (b, Source::History)).ok_or_else(|| {
+        HostError::Check(format!(
+            "the running service did not name its build ({} {VERSION_ATTEMPTS} times) and the \
+             host's history has no record of the installed binary ({sha}): a backup of it could \
+             not be rolled back to",
+            env.health.version
+        ))
+    })
+}
+
 /// The build a default `rollback` restores, from every restored host's history and the build
 /// each serves now (both in the same host order).
 ///

@@ -6,7 +6,8 @@
 //! - [`rollback`]: `rollback`, `gray --abort` (restore one build, verify it serves).
 //! - [`status`], [`detect`]: read-only surveys of the hosts.
 //! - [`unlock`]: remove the leases a dead run left.
-//! - [`history`]: past runs from the local audit logs.
+//! - [`history`]: past runs from the local audit logs; [`fleet_history`]: past runs as the
+//!   hosts recorded them (whichever controller ran them).
 //!
 //! `netcheck` is [`crate::fleet::netcheck_all`].
 
@@ -14,6 +15,7 @@ use crate::hostrun::HostResult;
 use crate::remote::RemoteHost;
 
 pub mod detect;
+pub mod fleet_history;
 pub mod history;
 pub mod rollback;
 pub mod rollout;

@@ -70,4 +70,19 @@ fn two_controllers_deploy_in_turn_and_a_default_rollback_ends_on_the_previous_bu
         let ms: Vec<u64> = h.iter().map(|r| r["host_ms"].as_u64().unwrap()).collect();
         assert!(ms.windows(2).all(|w| w[0] <= w[1]), "host clock order {ms:?}");
     }
+    // A third controller with no audit log of its own reads the same history from the hosts.
+    let third = f.work.path().join("third-state");
+    let h = deployctl(inv, &third, &["history", "--env", "bed", "--hosts"]);
+    assert_eq!(h.code, 0, "{} {}", h.stderr, h.json);
+    let seen: Vec<(String, usize)> = h.json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let n = r["hosts"].as_array().unwrap().len();
+            (r["run_id"].as_str().unwrap().to_string(), n)
+        })
+        .collect();
+    let want: Vec<(String, usize)> = runs.iter().map(|r| (r.clone(), 3)).collect();
+    assert_eq!(seen[seen.len() - 5..], want[..], "{}", h.json);
 }
