@@ -8,6 +8,7 @@
 #   - python3: a socket-activated worker written in another language (zdrun tests)
 #   - tcsh: a non-POSIX login shell that deployctl must refuse at connect (deployctl tests)
 #   - chromium: renders `deployctl report` headless in the deployctl tests (screenshot, DOM)
+#   - strace: the durability test traces the write paths (fsync before rename) of a run
 #   - cross-check targets for the runtime crate (Windows, macOS)
 #   - the gate tools (hurl's C libraries, llvm-tools, cargo-llvm-cov, cargo-nextest)
 set -euo pipefail
@@ -16,7 +17,7 @@ SUDO=""
 here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
-for pkg in openssh-server openssh-client iproute2 nftables nginx haproxy socat wrk python3 curl procps sudo openssl iputils-ping shellcheck tcsh chromium; do
+for pkg in openssh-server openssh-client iproute2 nftables nginx haproxy socat wrk python3 curl procps sudo openssl iputils-ping shellcheck tcsh chromium strace; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

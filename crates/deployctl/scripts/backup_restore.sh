@@ -4,6 +4,8 @@
 # is each renamed over its target. A failure before the swap removes the staged copies.
 # Arguments: $1 the run id; then groups of five: SOURCE TARGET SHA256 MODE SUDO (SUDO is 1
 #   to go through `sudo -n`, else 0).
+# Durable: each staged copy is fsynced before any rename, each target directory after its
+# rename.
 # Exit: 0 restored; 3 staging failed, nothing was changed; 4 the swap stopped midway (files
 #   already renamed stay); stderr says which file and why.
 # Output: none.
@@ -26,12 +28,14 @@ stage() {
       return 1
     fi
     x chmod -- "$mode" "$tmp" || { echo "chmod of staged $dest failed" >&2; return 1; }
+    x sync -- "$tmp" || { echo "sync of staged $dest failed" >&2; return 1; }
   done
 }
 swap() {
   while [ $# -gt 0 ]; do
     dest=$2; s=$5; shift 5
     x mv -f -- "$(tmpof "$dest")" "$dest" || { echo "renaming over $dest failed" >&2; return 1; }
+    x sync -- "$(dirname -- "$dest")" || { echo "sync after renaming over $dest failed" >&2; return 1; }
   done
 }
 if ! stage "$@"; then cleanup "$@"; echo "nothing was changed" >&2; exit 3; fi

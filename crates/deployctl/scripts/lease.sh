@@ -1,6 +1,8 @@
 # shellcheck shell=sh
 # lease: one compare-and-swap step on a host's lease file `DIR/lease`, under flock on
 # `DIR/lease.lock`; times are the host's clock.
+# Durable: a lease is written to a new file, fsynced, renamed over the lease, and the
+# directory fsynced.
 # Arguments: $1 the lease directory; $2 the operation: acquire, renew, release, unlock or
 #   unlock-force; $3 the run id; $4 the controller host; $5 the user; $6 the pid; $7 the
 #   lifetime in seconds.
@@ -40,7 +42,9 @@ show() {
 put() {
   printf 'run=%s\ncontroller=%s\nuser=%s\npid=%s\nstarted=%s\nheartbeat=%s\nexpires=%s\n' \
     "$run" "$ctl" "$usr" "$pid" "$1" "$now" "$((now + ttl))" >"$f.new-$run"
+  sync -- "$f.new-$run"
   mv -f "$f.new-$run" "$f"
+  sync -- "$d"
 }
 case "$op" in
 acquire)

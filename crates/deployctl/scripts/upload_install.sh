@@ -2,11 +2,14 @@
 # upload_install: set the verified temporary file's mode and rename it over its destination.
 # Arguments: $1 the temporary file; $2 the octal mode; $3 the destination; $4 a test fault
 #   (`drop-after-install` kills this connection's sshd right after the rename), else empty.
-# Exit: 0 installed; non-zero: chmod or mv failed (stderr).
+# Durable: the file is fsynced before the rename, its directory after it.
+# Exit: 0 installed; non-zero: chmod, sync or mv failed (stderr).
 # Output: none.
 set -eu
 chmod "$2" "$1"
+sync -- "$1"
 mv -f "$1" "$3"
+sync -- "$(dirname "$3")"
 if [ "$4" = drop-after-install ]; then
   p=$PPID
   while [ "$p" -gt 1 ]; do

@@ -179,6 +179,8 @@ impl Audit {
             .create(true)
             .append(true)
             .open(&path)?;
+        // The new file's directory entry is durable too.
+        std::fs::File::open(&dir)?.sync_all()?;
         Ok(Audit {
             run_id: run_id.into(),
             env: env.into(),
@@ -213,7 +215,9 @@ impl Audit {
     pub fn record(&self, e: Event) {
         let line = serde_json::to_string(&e).expect("event json");
         if let Some(f) = self.file.lock().expect("audit file").as_mut() {
-            if let Err(err) = writeln!(f, "{line}").and_then(|()| f.flush()) {
+            // Durable per event: a record the run reports is on disk (fdatasync).
+            let written = writeln!(f, "{line}").and_then(|()| f.flush());
+            if let Err(err) = written.and_then(|()| f.sync_data()) {
                 let mut w = self.write_error.lock().expect("audit error");
                 w.get_or_insert_with(|| format!("{}: {err}", self.path.display()));
             }

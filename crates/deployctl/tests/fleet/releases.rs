@@ -33,7 +33,11 @@ fn two_controllers_deploy_in_turn_and_a_default_rollback_ends_on_the_previous_bu
     let f = Fleet::on_v1(3, &Inv::default());
     let (bed, builds, inv) = (&f.bed, &f.builds, &f.inv);
     let (laptop, ci) = (&f.state, &f.work.path().join("ci-state"));
-    let v3 = builds::stamp(&bins::hotel_api(), "v3", &f.work.path().join("hotel-api-v3"));
+    let v3 = builds::stamp(
+        &bins::hotel_api(),
+        "v3",
+        &f.work.path().join("hotel-api-v3"),
+    );
     let r2 = rollout(inv, laptop, &builds.v2);
     assert_eq!(r2.code, 0, "{} {}", r2.stderr, r2.json);
     let r3 = rollout(inv, ci, &v3);
@@ -41,14 +45,20 @@ fn two_controllers_deploy_in_turn_and_a_default_rollback_ends_on_the_previous_bu
     f.assert_on(&[0, 1, 2], &v3, true, None);
     // The laptop's own log knows v1 -> v2 only; the hosts know CI's v3 came after.
     let back = rollback(inv, laptop);
-    assert_eq!(back.json["target"]["build_id"], build_id(&builds.v2).as_str());
+    assert_eq!(
+        back.json["target"]["build_id"],
+        build_id(&builds.v2).as_str()
+    );
     f.assert_on(&[0, 1, 2], &builds.v2, true, None);
     // CI deploys v2 again: SUCCESS with nothing changed and no backup taken.
     let noop = rollout(inv, ci, &builds.v2);
     assert_eq!(noop.code, 0, "{} {}", noop.stderr, noop.json);
     // A second default rollback goes one build further back.
     let again = rollback(inv, ci);
-    assert_eq!(again.json["target"]["build_id"], build_id(&builds.v1).as_str());
+    assert_eq!(
+        again.json["target"]["build_id"],
+        build_id(&builds.v1).as_str()
+    );
     f.assert_on(&[0, 1, 2], &builds.v1, true, None);
     let runs = [&r2, &r3, &back, &noop, &again].map(run_id);
     let served = [&builds.v2, &v3, &builds.v2, &builds.v2, &builds.v1].map(|b| build_id(b));
@@ -68,7 +78,10 @@ fn two_controllers_deploy_in_turn_and_a_default_rollback_ends_on_the_previous_bu
             .collect();
         assert_eq!(tail, want, "host {k}: {h:#?}");
         let ms: Vec<u64> = h.iter().map(|r| r["host_ms"].as_u64().unwrap()).collect();
-        assert!(ms.windows(2).all(|w| w[0] <= w[1]), "host clock order {ms:?}");
+        assert!(
+            ms.windows(2).all(|w| w[0] <= w[1]),
+            "host clock order {ms:?}"
+        );
     }
     // A third controller with no audit log of its own reads the same history from the hosts.
     let third = f.work.path().join("third-state");
