@@ -66,7 +66,8 @@ pub(crate) enum Command {
     Gray(commands::gray::Args),
     /// Roll the build out to the stable pool too and return all traffic to one pool.
     Promote(commands::promote::Args),
-    /// Per host: roles, build served, master pid and generation, backups.
+    /// Per host: roles, build served, master pid and generation, backups. Exit 1 when a host
+    /// could not be reached or inspected (its error is in the report).
     Status(commands::status::Args),
     /// TCP connect probes to every host's SSH port, and ICMP echo (system `ping`) where
     /// available: loss (the worse of the two) and latency against the thresholds.

@@ -11,13 +11,13 @@ pub struct Args {
     pub env: String,
 }
 
-/// Exit [`Exit::Error`] when a host could not be reached.
+/// Exit [`Exit::Error`] when a host could not be reached or inspected.
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Exit> {
     let env = ctx.env(&args.env)?;
     let st = status::status(&env).await;
     emit(ctx, &st, |st| human(st))?;
     Ok(Exit::success_or(
-        st.iter().all(|s| s.reachable),
+        st.iter().all(|s| s.reachable && s.error.is_none()),
         Exit::Error,
     ))
 }

@@ -217,7 +217,7 @@ fn window_no(w: &serde_json::Value) -> String {
 fn verdicts(d: &RunData, o: &mut String) {
     o.push_str("<h2>Analysis windows</h2>\n<table id=\"verdicts\"><tr><th>window</th><th>verdict</th><th>group</th><th>group verdict</th><th>gray n</th><th>stable n</th><th>gray 5xx</th><th>stable 5xx</th><th>gray p50/p99 ms</th><th>stable p50/p99 ms</th><th>gray POST /bookings failed</th><th>failed checks / reasons</th></tr>\n");
     for w in &d.windows {
-        let v = w["verdict"].as_str().unwrap_or("-");
+        let v = esc(w["verdict"].as_str().unwrap_or("-"));
         let groups = w["groups"].as_array().cloned().unwrap_or_default();
         if groups.is_empty() {
             let _ = writeln!(

@@ -100,3 +100,16 @@ fn master_lines_keep_the_masters_lines_of_the_span() {
     assert!(got[0].contains("worker_started"));
     assert!(master_lines(&log, "bad", "bad").is_empty());
 }
+
+#[test]
+fn a_window_verdict_is_escaped_in_the_html() {
+    let d = tempfile::tempdir().unwrap();
+    let a = Audit::open(d.path(), "r1", "bed", Command::Gray).unwrap();
+    let w = r#"{"index":0,"verdict":"FAIL\"><img src=x onerror=alert(1)>","groups":[]}"#;
+    let mut e = a.event(None, Step::AnalysisWindow, Verdict::Fail);
+    e.detail = Some(w.into());
+    a.record(e);
+    let html = html::render(&gather(d.path(), "r1").unwrap());
+    assert!(!html.contains("<img"), "{html}");
+    assert!(html.contains("&lt;img src=x"), "{html}");
+}

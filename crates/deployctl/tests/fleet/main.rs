@@ -30,3 +30,4 @@ mod rollback;
 mod rollout;
 mod safety;
 mod secrets;
+mod status;
