@@ -171,6 +171,21 @@ fn hostile_values_are_refused_with_their_line() {
             "lb.split_key",
         ),
         (
+            format!("[env.a]\n{host}[env.a.lb]\ndir = \"/srv/lb,fork\"\n"),
+            "/srv/lb,fork",
+            "lb.dir `/srv/lb,fork` must not hold",
+        ),
+        (
+            format!("[env.a]\n{host}[env.a.lb]\ncheck_path = \"/ready x\"\n"),
+            "check_path = ",
+            "lb.check_path `/ready x`",
+        ),
+        (
+            format!("[env.a]\n{host}[env.a.lb]\nupstream_extra = \"least_conn; }}\"\n"),
+            "upstream_extra = ",
+            "lb.upstream_extra",
+        ),
+        (
             format!("[env.\"a\\nb\"]\n{host}"),
             "[env.",
             "bad environment name \"a\\nb\"",

@@ -42,6 +42,32 @@ pub fn valid_path(s: &str, absolute: bool) -> bool {
         && !s.split('/').any(|c| c == "..")
 }
 
+/// `lb.check_path`: an absolute URL path haproxy's `option httpchk GET` takes as one token.
+pub fn valid_check_path(s: &str) -> bool {
+    s.starts_with('/')
+        && s.len() <= 256
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._~-?=&%".contains(c))
+}
+
+/// `lb.check`: haproxy server check options (`inter 3s rise 2 fall 3`): words of letters,
+/// digits and `.`, `_`, `-` separated by spaces; never a new line or a comment.
+pub fn valid_check(s: &str) -> bool {
+    s.len() <= 256
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " ._-".contains(c))
+}
+
+/// `lb.upstream_extra`: nginx directives inside one upstream block, each ended by `;`, on one
+/// line: no block (`{`, `}`), no comment, no new line that would end the block early.
+pub fn valid_upstream_extra(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty()
+        || (t.ends_with(';')
+            && t.len() <= 1024
+            && !t.chars().any(|c| c.is_control() || "{}#\\\"'".contains(c)))
+}
+
 /// An HTTP header name nginx can turn into a variable: letters, digits and `-`.
 pub fn valid_header(s: &str) -> bool {
     !s.is_empty()
@@ -137,6 +163,16 @@ pub(super) fn environment(env: &Environment) -> Result<(), Refusal> {
     admin(&env.service, abs)?;
     if !env.lb.dir.is_empty() {
         abs("lb.dir", &env.lb.dir)?;
+        // socat reads `,` and `:` in an address as options.
+        if env.lb.dir.contains([',', ':']) {
+            return Err(refuse(
+                &env.lb.dir,
+                format!(
+                    "lb.dir `{}` must not hold `,` or `:` (socat address syntax)",
+                    env.lb.dir
+                ),
+            ));
+        }
     }
     artifact(&env.artifact)?;
     lb(&env.lb)?;
@@ -221,6 +257,31 @@ fn lb(lb: &crate::lb::LbSettings) -> Result<(), Refusal> {
             ),
         ));
     }
+    let raw = [
+        (
+            "lb.check_path",
+            &lb.check_path,
+            valid_check_path(&lb.check_path),
+            "an absolute URL path of letters, digits and /._~-?=&%",
+        ),
+        (
+            "lb.check",
+            &lb.check,
+            valid_check(&lb.check),
+            "haproxy check options: words of letters, digits and ._- separated by spaces",
+        ),
+        (
+            "lb.upstream_extra",
+            &lb.upstream_extra,
+            valid_upstream_extra(&lb.upstream_extra),
+            "nginx directives on one line, each ended by `;`, with no `{`, `}`, `#` or quotes",
+        ),
+    ];
+    for (key, value, ok, what) in raw {
+        if !ok {
+            return Err(refuse(value, format!("{key} `{value}` must be {what}")));
+        }
+    }
     if !valid_split_key(&lb.split_key) {
         return Err(refuse(
             &lb.split_key,
@@ -268,5 +329,25 @@ mod tests {
         }
         assert!(valid_user("deploy"));
         assert!(!valid_user("-oProxyCommand=x"));
+        assert!(valid_check_path("/ready") && valid_check_path("/health?deep=1"));
+        for bad in ["ready", "/a b", "/a\nserver x", "/a;b", "/a#"] {
+            assert!(!valid_check_path(bad), "{bad:?}");
+        }
+        assert!(valid_check("inter 3s rise 2 fall 3") && valid_check(""));
+        for bad in ["inter 3s\nserver evil 1.2.3.4:80", "inter 3s # x", "a;b"] {
+            assert!(!valid_check(bad), "{bad:?}");
+        }
+        assert!(valid_upstream_extra("") && valid_upstream_extra("least_conn;"));
+        assert!(valid_upstream_extra(
+            "check interval=3000 rise=2 fall=5 type=http;"
+        ));
+        for bad in [
+            "least_conn",
+            "least_conn; }\nserver { listen 81; }",
+            "a;\nb;",
+            "a; # x;",
+        ] {
+            assert!(!valid_upstream_extra(bad), "{bad:?}");
+        }
     }
 }
