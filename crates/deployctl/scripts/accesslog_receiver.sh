@@ -1,16 +1,26 @@
 # shellcheck shell=sh
 # accesslog_receiver: haproxy's access-log receiver; socat appends the datagrams haproxy sends
-# to the unix socket to the log file. Started when not running (pid file), then the socket is
-# awaited (bounded, 5 s).
+# to the unix socket to the log file. Started when not running (pid file naming a live socat),
+# then the socket is awaited (bounded, 5 s); a process the pid file names that is not socat is
+# never signalled.
 # Arguments: $1 socat; $2 the socket; $3 the log file; $4 the pid file.
 # Exit: 0 running or started; 3 the receiver did not create its socket.
 # Output: running or started.
 set -eu
 socat=$1; sock=$2; log=$3; pidf=$4
-if [ -s "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && [ -S "$sock" ]; then
+# Whether the live process pid file $1 names runs the program $2 (on PATH or a path): a
+# pid file left by a dead process can name someone else's, which must never be signalled.
+ours() {
+  op=$(cat "$1" 2>/dev/null) || return 1
+  case "$op" in ''|*[!0-9]*) return 1;; esac
+  oexe=$(readlink "/proc/$op/exe" 2>/dev/null) || return 1
+  obin=$(command -v "$2" 2>/dev/null) || return 1
+  [ "${oexe% (deleted)}" = "$(readlink -f "$obin")" ]
+}
+if ours "$pidf" "$socat" && [ -S "$sock" ]; then
   echo running; exit 0
 fi
-if [ -s "$pidf" ]; then kill "$(cat "$pidf")" 2>/dev/null || true; fi
+if ours "$pidf" "$socat"; then kill "$op" 2>/dev/null || true; fi
 rm -f "$sock"
 setsid "$socat" -u "UNIX-RECV:$sock,mode=600" "OPEN:$log,creat,append" </dev/null >/dev/null 2>&1 &
 echo $! > "$pidf"

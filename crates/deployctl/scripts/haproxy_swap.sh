@@ -1,6 +1,7 @@
 # shellcheck shell=sh
 # haproxy_swap: swap the uploaded `.new-SERIAL` files in (previous ones kept as `.prev`),
-# `haproxy -c` first in full mode; then a seamless reload (USR2 to the master) or a start.
+# `haproxy -c` first in full mode; then a seamless reload (USR2 to the master) or a start
+# (also when the pid file names a process that is not haproxy).
 # `runtime` mode only moves the files (the live state was changed through the runtime API).
 # Arguments: $1 `full` or `runtime`; $2 the haproxy binary; $3 haproxy's pid file; $4 the
 #   serial; then the files: haproxy.cfg, the route map, the serial map.
@@ -9,6 +10,15 @@
 # Output: change=runtime, change=reloaded or change=started.
 set -eu
 mode=$1; haproxy=$2; pid=$3; serial=$4; shift 4
+# Whether the live process pid file $1 names runs the program $2 (on PATH or a path): a
+# pid file left by a dead process can name someone else's, which must never be signalled.
+ours() {
+  op=$(cat "$1" 2>/dev/null) || return 1
+  case "$op" in ''|*[!0-9]*) return 1;; esac
+  oexe=$(readlink "/proc/$op/exe" 2>/dev/null) || return 1
+  obin=$(command -v "$2" 2>/dev/null) || return 1
+  [ "${oexe% (deleted)}" = "$(readlink -f "$obin")" ]
+}
 test=$1.test-$serial
 sed -e "s|$2|$2.new-$serial|g" -e "s|$3|$3.new-$serial|g" "$1.new-$serial" > "$test"
 if [ "$mode" = full ] && ! out=$("$haproxy" -c -q -f "$test" 2>&1); then
@@ -21,7 +31,7 @@ for f in "$@"; do
   mv -f "$f.new-$serial" "$f"
 done
 if [ "$mode" = runtime ]; then echo change=runtime; exit 0; fi
-if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then
+if ours "$pid" "$haproxy"; then
   kill -USR2 "$(cat "$pid")"; echo change=reloaded
 else
   if ! out=$("$haproxy" -W -D -f "$1" -p "$pid" 2>&1); then

@@ -1,7 +1,8 @@
 # shellcheck shell=sh
 # nginx_apply: check an uploaded upstream file with `nginx -t` against a test copy of
 # nginx.conf that includes it, then swap it in (the previous file kept as `.prev`) and
-# reload nginx, or start nginx when it is not running. A reload is waited for (10 s at most):
+# reload nginx, or start nginx when it is not running (or its pid file names a process that
+# is not nginx). A reload is waited for (10 s at most):
 # until none of the workers that ran before it still takes new connections (each has exited
 # or says "is shutting down"), so no request after this script meets the old upstreams.
 # Arguments: $1 the LB directory; $2 nginx.conf; $3 the upstream file; $4 nginx's pid file;
@@ -13,6 +14,15 @@
 # Output: change=reloaded or change=started.
 set -eu
 dir=$1; main=$2; up=$3; pid=$4; nginx=$5; tmp=$6; maintext=$7; testtext=$8
+# Whether the live process pid file $1 names runs the program $2 (on PATH or a path): a
+# pid file left by a dead process can name someone else's, which must never be signalled.
+ours() {
+  op=$(cat "$1" 2>/dev/null) || return 1
+  case "$op" in ''|*[!0-9]*) return 1;; esac
+  oexe=$(readlink "/proc/$op/exe" 2>/dev/null) || return 1
+  obin=$(command -v "$2" 2>/dev/null) || return 1
+  [ "${oexe% (deleted)}" = "$(readlink -f "$obin")" ]
+}
 # The pids of master $1's workers that take new connections (not "is shutting down").
 accepting() {
   for d in /proc/[0-9]*; do
@@ -44,7 +54,7 @@ if ! out=$("$nginx" -t -c "$dir/nginx.test.conf" 2>&1); then
 fi
 if [ -e "$up" ]; then cp -p "$up" "$up.prev"; else rm -f "$up.prev"; fi
 mv -f "$tmp" "$up"
-if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then
+if ours "$pid" "$nginx"; then
   m=$(cat "$pid"); before=$(accepting "$m")
   if ! out=$("$nginx" -s reload -c "$main" 2>&1) || ! settled "$m" "$before"; then
     if [ -e "$up.prev" ]; then mv -f "$up.prev" "$up"; fi

@@ -279,14 +279,14 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
     );
     let change = lbpush::run_once(r, s, "haproxy apply", swap, serial).await?;
     if let Err(e) = lbpush::confirm(r, s, serial).await {
-        let back = [&pid, &p.cfg, &p.route, &p.serial].map(String::as_str);
-        if let Ok(out) = r
-            .script("restore haproxy", &sh::HAPROXY_RESTORE, &back)
-            .await
-        {
-            let _ = sh::parse_haproxy_restore(&out);
-        }
-        return Err(e);
+        let back = [&pid, &s.haproxy, &p.cfg, &p.route, &p.serial].map(String::as_str);
+        let restored = async {
+            let out = r
+                .script("restore haproxy", &sh::HAPROXY_RESTORE, &back)
+                .await?;
+            Ok(sh::parse_haproxy_restore(&out)?)
+        };
+        return Err(lbpush::with_restore(e, restored.await));
     }
     Ok(change)
 }

@@ -57,6 +57,17 @@ pub async fn upload(r: &RemoteHost, path: &str, text: &str) -> Result<(), HostEr
 
 /// Apply `conf` (rendered with `serial`) on nginx LB host `r`, unless it routes like the file
 /// in force and nginx serves that file.
+/// `e`, and the restore's failure too when the previous files could not be put back: the
+/// caller learns the LB's live routing may differ from what it believes.
+pub fn with_restore(e: HostError, restored: Result<(), HostError>) -> HostError {
+    match restored {
+        Ok(()) => e,
+        Err(r) => HostError::Check(format!(
+            "{e}; restoring the previous LB files failed too: {r}"
+        )),
+    }
+}
+
 pub async fn apply(
     r: &RemoteHost,
     s: &LbSettings,
@@ -82,14 +93,14 @@ pub async fn apply(
     let apply = (&sh::NGINX_APPLY, &args[..], sh::parse_nginx_apply as Parse);
     let change = run_once(r, s, "nginx -t and reload", apply, serial).await?;
     if let Err(e) = confirm(r, s, serial).await {
-        let back = [&up, &main_conf, &s.nginx].map(String::as_str);
-        if let Ok(out) = r
-            .script("restore upstreams", &sh::NGINX_RESTORE, &back)
-            .await
-        {
-            let _ = sh::parse_nginx_restore(&out);
-        }
-        return Err(e);
+        let back = [&up, &main_conf, &s.nginx, &pid].map(String::as_str);
+        let restored = async {
+            let out = r
+                .script("restore upstreams", &sh::NGINX_RESTORE, &back)
+                .await?;
+            Ok(sh::parse_nginx_restore(&out)?)
+        };
+        return Err(with_restore(e, restored.await));
     }
     Ok(change)
 }

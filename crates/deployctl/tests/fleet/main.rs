@@ -16,6 +16,7 @@ mod interrupt;
 mod lbgray;
 mod lbkinds;
 mod lbload;
+mod lbpid;
 mod lbreload;
 mod lbrestore;
 mod lbstate;
