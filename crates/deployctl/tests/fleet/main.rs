@@ -14,6 +14,7 @@ mod https;
 mod interrupt;
 mod lbgray;
 mod lbkinds;
+mod lblive;
 mod lbload;
 mod lbreload;
 mod lbrestore;
