@@ -14,8 +14,11 @@ use testkit::inventory::{Remote, Service};
 use testkit::net::Reserved;
 use testkit::{Env, Host, Inventory, Master, Role, Transport};
 
+/// nginx's readiness probe (not one of the gates' requests).
+const PROBE: &str = "/ping?nginx-ready";
+
 /// nginx in the foreground on `listen`, proxying to `upstream`; one access log line per
-/// request (`METHOD URI STATUS`). Stopped (by its pid) when dropped.
+/// request (`METHOD URI STATUS`), written once the response is sent. Stopped when dropped.
 struct Nginx {
     child: Child,
     log: PathBuf,
@@ -52,18 +55,27 @@ impl Nginx {
             log: dir.join("access.log"),
         };
         testkit::wait_until("nginx answers", || {
-            testkit::http::get_at(&listen.addr.to_string(), "/ping")
-                .is_some_and(|r| r.status == 200)
+            testkit::http::get_at(&listen.addr.to_string(), PROBE).is_some_and(|r| r.status == 200)
         });
-        // The readiness probe is not part of what the gates sent.
-        std::fs::write(&n.log, "").unwrap();
         n
     }
 
-    /// Access log lines so far.
+    /// Access log lines so far, the readiness probe's left out.
     fn requests(&self) -> Vec<String> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines().map(str::to_string).collect()
+        text.lines()
+            .filter(|l| !l.contains(PROBE))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The requests after the first `from`, once (bounded) one of them is a `GET /version`.
+    fn requests_with_version(&self, from: usize) -> Vec<String> {
+        let new = || self.requests().split_off(from);
+        testkit::wait_until("GET /version in the LB's access log", || {
+            new().iter().any(|l| l.starts_with("GET /version "))
+        });
+        new()
     }
 }
 
@@ -172,11 +184,15 @@ fn an_environment_with_an_lb_passes_parity_and_e2e_and_the_lb_url_is_checked_onc
     let p = json(&parity);
     assert_eq!(p["passed"], true, "{p}");
     assert_eq!(targets(&p), want(&svc.url()), "{p}");
-    assert_eq!(nginx.requests(), ["GET /version 200"], "the LB URL once");
+    assert_eq!(
+        nginx.requests_with_version(0),
+        ["GET /version 200"],
+        "the LB URL once"
+    );
+    let mark = nginx.requests().len();
 
     // E2E: every suite on the app host (the restart suite through its admin endpoint), the
     // suites without an admin endpoint once through the LB.
-    std::fs::write(&nginx.log, "").unwrap();
     let reports = tmp.path().join("reports");
     let suites = repo_root().join("e2e");
     let out = gatecheck(&[
@@ -208,7 +224,7 @@ fn an_environment_with_an_lb_passes_parity_and_e2e_and_the_lb_url_is_checked_onc
         "{e}"
     );
     // Through the LB: each suite's requests once (one /version: suite 02), no admin call.
-    let seen = nginx.requests();
+    let seen = nginx.requests_with_version(mark);
     let versions = seen
         .iter()
         .filter(|l| l.starts_with("GET /version "))
