@@ -1,7 +1,8 @@
 # Release gates, included from the Makefile (`include mk/gates.mk`); also usable alone:
 #   make -f mk/gates.mk deploy-gate-check ENV=uat
 #
-# deploy-gate-check ENV=E   blocking E2E gate: every e2e/*.hurl suite against every host of E
+# deploy-gate-check ENV=E   blocking E2E gate: every e2e/*.hurl suite against every app host of E
+#                           and once through each LB external URL (LB/DB hosts never as app hosts)
 # deploy-prod-gated         1) UAT version parity with COMMIT (rolls UAT forward when needed)
 #                           2) E2E gate against UAT (the live canary)
 #                           3) deployctl rollout --env prod
@@ -34,7 +35,7 @@ gate-binaries:
 
 deploy-gate-check: $(GATE_PREREQ)
 	@test -n "$(ENV)" || { echo "usage: make deploy-gate-check ENV=<environment of $(INVENTORY)>" >&2; exit 2; }
-	@echo "== E2E gate: $(E2E_SUITES)/*.hurl against every host of env $(ENV)"
+	@echo "== E2E gate: $(E2E_SUITES)/*.hurl against every app host of env $(ENV) and each LB URL once"
 	@$(GATECHECK) --inventory $(INVENTORY) e2e --env $(ENV) --suites $(E2E_SUITES) \
 	    --reports $(GATE_REPORTS)/e2e-$(ENV) \
 	  || { echo "BLOCKED by the E2E gate on env $(ENV): see $(GATE_REPORTS)/e2e-$(ENV)/junit.xml" >&2; exit 1; }

@@ -129,6 +129,27 @@ impl<'a> Balancers<'a> {
         Pools::One
     }
 
+    /// The pool that `pools` with `down` marked would leave without a live member, if any:
+    /// the one pool of every app host, or with gray the stable pool (a gray pool without a
+    /// live member only turns into one pool, see [`Balancers::live`]). `None` without LBs or
+    /// app members: there is no pool to route to nothing.
+    pub fn dead_pool(&self, pools: Pools, down: &BTreeSet<String>) -> Option<&'static str> {
+        if self.lbs.is_empty() || self.members.is_empty() {
+            return None;
+        }
+        let live = |stable_only: bool| {
+            self.members
+                .iter()
+                .filter(|(_, gray)| !(stable_only && *gray))
+                .any(|(m, _)| !down.contains(&m.name))
+        };
+        let has_stable = self.members.iter().any(|(_, g)| !g);
+        match pools {
+            Pools::Gray(_) if has_stable => (!live(true)).then_some("stable"),
+            _ => (!live(false)).then_some("app"),
+        }
+    }
+
     /// Render and apply on every LB; errors name the LB hosts that refused.
     pub async fn apply(
         &mut self,

@@ -54,6 +54,18 @@ fn env_overrides_replace_defaults_and_paths_are_relative_to_the_file() {
     assert!(a.hosts[0].roles.is_empty(), "no roles means detect");
 }
 
+#[test]
+fn an_lb_host_defaults_to_its_listen_port() {
+    let inv = parse(&with_env(
+        "[env.a]\nlb = { listen = 8088 }\nhosts = [\n  { name = \"lb\", address = \"10.0.0.9\", roles = [\"lb\"] },\n  \
+         { name = \"app\", address = \"10.0.0.1\", roles = [\"app\", \"lb\"] },\n]\n",
+    ))
+    .unwrap();
+    let a = inv.env("a").unwrap();
+    assert_eq!(a.hosts[0].external_url, "http://10.0.0.9:8088");
+    assert_eq!(a.hosts[1].external_url, "http://10.0.0.1:8080");
+}
+
 fn invalid(text: &str) -> (usize, String) {
     match parse(text) {
         Err(InventoryError::Invalid { file, line, reason }) => {

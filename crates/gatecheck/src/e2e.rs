@@ -1,8 +1,11 @@
-//! The blocking E2E gate: every suite against every base URL of an environment.
+//! The blocking E2E gate: every suite against every app host of an environment, and the suites
+//! that need no admin endpoint once through each load balancer's external URL
+//! ([`crate::targets`]): an LB or database host is never probed as an app host.
 //!
-//! Per host the suites get `base_url` and, when the environment has `service.admin`,
+//! Per app host the suites get `base_url` and, when the environment has `service.admin`,
 //! `admin_url` (a local forwarder through the deployctl transport, see [`crate::admin_tunnel`])
-//! and the secret `admin_token` read from `service.admin_token_file` on the host.
+//! and the secret `admin_token` read from `service.admin_token_file` on the host. Through a
+//! load balancer only `base_url`: a suite using `{{admin_url}}` acts on one host, not there.
 //! Suites run one after another on the calling thread (hurl is blocking); the forwarders run
 //! on a small tokio runtime beside them.
 
@@ -14,6 +17,7 @@ use deployctl::inventory::Environment;
 use crate::admin_tunnel::{self, Forwarder};
 use crate::report::{E2eReport, HostRun};
 use crate::suite::{self, Limits, Suite, SuiteRun, Verdict};
+use crate::targets::{self, Kind};
 
 /// Extra settings of an E2E run.
 #[derive(Debug, Clone, Default)]
@@ -39,36 +43,49 @@ pub fn run(env: &Environment, suites: &[Suite], opts: &E2eOptions) -> std::io::R
             env.name
         );
     }
+    let lb_suites: Vec<Suite> = suites
+        .iter()
+        .filter(|s| !s.content.contains("{{admin_url}}"))
+        .cloned()
+        .collect();
     let mut hosts = Vec::new();
-    for host in &env.hosts {
-        // The forwarder (if any) lives until this host's suites are done.
-        let mut notes = Vec::new();
-        let admin: Option<(Forwarder, Option<String>)> = admin_port.and_then(|port| {
-            runtime
-                .block_on(open_admin(env, host, port))
-                .map_err(|e| notes.push(e))
-                .ok()
-        });
-        for base_url in host.base_urls() {
-            let mut vars = opts.variables.clone();
-            vars.insert(
-                "base_url".into(),
-                base_url.trim_end_matches('/').to_string(),
-            );
-            if let Some((f, token)) = &admin {
-                vars.insert("admin_url".into(), f.url());
-                if let Some(t) = token {
-                    vars.insert(suite::ADMIN_TOKEN_VAR.into(), t.clone());
+    for t in targets::of(env) {
+        let host = t.host;
+        let mut vars = opts.variables.clone();
+        vars.insert(
+            "base_url".into(),
+            t.base_url.trim_end_matches('/').to_string(),
+        );
+        let (mine, runs) = match t.kind {
+            Kind::Lb => (
+                &lb_suites[..],
+                run_host(&host.name, &lb_suites, &vars, opts, &[]),
+            ),
+            Kind::App => {
+                // The forwarder (if any) lives until this host's suites are done.
+                let mut notes = Vec::new();
+                let admin: Option<(Forwarder, Option<String>)> = admin_port.and_then(|port| {
+                    runtime
+                        .block_on(open_admin(env, host, port))
+                        .map_err(|e| notes.push(e))
+                        .ok()
+                });
+                if let Some((f, token)) = &admin {
+                    vars.insert("admin_url".into(), f.url());
+                    if let Some(t) = token {
+                        vars.insert(suite::ADMIN_TOKEN_VAR.into(), t.clone());
+                    }
                 }
+                (suites, run_host(&host.name, suites, &vars, opts, &notes))
             }
-            let runs = run_host(&host.name, suites, &vars, opts, &notes);
-            hosts.push(HostRun {
-                host: host.name.clone(),
-                base_url,
-                runs,
-            });
-        }
-        drop(admin);
+        };
+        hosts.push(HostRun {
+            host: host.name.clone(),
+            base_url: t.base_url,
+            target: t.kind,
+            suites: mine.len(),
+            runs,
+        });
     }
     drop(runtime);
     Ok(E2eReport::new(&env.name, suites.len(), hosts))

@@ -1,5 +1,5 @@
-//! UAT version parity: every host of an environment must serve the commit about to be
-//! promoted. With `--sync`, a mismatch first rolls the environment forward with deployctl
+//! UAT version parity: every app host of an environment, and each load balancer's external
+//! URL once ([`crate::targets`]), must serve the commit about to be promoted. With `--sync`, a mismatch first rolls the environment forward with deployctl
 //! (after checking that the artifact it would ship is that commit), then checks again.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::time::Duration;
 use deployctl::inventory::Environment;
 use serde::Serialize;
 
+use crate::targets::{self, Kind};
 use crate::version::{self, Parity, VersionInfo};
 
 /// What one host serves.
@@ -16,6 +17,8 @@ use crate::version::{self, Parity, VersionInfo};
 pub struct HostVersion {
     pub host: String,
     pub base_url: String,
+    /// `app` (the host itself) or `lb` (a load balancer's external URL).
+    pub target: Kind,
     /// Commit the host reports, or `None` when `/version` could not be read.
     pub commit: Option<String>,
     pub build_id: Option<String>,
@@ -75,8 +78,8 @@ impl ParityReport {
     }
 }
 
-/// Reads `/version` from every base URL of `env` and compares the commit and, when
-/// `build_id` is given (the artifact's identity), the exact build.
+/// Reads `/version` from every app host of `env` and each LB external URL once, and compares
+/// the commit and, when `build_id` is given (the artifact's identity), the exact build.
 pub fn check(
     env: &Environment,
     commit: &str,
@@ -84,31 +87,31 @@ pub fn check(
     timeout: Duration,
 ) -> ParityReport {
     let mut hosts = Vec::new();
-    for host in &env.hosts {
-        for base_url in host.base_urls() {
-            let got: Result<VersionInfo, _> =
-                version::fetch(&base_url, &env.health.version, timeout);
-            hosts.push(match got {
-                Ok(v) => HostVersion {
-                    host: host.name.clone(),
-                    base_url,
-                    matches: v.is_commit(commit) && build_id.is_none_or(|b| b == v.build_id),
-                    dirty: v.is_dirty(),
-                    commit: Some(v.commit),
-                    build_id: Some(v.build_id),
-                    error: None,
-                },
-                Err(e) => HostVersion {
-                    host: host.name.clone(),
-                    base_url,
-                    commit: None,
-                    build_id: None,
-                    dirty: false,
-                    error: Some(e.to_string()),
-                    matches: false,
-                },
-            });
-        }
+    for t in targets::of(env) {
+        let got: Result<VersionInfo, _> = version::fetch(&t.base_url, &env.health.version, timeout);
+        let (host, base_url, target) = (t.host.name.clone(), t.base_url, t.kind);
+        hosts.push(match got {
+            Ok(v) => HostVersion {
+                host,
+                base_url,
+                target,
+                matches: v.is_commit(commit) && build_id.is_none_or(|b| b == v.build_id),
+                dirty: v.is_dirty(),
+                commit: Some(v.commit),
+                build_id: Some(v.build_id),
+                error: None,
+            },
+            Err(e) => HostVersion {
+                host,
+                base_url,
+                target,
+                commit: None,
+                build_id: None,
+                dirty: false,
+                error: Some(e.to_string()),
+                matches: false,
+            },
+        });
     }
     ParityReport {
         env: env.name.clone(),

@@ -36,6 +36,8 @@ pub struct Inv {
     pub lease_ttl_s: u64,
     /// `[remote] step_timeout_s`.
     pub step_timeout_s: u64,
+    /// `[rollout] canary` (one host alone first).
+    pub canary: bool,
 }
 
 impl Default for Inv {
@@ -61,6 +63,7 @@ impl Default for Inv {
             config: vec![],
             lease_ttl_s: 120,
             step_timeout_s: 120,
+            canary: true,
         }
     }
 }
@@ -165,7 +168,7 @@ impl Bed {
             rollout: Some(Rollout {
                 batch_size: inv.batch_size,
                 parallelism: inv.parallelism,
-                canary: true,
+                canary: inv.canary,
                 lease_ttl_s: inv.lease_ttl_s,
             }),
             envs: vec![env],

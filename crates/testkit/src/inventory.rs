@@ -33,6 +33,7 @@ pub enum OnNetwork {
 pub enum Role {
     App,
     Lb,
+    Db,
     Auto,
 }
 
@@ -214,6 +215,7 @@ impl Val for Role {
         match self {
             Role::App => "app",
             Role::Lb => "lb",
+            Role::Db => "db",
             Role::Auto => "auto",
         }
         .toml()

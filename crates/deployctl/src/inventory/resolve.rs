@@ -99,7 +99,7 @@ fn environment(
     if renv.hosts.is_empty() {
         return Err(src.invalid(Some(env_span), format!("environment `{name}` has no hosts")));
     }
-    let hosts = hosts(src, name, renv, service.port)?;
+    let hosts = hosts(src, name, renv, (service.port, lb.listen))?;
     let rel = |p: &Option<PathBuf>| p.as_ref().map(|p| base.join(p));
     health.ca_file = rel(&health.ca_file);
     artifact.binary = base.join(&artifact.binary);
@@ -134,7 +134,7 @@ fn hosts(
     src: &Source<'_>,
     env: &str,
     renv: &RawEnv,
-    service_port: u16,
+    ports: (u16, u16),
 ) -> Result<Vec<Host>, InventoryError> {
     let mut seen = HashSet::new();
     let mut addresses = HashSet::new();
@@ -166,14 +166,15 @@ fn hosts(
                 format!("duplicate address `{address}` (host `{hname}`) in environment `{env}`: one machine would be deployed twice at once"),
             ));
         }
-        hosts.push(host(rh, renv, service_port));
+        hosts.push(host(rh, renv, ports));
     }
     Ok(hosts)
 }
 
 /// One host with its defaults: user and port from the environment, roles `auto` = detect,
-/// external URL from the address and the service port.
-fn host(rh: &RawHost, renv: &RawEnv, service_port: u16) -> Host {
+/// external URL from the address and the service port, or for a load balancer (roles `lb`
+/// without `app`) the `[lb] listen` port: what its clients use.
+fn host(rh: &RawHost, renv: &RawEnv, (service_port, lb_port): (u16, u16)) -> Host {
     let address = rh.address.get_ref().clone();
     let roles = match &rh.roles {
         None => vec![],
@@ -184,11 +185,13 @@ fn host(rh: &RawHost, renv: &RawEnv, service_port: u16) -> Host {
         Ok(IpAddr::V6(_)) => format!("[{address}]"),
         _ => address.clone(),
     };
+    let lb_only = roles.contains(&Role::Lb) && !roles.contains(&Role::App);
+    let port = if lb_only { lb_port } else { service_port };
     Host {
         external_url: rh
             .external_url
             .clone()
-            .unwrap_or_else(|| format!("http://{url_host}:{service_port}"))
+            .unwrap_or_else(|| format!("http://{url_host}:{port}"))
             .trim_end_matches('/')
             .to_string(),
         name: rh.name.get_ref().clone(),

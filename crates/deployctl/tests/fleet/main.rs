@@ -15,6 +15,7 @@ mod https;
 mod interrupt;
 mod lbgray;
 mod lbkinds;
+mod lblive;
 mod lbload;
 mod lbpid;
 mod lbreload;

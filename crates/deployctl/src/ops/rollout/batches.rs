@@ -20,6 +20,8 @@ pub(super) struct Routing {
     pub during: Pools,
     pub after: Pools,
     pub down: BTreeSet<String>,
+    /// The hosts down in the snapshot (`down` as it was before the run).
+    pub down_before: BTreeSet<String>,
 }
 
 /// Why the batches stopped.
@@ -32,6 +34,9 @@ pub(super) enum Stop {
     CanaryFailed,
     /// A load balancer refused a configuration.
     Lb(String),
+    /// The batch's failures would leave a pool without a live member (named): not applied,
+    /// no new batches; the run rolls back.
+    DeadPool(String),
 }
 
 impl Run<'_> {
@@ -83,6 +88,7 @@ impl Run<'_> {
             before,
             during,
             after,
+            down_before: down.clone(),
             down,
         }
     }
@@ -105,8 +111,8 @@ impl Run<'_> {
                 return Stop::Interrupted;
             }
             let progress = format!("batch {}/{}: {}", n + 1, names.len(), batch.join(", "));
-            if let Err(e) = self.batch(job, hosts, n, lbs, routing, &progress).await {
-                return Stop::Lb(e);
+            if let Err(stop) = self.batch(job, hosts, n, lbs, routing, &progress).await {
+                return stop;
             }
             let canary_failed = hosts
                 .iter()
@@ -126,8 +132,10 @@ impl Run<'_> {
         Stop::Done
     }
 
-    /// One batch: its hosts `down` first when `[lb] down_during_restart`, deployed with
-    /// bounded parallelism, then the LB membership they earned.
+    /// One batch: its hosts `down` first when `[lb] down_during_restart` (unless that would
+    /// leave a pool without a live member), deployed with bounded parallelism, then the LB
+    /// membership they earned, unless it would route a pool to nothing: then nothing is
+    /// applied and the run stops ([`Stop::DeadPool`]).
     async fn batch(
         &self,
         job: &Job<'_>,
@@ -136,7 +144,7 @@ impl Run<'_> {
         lbs: &mut Balancers<'_>,
         routing: &mut Routing,
         progress: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         let mut marked = routing.down.clone();
         if self.env.lb.down_during_restart {
             marked.extend(
@@ -145,8 +153,19 @@ impl Run<'_> {
                     .filter(|h| h.in_batch(n))
                     .map(|h| h.result.host.clone()),
             );
+            if let Some(pool) = lbs.dead_pool(routing.during, &marked) {
+                let mut e = self.audit.event(None, Step::LbRouting, Verdict::Warn);
+                e.detail = Some(format!(
+                    "batch {} stays in rotation during its restart: marking it down would leave the {pool} pool without a live member",
+                    n + 1
+                ));
+                self.audit.record(e);
+                marked = routing.down.clone();
+            }
         }
-        lbs.apply(routing.during, &marked, self.audit).await?;
+        lbs.apply(routing.during, &marked, self.audit)
+            .await
+            .map_err(Stop::Lb)?;
         self.ui.info(progress);
         let mut batch: Vec<&mut HostRun<'_>> = hosts.iter_mut().filter(|h| h.in_batch(n)).collect();
         batch.sort_by_key(|h| h.place);
@@ -157,7 +176,17 @@ impl Run<'_> {
         for h in hosts.iter().filter(|h| h.in_batch(n)) {
             finish::lb_membership(&mut routing.down, &h.result);
         }
-        lbs.apply(routing.during, &routing.down, self.audit).await
+        if let Some(pool) = lbs.dead_pool(routing.during, &routing.down) {
+            let why = format!(
+                "marking {:?} down would leave the {pool} pool without a live member",
+                routing.down
+            );
+            self.ui.info(&format!("{why}: not applied, no new batches"));
+            return Err(Stop::DeadPool(why));
+        }
+        lbs.apply(routing.during, &routing.down, self.audit)
+            .await
+            .map_err(Stop::Lb)
     }
 }
 

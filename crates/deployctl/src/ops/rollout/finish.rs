@@ -27,7 +27,7 @@ pub(super) async fn finish(
             };
         }
     }
-    let mut out = classify(job, hosts, &stop);
+    let (mut out, dead) = keep_a_live_pool(job, lbs, &routing, classify(job, hosts, &stop), &stop);
     let mut lb_error = match stop {
         Stop::Lb(e) => Some(e),
         _ => None,
@@ -49,7 +49,8 @@ pub(super) async fn finish(
     );
     let pools = if back { routing.before } else { routing.after };
     let audit = job.ctx.audit;
-    if let Some(e) = final_routing(lbs, hosts, out, pools, &mut routing.down, audit).await {
+    let down = (&mut routing.down, &routing.down_before);
+    if let Some(e) = final_routing(lbs, hosts, out, pools, down, audit).await {
         lb_error = Some(match lb_error {
             Some(first) => format!("{first}; restoring the routing: {e}"),
             None => e,
@@ -59,10 +60,13 @@ pub(super) async fn finish(
         }
     }
     let results: Vec<&HostResult> = hosts.iter().map(|h| &h.result).collect();
-    let reason = match &lb_error {
-        Some(lb) => format!("{}; load balancer: {lb}", summary(results.iter().copied())),
-        None => summary(results.iter().copied()),
-    };
+    let mut reason = summary(results.iter().copied());
+    if let Some(why) = dead {
+        reason = format!("{reason}; {why}");
+    }
+    if let Some(lb) = &lb_error {
+        reason = format!("{reason}; load balancer: {lb}");
+    }
     record_outcome(&job.ctx, hosts, out, &reason).await;
     (out, reason)
 }
@@ -84,6 +88,8 @@ fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop) -> Outcome {
         job.ctx
             .ui
             .info(&format!("load balancer refused the new configuration: {e}"));
+    }
+    if matches!(stop, Stop::Lb(_) | Stop::DeadPool(_)) {
         out = if hosts.iter().any(|h| h.result.touched) {
             Outcome::Rollback
         } else {
@@ -91,6 +97,44 @@ fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop) -> Outcome {
         };
     }
     out
+}
+
+/// Never route to nothing: a run stopped because its failures would leave a pool without a
+/// live member, or whose SUCCESS / PARTIAL_SUCCESS routing would, ends ROLLBACK (every touched
+/// host restored, the snapshot's routing): the previous build stays in the pool. Returns the
+/// outcome and, when it decided, why (audited).
+fn keep_a_live_pool(
+    job: &Job<'_>,
+    lbs: &Balancers<'_>,
+    routing: &Routing,
+    mut out: Outcome,
+    stop: &Stop,
+) -> (Outcome, Option<String>) {
+    let mut dead = match stop {
+        Stop::DeadPool(why) => Some(why.clone()),
+        _ => None,
+    };
+    if matches!(out, Outcome::Success | Outcome::PartialSuccess) {
+        if let Some(pool) = lbs.dead_pool(routing.after, &routing.down) {
+            let why = format!(
+                "{} with {:?} down would leave the {pool} pool without a live member",
+                out.as_str(),
+                routing.down
+            );
+            job.ctx.ui.info(&format!("{why}: rolling back"));
+            dead = Some(why);
+            out = Outcome::Rollback;
+        }
+    }
+    if let Some(why) = &dead {
+        let mut e = job.ctx.audit.event(None, Step::LbRouting, Verdict::Warn);
+        e.detail = Some(format!(
+            "{why}: the previous build stays in the pool ({})",
+            out.as_str()
+        ));
+        job.ctx.audit.record(e);
+    }
+    (out, dead)
 }
 
 /// Restore every touched host on ROLLBACK (or INTERRUPTED), the failed ones otherwise.
@@ -113,13 +157,15 @@ async fn restore_touched(job: &Job<'_>, hosts: &mut [HostRun<'_>], out: Outcome)
 }
 
 /// Apply `pools` with failed hosts out; after ROLLBACK restored hosts return (a host whose
-/// deployment failed otherwise stays out even when restored: no mixed versions).
+/// deployment failed otherwise stays out even when restored: no mixed versions). A pool is
+/// never left without a live member: then the hosts live in the snapshot (`down_before`) are
+/// let back in, and should the snapshot itself route to nothing, every host.
 async fn final_routing(
     lbs: &mut Balancers<'_>,
     hosts: &[HostRun<'_>],
     out: Outcome,
     pools: Pools,
-    down: &mut BTreeSet<String>,
+    (down, down_before): (&mut BTreeSet<String>, &BTreeSet<String>),
     audit: &Audit,
 ) -> Option<String> {
     if lbs.is_empty() {
@@ -135,6 +181,19 @@ async fn final_routing(
             HostState::RollbackFailed => down.insert(r.host.clone()),
             _ => false,
         };
+    }
+    if lbs.dead_pool(pools, down).is_some() {
+        let was = std::mem::take(down);
+        *down = was.intersection(down_before).cloned().collect();
+        if lbs.dead_pool(pools, down).is_some() {
+            down.clear();
+        }
+        let mut e = audit.event(None, Step::LbRouting, Verdict::Warn);
+        e.detail = Some(format!(
+            "down {was:?} would route a pool to nothing: let back in {:?}",
+            was.difference(down).collect::<Vec<_>>()
+        ));
+        audit.record(e);
     }
     lbs.apply(pools, down, audit).await.err()
 }
