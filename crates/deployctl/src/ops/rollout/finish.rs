@@ -6,6 +6,7 @@ use crate::audit::{Audit, Step, Verdict};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
 use crate::hostrun::{self, HostCtx, HostResult, HostState, Job};
+use crate::interrupt::{self, Watch, FORCED_BOUND};
 use crate::ops::HostRun;
 use crate::outcome::{self, Outcome};
 use std::collections::BTreeSet;
@@ -16,18 +17,22 @@ pub(super) async fn finish(
     hosts: &mut [HostRun<'_>],
     lbs: &mut Balancers<'_>,
     mut routing: Routing,
-    stop: Stop,
+    (stop, watch): (Stop, &Watch),
 ) -> (Outcome, String) {
     for h in hosts.iter_mut() {
         if h.result.state == HostState::Pending {
-            h.result.state = if h.place.is_some() {
+            h.result.state = if h.result.touched {
+                // Cut in flight (a lease lost, a second signal): changed, not verified.
+                h.result.error = Some("stopped in flight".into());
+                HostState::Failed
+            } else if h.place.is_some() {
                 HostState::Skipped
             } else {
                 HostState::Unchanged
             };
         }
     }
-    let mut out = classify(job, hosts, &stop);
+    let mut out = classify(job, hosts, &stop, watch);
     let mut lb_error = match stop {
         Stop::Lb(e) => Some(e),
         _ => None,
@@ -37,19 +42,26 @@ pub(super) async fn finish(
     let failed_restore = hosts
         .iter()
         .any(|h| h.result.state == HostState::RollbackFailed);
-    if out != Outcome::Interrupted && failed_restore {
+    if !matches!(out, Outcome::Interrupted | Outcome::LeaseLost) && failed_restore {
         out = Outcome::RollbackFailed;
     }
     // Final routing, also after an LB error (every LB consistent with the hosts again):
-    // failed hosts stay out of the pools; after ROLLBACK, INTERRUPTED or ABORTED the routing
-    // snapshotted before the run.
-    let back = matches!(
-        out,
-        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
-    );
-    let pools = if back { routing.before } else { routing.after };
+    // failed hosts stay out of the pools; after ROLLBACK, INTERRUPTED, LEASE_LOST or ABORTED
+    // the routing snapshotted before the run. After a second signal, within a bound.
+    let pools = if back(out) {
+        routing.before
+    } else {
+        routing.after
+    };
     let audit = job.ctx.audit;
-    if let Some(e) = final_routing(lbs, hosts, out, pools, &mut routing.down, audit).await {
+    let routed = final_routing(lbs, hosts, out, pools, &mut routing.down, audit);
+    let routed = match interrupt::is_forced() {
+        true => tokio::time::timeout(FORCED_BOUND, routed)
+            .await
+            .unwrap_or_else(|_| Some(format!("not confirmed within {FORCED_BOUND:?}"))),
+        false => routed.await,
+    };
+    if let Some(e) = routed {
         lb_error = Some(match lb_error {
             Some(first) => format!("{first}; restoring the routing: {e}"),
             None => e,
@@ -59,17 +71,35 @@ pub(super) async fn finish(
         }
     }
     let results: Vec<&HostResult> = hosts.iter().map(|h| &h.result).collect();
-    let reason = match &lb_error {
+    let mut reason = match &lb_error {
         Some(lb) => format!("{}; load balancer: {lb}", summary(results.iter().copied())),
         None => summary(results.iter().copied()),
     };
+    if let Some(hosts) = watch.lease_lost() {
+        let lost = interrupt::Stop::LeaseLost(hosts);
+        reason = format!("{lost}: stopped at once, routing restored to the snapshot; {reason}");
+    } else if interrupt::is_forced() {
+        reason = format!(
+            "forced by a second signal: {reason}; {}",
+            interrupt::left_behind()
+        );
+    }
     record_outcome(&job.ctx, hosts, out, &reason).await;
     (out, reason)
 }
 
+/// Outcomes after which the routing snapshotted before the run is restored.
+fn back(out: Outcome) -> bool {
+    matches!(
+        out,
+        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted | Outcome::LeaseLost
+    )
+}
+
 /// The outcome before any restore: from the failures and the tolerance, unless the canary
-/// failed (ROLLBACK), Ctrl-C came (INTERRUPTED) or a load balancer refused.
-fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop) -> Outcome {
+/// failed (ROLLBACK), a signal came (INTERRUPTED), a load balancer refused, or a lease was
+/// lost (LEASE_LOST, whatever else happened).
+fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop, watch: &Watch) -> Outcome {
     let any_failed = hosts.iter().any(|h| h.result.state == HostState::Failed);
     let tolerance = job.ctx.env.thresholds.failure_tolerance;
     let mut out = outcome::classify(counted(hosts), any_failed, tolerance);
@@ -90,12 +120,19 @@ fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop) -> Outcome {
             Outcome::Aborted
         };
     }
+    if watch.lease_lost().is_some() {
+        out = Outcome::LeaseLost;
+    }
     out
 }
 
-/// Restore every touched host on ROLLBACK (or INTERRUPTED), the failed ones otherwise.
+/// Restore every touched host on ROLLBACK (or INTERRUPTED, LEASE_LOST), the failed ones
+/// otherwise. A second signal cuts the restores (the hosts left are named).
 async fn restore_touched(job: &Job<'_>, hosts: &mut [HostRun<'_>], out: Outcome) {
-    let all = matches!(out, Outcome::Rollback | Outcome::Interrupted);
+    let all = matches!(
+        out,
+        Outcome::Rollback | Outcome::Interrupted | Outcome::LeaseLost
+    );
     let restore: Vec<&mut HostRun<'_>> = hosts
         .iter_mut()
         .filter(|h| h.result.touched && (all || h.result.state == HostState::Failed))
@@ -106,10 +143,13 @@ async fn restore_touched(job: &Job<'_>, hosts: &mut [HostRun<'_>], out: Outcome)
     job.ctx
         .ui
         .info(&format!("restoring {} host(s) from backup", restore.len()));
-    fleet::bounded(job.ctx.env.rollout.parallelism, restore, |h| {
+    let all = fleet::bounded(job.ctx.env.rollout.parallelism, restore, |h| {
         hostrun::restore(&job.ctx, h.remote, &mut h.result)
-    })
-    .await;
+    });
+    tokio::select! {
+        _ = all => {}
+        () = interrupt::forced() => job.ctx.ui.info("second signal: the restores are cut"),
+    }
 }
 
 /// Apply `pools` with failed hosts out; after ROLLBACK restored hosts return (a host whose
@@ -125,16 +165,31 @@ async fn final_routing(
     if lbs.is_empty() {
         return None;
     }
-    let back = matches!(
-        out,
-        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
-    );
+    let back = back(out);
     for r in hosts.iter().map(|h| &h.result) {
         match r.state {
             HostState::RolledBack if back => down.remove(&r.host),
             HostState::RollbackFailed => down.insert(r.host.clone()),
             _ => false,
         };
+    }
+    // Back to the snapshot, a host this run changed and did not restore (its restore cut by
+    // a second signal) stays out too, unless that would leave no app host in the pools.
+    if back {
+        let left: Vec<&str> = hosts
+            .iter()
+            .filter(|h| h.result.touched && h.result.state != HostState::RolledBack)
+            .map(|h| h.result.host.as_str())
+            .collect();
+        let app = hosts
+            .iter()
+            .filter(|h| h.result.roles.contains(&crate::inventory::Role::App));
+        let live = app
+            .filter(|h| !down.contains(&h.result.host) && !left.contains(&h.result.host.as_str()))
+            .count();
+        if live > 0 {
+            down.extend(left.iter().map(|h| h.to_string()));
+        }
     }
     lbs.apply(pools, down, audit).await.err()
 }
@@ -156,7 +211,12 @@ async fn record_outcome(ctx: &HostCtx<'_>, hosts: &[HostRun<'_>], out: Outcome, 
             .or_else(|| h.result.previous_build.clone());
         ctx.audit.record(he);
     }
-    hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote)).await;
+    let on_hosts = hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote));
+    if interrupt::is_forced() {
+        let _ = tokio::time::timeout(FORCED_BOUND, on_hosts).await;
+    } else {
+        on_hosts.await;
+    }
     ctx.audit.record(e);
 }
 
@@ -194,8 +254,8 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a HostResult> + Clone) ->
             .collect()
     };
     let mut parts = vec![format!("{} verified", names(HostState::Verified).len())];
-    if crate::interrupt::requested() {
-        parts.insert(0, "interrupted (Ctrl-C)".into());
+    if let Some(name) = crate::interrupt::signal_name() {
+        parts.insert(0, format!("interrupted by {name}"));
     }
     for (label, s) in [
         ("failed", HostState::Failed),
