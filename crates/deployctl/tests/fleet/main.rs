@@ -28,3 +28,4 @@ mod rollback;
 mod rollout;
 mod safety;
 mod secrets;
+mod signals;
