@@ -58,6 +58,8 @@ named! {
         Connect = "connect",
         Detect = "detect",
         Lease = "lease",
+        /// SIGINT, SIGTERM or SIGHUP received (the run stops after the step in flight).
+        Signal = "signal",
         /// `rollback`: the build and run it restores.
         Target = "target",
         /// The build a host served before the run touched it.

@@ -25,7 +25,9 @@ pub enum Exit {
     AnalysisFailed,
     /// 9: `gray --analyze --auto`: the promote or abort it started did not succeed.
     ActionFailed,
-    /// 130: INTERRUPTED (Ctrl-C).
+    /// 10: LEASE_LOST (a host's lease lost during a run: stopped at once, routing restored).
+    LeaseLost,
+    /// 130: INTERRUPTED (SIGINT, SIGTERM or SIGHUP).
     Interrupted,
 }
 
@@ -43,6 +45,7 @@ impl Exit {
             Exit::NeedsDecision => 7,
             Exit::AnalysisFailed => 8,
             Exit::ActionFailed => 9,
+            Exit::LeaseLost => 10,
             Exit::Interrupted => 130,
         }
     }
@@ -80,6 +83,7 @@ mod tests {
             Exit::NeedsDecision,
             Exit::AnalysisFailed,
             Exit::ActionFailed,
+            Exit::LeaseLost,
             Exit::Interrupted,
         ];
         let codes: std::collections::HashSet<u8> = all.iter().map(|e| e.code()).collect();

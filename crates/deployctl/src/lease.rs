@@ -9,6 +9,8 @@
 //! only while it is still ours; release removes it only when it is ours. Hosts are leased one
 //! after the other in name order before any host is changed, so of two runs started together
 //! exactly one passes the first host. A task renews every lease at a quarter of its lifetime;
+//! a renewal that does not answer RENEWED (taken over, removed, failed) marks the host lost
+//! and wakes [`Lease::lost_any`], which stops the run at once ([`crate::interrupt::Watch`]);
 //! [`Lease::release`] (or, on an early return, drop) gives them back; a run killed with
 //! SIGKILL leaves leases that expire after their lifetime.
 
@@ -198,7 +200,8 @@ pub struct Lease {
     bound: Duration,
     hosts: Vec<Arc<dyn Transport>>,
     renewer: Option<tokio::task::JoinHandle<()>>,
-    /// Hosts whose lease another run took (renewal found it gone).
+    /// Hosts whose lease this run lost: another run took it, it was removed, or its
+    /// renewal failed.
     pub lost: Arc<Mutex<Vec<String>>>,
     /// Woken when a host joins `lost`.
     lost_wake: Arc<Notify>,
@@ -288,7 +291,9 @@ async fn renew_loop(
         )
         .await;
         for (t, a) in hosts.iter().zip(answers) {
-            if matches!(&a, Ok((Verdict::Lost, _))) {
+            // Taken over or removed (LOST), or not renewed at all (an error or no answer):
+            // either way this run can no longer prove it owns the host.
+            if !matches!(&a, Ok((Verdict::Renewed, _))) {
                 let mut l = lost.lock().expect("lost leases");
                 if !l.iter().any(|h| h == t.host()) {
                     l.push(t.host().to_string());
@@ -411,12 +416,21 @@ impl RunGuard {
     }
 
     /// Give the leases back (then the local lock); note lost or unreleased leases.
-    pub async fn release(mut self, audit: &crate::audit::Audit) {
+    pub async fn release(self, audit: &crate::audit::Audit) {
+        self.give_back(audit, true).await
+    }
+
+    /// [`RunGuard::release`] for a run that recorded the loss of a lease when it happened.
+    pub async fn release_loss_recorded(self, audit: &crate::audit::Audit) {
+        self.give_back(audit, false).await
+    }
+
+    async fn give_back(mut self, audit: &crate::audit::Audit, note_lost: bool) {
         let lost = self.lease.lost.lock().expect("lost leases").clone();
-        if !lost.is_empty() {
+        if note_lost && !lost.is_empty() {
             let mut e = audit.event(None, crate::audit::Step::Lease, crate::audit::Verdict::Fail);
             e.detail = Some(format!(
-                "lease taken by another run during this one on {}",
+                "lease lost during this run (taken over, removed or not renewed) on {}",
                 lost.join(", ")
             ));
             audit.record(e);

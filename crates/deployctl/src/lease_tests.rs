@@ -32,6 +32,26 @@ async fn a_lease_removed_under_a_run_wakes_lost_any_at_its_next_renewal() {
 }
 
 #[tokio::test]
+async fn a_renewal_that_fails_counts_as_a_lost_lease() {
+    let d = tempfile::tempdir().unwrap();
+    let install = d.path().to_str().unwrap();
+    let hosts = [RemoteHost::local_for_tests()];
+    let ttl = Duration::from_secs(1);
+    let b = Duration::from_secs(20);
+    let mut lease = acquire(&hosts, install, owner("a"), ttl, b).await.unwrap();
+    let lost = lease.lost_any();
+    // The lock file becomes a directory: the script cannot open it, the renewal fails.
+    let lock = d.path().join(".deploy/lease.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    let hosts = tokio::time::timeout(Duration::from_secs(10), lost)
+        .await
+        .expect("lost_any woke at the first failed renewal");
+    assert_eq!(hosts, vec!["local".to_string()]);
+    lease.release().await;
+}
+
+#[tokio::test]
 async fn held_expired_taken_over_renewed_and_released_by_compare_and_swap() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join(".deploy");

@@ -2,7 +2,8 @@
 //! non-DR hosts within the tolerance), ROLLBACK (tolerance exceeded). DR hosts never count
 //! toward the tolerance; ROLLBACK_FAILED (a host could not be restored: it is named and the
 //! fleet may be mixed); ABORTED (stopped before touching a host, or nothing to do);
-//! INTERRUPTED (Ctrl-C). Each outcome has its own exit code.
+//! INTERRUPTED (SIGINT, SIGTERM or SIGHUP); LEASE_LOST (a host's lease lost during the run:
+//! stopped at once). Each outcome has its own exit code.
 
 use crate::exit::Exit;
 use serde::{Deserialize, Serialize};
@@ -17,8 +18,13 @@ pub enum Outcome {
     Aborted,
     /// A restore failed on at least one host (named in the report and the audit log).
     RollbackFailed,
-    /// Stopped by Ctrl-C (SIGINT) after the step in flight; changed hosts restored.
+    /// Stopped by SIGINT, SIGTERM or SIGHUP after the step in flight; changed hosts restored
+    /// (a second signal cuts the waits: the routing is restored, the hosts left are named).
     Interrupted,
+    /// A host's lease was lost during the run (taken over, removed, or not renewed): stopped
+    /// at once, no further host changed, the changed hosts restored, the routing snapshot
+    /// applied.
+    LeaseLost,
 }
 
 impl Outcome {
@@ -31,6 +37,7 @@ impl Outcome {
             Outcome::Aborted => Exit::Aborted,
             Outcome::RollbackFailed => Exit::RollbackFailed,
             Outcome::Interrupted => Exit::Interrupted,
+            Outcome::LeaseLost => Exit::LeaseLost,
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -41,6 +48,7 @@ impl Outcome {
             Outcome::Aborted => "ABORTED",
             Outcome::RollbackFailed => "ROLLBACK_FAILED",
             Outcome::Interrupted => "INTERRUPTED",
+            Outcome::LeaseLost => "LEASE_LOST",
         }
     }
 }
@@ -87,10 +95,11 @@ mod tests {
             Outcome::Aborted,
             Outcome::RollbackFailed,
             Outcome::Interrupted,
+            Outcome::LeaseLost,
         ]
         .iter()
         .map(|o| o.exit_code())
         .collect();
-        assert_eq!(codes.len(), 6);
+        assert_eq!(codes.len(), 7);
     }
 }

@@ -193,7 +193,7 @@ fn take_before(pending: &mut Vec<Record>, end: i64) -> Vec<Record> {
 }
 
 /// Run the windows on the LB hosts `lbs`; every verdict goes to `audit` as it is made. Once
-/// `stop` turns true (operator signal, lost lease) no new window starts: the windows so far.
+/// `stop` sees a reason (operator signal, lost lease) no new window starts: the windows so far.
 pub async fn analyze(
     lbs: &[&RemoteHost],
     s: &LbSettings,
@@ -201,7 +201,7 @@ pub async fn analyze(
     o: &AnalyzeOptions,
     audit: &Audit,
     on_window: &dyn Fn(&WindowVerdict),
-    stop: &tokio::sync::watch::Receiver<bool>,
+    stop: &crate::interrupt::Watch,
 ) -> Result<Analysis, CanaryError> {
     if lbs.is_empty() {
         return Err(CanaryError::NoLb);
@@ -220,10 +220,9 @@ pub async fn analyze(
     let mut pending: Vec<Record> = vec![];
     let mut start = now_ms();
     for i in 0..n {
-        let mut stop = stop.clone();
         tokio::select! {
             () = tokio::time::sleep(o.window) => {}
-            Ok(_) = stop.wait_for(|s| *s) => break,
+            _ = stop.stopped() => break,
         }
         let end = now_ms();
         match fetch_all(lbs, s, &mut out).await {

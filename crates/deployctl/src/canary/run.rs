@@ -22,6 +22,7 @@ use crate::analysis::policy::Decision;
 use crate::analysis::WindowVerdict;
 use crate::audit::{self, Audit, Step};
 use crate::exit::Exit;
+use crate::interrupt::{Stop, Watch};
 use crate::inventory::{Environment, Role};
 use crate::ops::rollout::{self, Mode, RolloutReport, RunError, RunOptions, Within};
 use crate::outcome::Outcome;
@@ -52,7 +53,7 @@ pub enum CanaryOutcome {
     PromoteRefused,
     /// SIGINT, SIGTERM or SIGHUP during the windows: the gray pool was aborted.
     Interrupted,
-    /// The analysis could not go on (a lease lost to another run, the access logs
+    /// The analysis could not go on (a lease lost: taken over, removed or not renewed; the access logs
     /// unreadable): the gray pool was aborted.
     Stopped,
 }
@@ -178,13 +179,6 @@ fn record_outcome(audit: &Audit, outcome: &str, ok: bool, why: &str, action_run:
     audit.record(e);
 }
 
-/// Why the windows stopped before their end.
-#[derive(Debug, Clone)]
-enum Stop {
-    Signal(&'static str),
-    LeaseLost(Vec<String>),
-}
-
 /// What the windows call for.
 enum Next {
     /// Nothing to do: gray stays as it is.
@@ -202,10 +196,9 @@ fn next(analysis: &Result<Analysis, super::CanaryError>, stop: Option<Stop>, aut
             CanaryOutcome::Interrupted,
             format!("{s} during the windows"),
         ),
-        (Some(Stop::LeaseLost(hosts)), _) => Next::Abort(
-            CanaryOutcome::Stopped,
-            format!("lease lost to another run on {}", hosts.join(", ")),
-        ),
+        (Some(lost @ Stop::LeaseLost(_)), _) => {
+            Next::Abort(CanaryOutcome::Stopped, lost.to_string())
+        }
         (None, Err(e)) => Next::Abort(CanaryOutcome::Stopped, format!("analysis: {e}")),
         // An access log unreadable for windows in a row: nobody can judge, route out.
         (
@@ -283,27 +276,11 @@ impl Decide<'_> {
             lbs.len(),
             if self.ao.auto { ", --auto" } else { "" }
         ));
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let lost = self.hold.lost_any();
-        let watcher = tokio::spawn(async move {
-            let why = tokio::select! {
-                () = crate::interrupt::first() => {
-                    Stop::Signal(crate::interrupt::signal_name().unwrap_or("signal"))
-                }
-                hosts = lost => Stop::LeaseLost(hosts),
-            };
-            let _ = tx.send(true);
-            why
-        });
+        let watch = Watch::new(Some(self.hold.lost_any()));
         let t = &self.env.gray.analysis;
         let print = |w: &WindowVerdict| super::show::print_window(self.ui, w);
-        let analysis = analyze(&lbs, &self.env.lb, t, &self.ao, self.audit, &print, &rx).await;
-        let stop = if *rx.borrow() {
-            watcher.await.ok()
-        } else {
-            watcher.abort();
-            None
-        };
+        let analysis = analyze(&lbs, &self.env.lb, t, &self.ao, self.audit, &print, &watch).await;
+        let stop = watch.first();
         (analysis, stop)
     }
 

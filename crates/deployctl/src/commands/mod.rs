@@ -80,26 +80,38 @@ pub fn emit<T: Serialize>(ctx: &Ctx, report: &T, human: impl FnOnce(&T)) -> anyh
     Ok(())
 }
 
-/// Run a command that changes hosts under Ctrl-C handling: a first interrupt is the
-/// operation's to handle (it stops and records INTERRUPTED); a second one drops it.
-/// `None`: forced stop (already said, exit [`Exit::Interrupted`]).
+/// Run a command that changes hosts under signal handling (SIGINT, SIGTERM, SIGHUP): a
+/// first signal is the operation's to handle (it stops and records INTERRUPTED); so is a
+/// second one (the operation cuts its waits, restores the routing and records the outcome,
+/// each bounded). Only if the operation has still not returned [`FORCED_GRACE`] after the
+/// second signal is it dropped. `None`: dropped (already said, exit [`Exit::Interrupted`]).
 async fn interruptible<T>(op: impl std::future::Future<Output = T>) -> Option<T> {
     crate::interrupt::listen();
+    tokio::pin!(op);
     tokio::select! {
-        r = op => Some(r),
-        () = crate::interrupt::forced() => {
-            forced().await;
+        r = &mut op => return Some(r),
+        () = crate::interrupt::forced() => {}
+    }
+    match tokio::time::timeout(FORCED_GRACE, op).await {
+        Ok(r) => Some(r),
+        Err(_) => {
+            dropped().await;
             None
         }
     }
 }
 
-/// Second Ctrl-C: the run's future is dropped (its leases started their release; let it
-/// finish), and what it leaves is said.
-async fn forced() {
+/// How long an operation has after a second signal to restore the routing, record its
+/// outcome and release its leases (each of its steps is bounded well within it).
+const FORCED_GRACE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// The operation did not return within [`FORCED_GRACE`] of the second signal: its future is
+/// dropped (its leases started their release; let it finish), and what it leaves is said.
+async fn dropped() {
     crate::lease::drain(std::time::Duration::from_secs(15)).await;
     eprintln!(
-        "deployctl: forced stop (second Ctrl-C): leases released; {}",
+        "deployctl: forced stop: the run did not end within {FORCED_GRACE:?} of the second \
+         signal; leases released; {}",
         crate::interrupt::left_behind()
     );
 }

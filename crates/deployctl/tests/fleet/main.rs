@@ -32,4 +32,5 @@ mod rollback;
 mod rollout;
 mod safety;
 mod secrets;
+mod signals;
 mod status;

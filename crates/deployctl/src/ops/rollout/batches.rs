@@ -9,6 +9,7 @@ use crate::audit::{Audit, Step, Verdict};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
 use crate::hostrun::{self, HostState, Job};
+use crate::interrupt::Watch;
 use crate::ops::HostRun;
 use crate::outcome;
 use std::collections::BTreeSet;
@@ -28,8 +29,10 @@ pub(super) struct Routing {
 pub(super) enum Stop {
     /// Every batch ran, or failures exceeded the tolerance (the outcome says which).
     Done,
-    /// Ctrl-C before a batch started.
+    /// A first signal (SIGINT, SIGTERM, SIGHUP) before a batch started.
     Interrupted,
+    /// A lease lost or a second signal: the batch in flight was cut, no further host changed.
+    Cut,
     /// The canary failed: no new batches, whatever the tolerance.
     CanaryFailed,
     /// A load balancer refused a configuration.
@@ -46,6 +49,7 @@ impl Run<'_> {
         job: &Job<'_>,
         hosts: &mut [HostRun<'_>],
         report: &mut RolloutReport,
+        watch: &Watch,
     ) -> Ended {
         let members = hosts.iter().map(|h| (h.remote, h.result.roles.as_slice()));
         let mut lbs = Balancers::new(self.env, members, &report.run_id);
@@ -58,10 +62,27 @@ impl Run<'_> {
             report.batches.clear();
             hosts.iter_mut().for_each(|h| h.place = None);
         }
-        let stop = self
-            .batches(job, hosts, &mut lbs, &mut routing, &report.batches)
-            .await;
-        let (out, reason) = finish::finish(job, hosts, &mut lbs, routing, stop).await;
+        let work = async {
+            let stop = self
+                .batches(job, hosts, (&mut lbs, &mut routing), &report.batches, watch)
+                .await;
+            finish::finish(job, hosts, &mut lbs, routing, (stop, watch)).await
+        };
+        // A signal is recorded when it arrives (the run goes on to the end of its step).
+        let noted = async {
+            if let crate::interrupt::Stop::Signal(name) = watch.stopped().await {
+                let mut e = self.audit.event(None, Step::Signal, Verdict::Warn);
+                e.detail = Some(format!(
+                    "{name}: no new batch; the hosts already changed are restored"
+                ));
+                self.audit.record(e);
+            }
+            std::future::pending::<()>().await
+        };
+        let (out, reason) = tokio::select! {
+            ended = work => ended,
+            () = noted => unreachable!("pending"),
+        };
         report.outcome = out;
         report.reason = Some(reason);
         Ended::Finished
@@ -93,26 +114,35 @@ impl Run<'_> {
         }
     }
 
-    /// Batch after batch until done, interrupted, the canary failed, the tolerance is
-    /// exceeded or a load balancer refuses.
+    /// Batch after batch until done, interrupted, cut (a lease lost, a second signal), the
+    /// canary failed, the tolerance is exceeded or a load balancer refuses.
     async fn batches(
         &self,
         job: &Job<'_>,
         hosts: &mut [HostRun<'_>],
-        lbs: &mut Balancers<'_>,
-        routing: &mut Routing,
+        (lbs, routing): (&mut Balancers<'_>, &mut Routing),
         names: &[Vec<String>],
+        watch: &Watch,
     ) -> Stop {
         let tolerance = self.env.thresholds.failure_tolerance;
         for (n, batch) in names.iter().enumerate() {
-            if crate::interrupt::requested() {
-                self.ui
-                    .info("interrupted: no new batch; restoring the hosts already changed");
+            if watch.must_cut() {
+                return self.cut(watch);
+            }
+            if let Some(why) = watch.first() {
+                self.ui.info(&format!(
+                    "{why}: no new batch; restoring the hosts already changed"
+                ));
                 return Stop::Interrupted;
             }
             let progress = format!("batch {}/{}: {}", n + 1, names.len(), batch.join(", "));
-            if let Err(stop) = self.batch(job, hosts, n, lbs, routing, &progress).await {
-                return stop;
+            match self
+                .batch(job, hosts, n, (lbs, routing), &progress, watch)
+                .await
+            {
+                Ok(Cut::No) => {}
+                Ok(Cut::Yes) => return self.cut(watch),
+                Err(stop) => return stop,
             }
             let canary_failed = hosts
                 .iter()
@@ -132,8 +162,26 @@ impl Run<'_> {
         Stop::Done
     }
 
+    /// Stop at once: a lease lost (recorded now: after this record nothing is changed but
+    /// the restores) or a second signal.
+    fn cut(&self, watch: &Watch) -> Stop {
+        let cause = match watch.lease_lost() {
+            Some(hosts) => crate::interrupt::Stop::LeaseLost(hosts).to_string(),
+            None => "second signal".to_string(),
+        };
+        let msg = format!("{cause}: stopped at once, the steps in flight cut");
+        self.ui.info(&msg);
+        if watch.lease_lost().is_some() {
+            let mut e = self.audit.event(None, Step::Lease, Verdict::Fail);
+            e.detail = Some(msg);
+            self.audit.record(e);
+        }
+        Stop::Cut
+    }
+
     /// One batch: its hosts `down` first when `[lb] down_during_restart` (unless that would
-    /// leave a pool without a live member), deployed with bounded parallelism, then the LB
+    /// leave a pool without a live member), deployed with bounded parallelism (cut, with no
+    /// LB change after it, when `watch` says so: a lost lease or a second signal), then the LB
     /// membership they earned, unless it would route a pool to nothing: then nothing is
     /// applied and the run stops ([`Stop::DeadPool`]).
     async fn batch(
@@ -141,10 +189,10 @@ impl Run<'_> {
         job: &Job<'_>,
         hosts: &mut [HostRun<'_>],
         n: usize,
-        lbs: &mut Balancers<'_>,
-        routing: &mut Routing,
+        (lbs, routing): (&mut Balancers<'_>, &mut Routing),
         progress: &str,
-    ) -> Result<(), Stop> {
+        watch: &Watch,
+    ) -> Result<Cut, Stop> {
         let mut marked = routing.down.clone();
         if self.env.lb.down_during_restart {
             marked.extend(
@@ -169,10 +217,13 @@ impl Run<'_> {
         self.ui.info(progress);
         let mut batch: Vec<&mut HostRun<'_>> = hosts.iter_mut().filter(|h| h.in_batch(n)).collect();
         batch.sort_by_key(|h| h.place);
-        fleet::bounded(self.env.rollout.parallelism, batch, |h| {
+        let all = fleet::bounded(self.env.rollout.parallelism, batch, |h| {
             hostrun::deploy(job, h.remote, &mut h.result)
-        })
-        .await;
+        });
+        tokio::select! {
+            _ = all => {}
+            () = watch.cut() => return Ok(Cut::Yes),
+        }
         for h in hosts.iter().filter(|h| h.in_batch(n)) {
             finish::lb_membership(&mut routing.down, &h.result);
         }
@@ -186,8 +237,15 @@ impl Run<'_> {
         }
         lbs.apply(routing.during, &routing.down, self.audit)
             .await
+            .map(|()| Cut::No)
             .map_err(Stop::Lb)
     }
+}
+
+/// Whether a batch's hosts were cut in flight.
+enum Cut {
+    No,
+    Yes,
 }
 
 /// Why a share-only gray run cannot apply `after`: no LB, or a pool without a live member.

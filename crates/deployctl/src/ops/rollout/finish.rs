@@ -6,6 +6,7 @@ use crate::audit::{Audit, Step, Verdict};
 use crate::balancer::{Balancers, Pools};
 use crate::fleet;
 use crate::hostrun::{self, HostCtx, HostResult, HostState, Job};
+use crate::interrupt::{self, Watch, FORCED_BOUND};
 use crate::ops::HostRun;
 use crate::outcome::{self, Outcome};
 use std::collections::BTreeSet;
@@ -16,18 +17,23 @@ pub(super) async fn finish(
     hosts: &mut [HostRun<'_>],
     lbs: &mut Balancers<'_>,
     mut routing: Routing,
-    stop: Stop,
+    (stop, watch): (Stop, &Watch),
 ) -> (Outcome, String) {
     for h in hosts.iter_mut() {
         if h.result.state == HostState::Pending {
-            h.result.state = if h.place.is_some() {
+            h.result.state = if h.result.touched {
+                // Cut in flight (a lease lost, a second signal): changed, not verified.
+                h.result.error = Some("stopped in flight".into());
+                HostState::Failed
+            } else if h.place.is_some() {
                 HostState::Skipped
             } else {
                 HostState::Unchanged
             };
         }
     }
-    let (mut out, dead) = keep_a_live_pool(job, lbs, &routing, classify(job, hosts, &stop), &stop);
+    let classified = classify(job, hosts, &stop, watch);
+    let (mut out, dead) = keep_a_live_pool(job, lbs, &routing, classified, &stop);
     let mut lb_error = match stop {
         Stop::Lb(e) => Some(e),
         _ => None,
@@ -37,20 +43,27 @@ pub(super) async fn finish(
     let failed_restore = hosts
         .iter()
         .any(|h| h.result.state == HostState::RollbackFailed);
-    if out != Outcome::Interrupted && failed_restore {
+    if !matches!(out, Outcome::Interrupted | Outcome::LeaseLost) && failed_restore {
         out = Outcome::RollbackFailed;
     }
     // Final routing, also after an LB error (every LB consistent with the hosts again):
-    // failed hosts stay out of the pools; after ROLLBACK, INTERRUPTED or ABORTED the routing
-    // snapshotted before the run.
-    let back = matches!(
-        out,
-        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
-    );
-    let pools = if back { routing.before } else { routing.after };
+    // failed hosts stay out of the pools; after ROLLBACK, INTERRUPTED, LEASE_LOST or ABORTED
+    // the routing snapshotted before the run. After a second signal, within a bound.
+    let pools = if back(out) {
+        routing.before
+    } else {
+        routing.after
+    };
     let audit = job.ctx.audit;
     let down = (&mut routing.down, &routing.down_before);
-    if let Some(e) = final_routing(lbs, hosts, out, pools, down, audit).await {
+    let routed = final_routing(lbs, hosts, out, pools, down, audit);
+    let routed = match interrupt::is_forced() {
+        true => tokio::time::timeout(FORCED_BOUND, routed)
+            .await
+            .unwrap_or_else(|_| Some(format!("not confirmed within {FORCED_BOUND:?}"))),
+        false => routed.await,
+    };
+    if let Some(e) = routed {
         lb_error = Some(match lb_error {
             Some(first) => format!("{first}; restoring the routing: {e}"),
             None => e,
@@ -67,13 +80,31 @@ pub(super) async fn finish(
     if let Some(lb) = &lb_error {
         reason = format!("{reason}; load balancer: {lb}");
     }
+    if let Some(hosts) = watch.lease_lost() {
+        let lost = interrupt::Stop::LeaseLost(hosts);
+        reason = format!("{lost}: stopped at once, routing restored to the snapshot; {reason}");
+    } else if interrupt::is_forced() {
+        reason = format!(
+            "forced by a second signal: {reason}; {}",
+            interrupt::left_behind()
+        );
+    }
     record_outcome(&job.ctx, hosts, out, &reason).await;
     (out, reason)
 }
 
+/// Outcomes after which the routing snapshotted before the run is restored.
+fn back(out: Outcome) -> bool {
+    matches!(
+        out,
+        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted | Outcome::LeaseLost
+    )
+}
+
 /// The outcome before any restore: from the failures and the tolerance, unless the canary
-/// failed (ROLLBACK), Ctrl-C came (INTERRUPTED) or a load balancer refused.
-fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop) -> Outcome {
+/// failed (ROLLBACK), a signal came (INTERRUPTED), a load balancer refused, or a lease was
+/// lost (LEASE_LOST, whatever else happened).
+fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop, watch: &Watch) -> Outcome {
     let any_failed = hosts.iter().any(|h| h.result.state == HostState::Failed);
     let tolerance = job.ctx.env.thresholds.failure_tolerance;
     let mut out = outcome::classify(counted(hosts), any_failed, tolerance);
@@ -95,6 +126,9 @@ fn classify(job: &Job<'_>, hosts: &[HostRun<'_>], stop: &Stop) -> Outcome {
         } else {
             Outcome::Aborted
         };
+    }
+    if watch.lease_lost().is_some() {
+        out = Outcome::LeaseLost;
     }
     out
 }
@@ -137,9 +171,13 @@ fn keep_a_live_pool(
     (out, dead)
 }
 
-/// Restore every touched host on ROLLBACK (or INTERRUPTED), the failed ones otherwise.
+/// Restore every touched host on ROLLBACK (or INTERRUPTED, LEASE_LOST), the failed ones
+/// otherwise. A second signal cuts the restores (the hosts left are named).
 async fn restore_touched(job: &Job<'_>, hosts: &mut [HostRun<'_>], out: Outcome) {
-    let all = matches!(out, Outcome::Rollback | Outcome::Interrupted);
+    let all = matches!(
+        out,
+        Outcome::Rollback | Outcome::Interrupted | Outcome::LeaseLost
+    );
     let restore: Vec<&mut HostRun<'_>> = hosts
         .iter_mut()
         .filter(|h| h.result.touched && (all || h.result.state == HostState::Failed))
@@ -150,10 +188,13 @@ async fn restore_touched(job: &Job<'_>, hosts: &mut [HostRun<'_>], out: Outcome)
     job.ctx
         .ui
         .info(&format!("restoring {} host(s) from backup", restore.len()));
-    fleet::bounded(job.ctx.env.rollout.parallelism, restore, |h| {
+    let all = fleet::bounded(job.ctx.env.rollout.parallelism, restore, |h| {
         hostrun::restore(&job.ctx, h.remote, &mut h.result)
-    })
-    .await;
+    });
+    tokio::select! {
+        _ = all => {}
+        () = interrupt::forced() => job.ctx.ui.info("second signal: the restores are cut"),
+    }
 }
 
 /// Apply `pools` with failed hosts out; after ROLLBACK restored hosts return (a host whose
@@ -171,16 +212,31 @@ async fn final_routing(
     if lbs.is_empty() {
         return None;
     }
-    let back = matches!(
-        out,
-        Outcome::Rollback | Outcome::Interrupted | Outcome::Aborted
-    );
+    let back = back(out);
     for r in hosts.iter().map(|h| &h.result) {
         match r.state {
             HostState::RolledBack if back => down.remove(&r.host),
             HostState::RollbackFailed => down.insert(r.host.clone()),
             _ => false,
         };
+    }
+    // Back to the snapshot, a host this run changed and did not restore (its restore cut by
+    // a second signal) stays out too, unless that would leave no app host in the pools.
+    if back {
+        let left: Vec<&str> = hosts
+            .iter()
+            .filter(|h| h.result.touched && h.result.state != HostState::RolledBack)
+            .map(|h| h.result.host.as_str())
+            .collect();
+        let app = hosts
+            .iter()
+            .filter(|h| h.result.roles.contains(&crate::inventory::Role::App));
+        let live = app
+            .filter(|h| !down.contains(&h.result.host) && !left.contains(&h.result.host.as_str()))
+            .count();
+        if live > 0 {
+            down.extend(left.iter().map(|h| h.to_string()));
+        }
     }
     if lbs.dead_pool(pools, down).is_some() {
         let was = std::mem::take(down);
@@ -216,8 +272,15 @@ async fn record_outcome(ctx: &HostCtx<'_>, hosts: &[HostRun<'_>], out: Outcome, 
         ctx.audit.record(he);
     }
     let records = hosts.iter().map(|h| (h.remote, &h.result));
-    crate::releases::record_all(ctx, records, out).await;
-    hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote)).await;
+    let on_hosts = async {
+        crate::releases::record_all(ctx, records, out).await;
+        hostrun::append_host_audits(ctx, hosts.iter().map(|h| h.remote)).await;
+    };
+    if interrupt::is_forced() {
+        let _ = tokio::time::timeout(FORCED_BOUND, on_hosts).await;
+    } else {
+        on_hosts.await;
+    }
     ctx.audit.record(e);
 }
 
@@ -255,8 +318,8 @@ pub fn summary<'a>(results: impl IntoIterator<Item = &'a HostResult> + Clone) ->
             .collect()
     };
     let mut parts = vec![format!("{} verified", names(HostState::Verified).len())];
-    if crate::interrupt::requested() {
-        parts.insert(0, "interrupted (Ctrl-C)".into());
+    if let Some(name) = crate::interrupt::signal_name() {
+        parts.insert(0, format!("interrupted by {name}"));
     }
     for (label, s) in [
         ("failed", HostState::Failed),

@@ -3,8 +3,10 @@
 //! fleet (netcheck and connect together), then [`Run::steps`]: gate on the network and the
 //! connections, detect roles, plan the canary and batches, take the lock and leases,
 //! snapshot the load balancers, run the batches (stop starting new ones once the canary
-//! fails or failures among non-DR hosts exceed the tolerance), then `finish`: classify,
-//! restore, final routing, outcome record. Every connection is closed on the one way out.
+//! fails, failures among non-DR hosts exceed the tolerance or a signal came; cut the batch
+//! in flight at once when a lease is lost or a second signal comes), then `finish`:
+//! classify, restore, final routing, outcome record. Every connection is closed on the one
+//! way out.
 
 use crate::artifact::{prepare, ArtifactInfo};
 use crate::audit::{self, Audit, Command, Step, Verdict};
@@ -252,9 +254,21 @@ impl Run<'_> {
                 lease::guard(self.env, remotes, &self.opts.state_dir, self.audit, self.ui).await?,
             ),
         };
-        let ended = self.deploy(&job, &mut hosts, report).await;
+        // A lost lease or a signal stops the run (the holder of an enclosing operation
+        // watches its own leases).
+        let watch = match &guard {
+            Some(g) => crate::interrupt::Watch::new(Some(g.lost_any())),
+            None => crate::interrupt::Watch::signals(),
+        };
+        let ended = self.deploy(&job, &mut hosts, report, &watch).await;
         if let Some(g) = guard {
-            g.release(self.audit).await;
+            // A loss that stopped the run is recorded already, before its outcome.
+            match watch.lease_lost() {
+                Some(_) if report.outcome == crate::outcome::Outcome::LeaseLost => {
+                    g.release_loss_recorded(self.audit).await
+                }
+                _ => g.release(self.audit).await,
+            }
         }
         if let Ended::Finished = ended {
             report.hosts = hosts.into_iter().map(|h| h.result).collect();
