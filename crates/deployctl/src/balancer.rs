@@ -19,6 +19,32 @@ pub enum Pools {
     Gray(f64),
 }
 
+/// The routing an LB holds: gray percentage (`None`: one pool) and the hosts marked down.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub percent: Option<f64>,
+    pub down: BTreeSet<String>,
+}
+
+/// The one snapshot every LB holds (the empty one without LBs), or which LBs differ.
+pub fn agreed(read: &[(String, Snapshot)]) -> Result<Snapshot, String> {
+    let Some((_, first)) = read.first() else {
+        return Ok(Snapshot::default());
+    };
+    if read.iter().all(|(_, s)| s == first) {
+        return Ok(first.clone());
+    }
+    let each: Vec<String> = read
+        .iter()
+        .map(|(h, s)| format!("{h}: gray {:?} down {:?}", s.percent, s.down))
+        .collect();
+    Err(format!(
+        "the load balancers disagree ({}): see `deployctl status`, repair them (or apply one \
+         routing with `gray --percent`) before a run changes them",
+        each.join("; ")
+    ))
+}
+
 /// LB hosts and app members of an environment.
 pub struct Balancers<'a> {
     pub lbs: Vec<&'a RemoteHost>,
@@ -97,13 +123,24 @@ impl<'a> Balancers<'a> {
         self.lbs.is_empty()
     }
 
-    /// Gray percentage (`None`: one pool or no LB) and down hosts in force on the first LB.
-    pub async fn current(&self) -> (Option<f64>, BTreeSet<String>) {
-        let Some(r) = self.lbs.first() else {
-            return (None, BTreeSet::new());
-        };
-        let conf = lbpush::current(r, &self.env.lb).await.unwrap_or_default();
-        (lb::parse_percent(&conf), lb::parse_down(&conf))
+    /// The routing every LB holds on disk: gray percentage (`None`: one pool) and down hosts.
+    /// Every LB is read; an LB that cannot be read, or LBs that disagree, are an error (never
+    /// a default: a wrong snapshot would put down hosts back in the pool or end gray).
+    pub async fn current(&self) -> Result<Snapshot, String> {
+        let futs = self.lbs.iter().map(|r| async move {
+            let conf = lbpush::current(r, &self.env.lb).await;
+            let conf = conf.map_err(|e| format!("{}: routing unreadable: {e}", r.host.name))?;
+            let snap = Snapshot {
+                percent: lb::parse_percent(&conf),
+                down: lb::parse_down(&conf),
+            };
+            Ok::<_, String>((r.host.name.clone(), snap))
+        });
+        let read: Vec<(String, Snapshot)> = fleet::futures_join_all(futs)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        agreed(&read)
     }
 
     /// `pools`, or one pool when a gray share would go to a pool without a live member (every
@@ -222,5 +259,34 @@ impl<'a> Balancers<'a> {
             down: down.clone(),
             gray_hosts: members(Some(true)),
         }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+
+    fn snap(percent: Option<f64>, down: &[&str]) -> Snapshot {
+        Snapshot {
+            percent,
+            down: down.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn lbs_that_agree_give_their_snapshot_and_lbs_that_differ_are_named() {
+        assert_eq!(agreed(&[]).unwrap(), Snapshot::default());
+        let a = snap(Some(10.0), &["h2"]);
+        let same = [
+            ("lb1".to_string(), a.clone()),
+            ("lb2".to_string(), a.clone()),
+        ];
+        assert_eq!(agreed(&same).unwrap(), a);
+        let differ = [("lb1".to_string(), a), ("lb2".to_string(), snap(None, &[]))];
+        let e = agreed(&differ).unwrap_err();
+        assert!(
+            e.contains("lb1: gray Some(10.0)") && e.contains("lb2: gray None"),
+            "{e}"
+        );
     }
 }

@@ -20,6 +20,7 @@ mod lbload;
 mod lbpid;
 mod lbreload;
 mod lbrestore;
+mod lbsnapshot;
 mod lbstate;
 mod lease;
 mod local;

@@ -113,7 +113,17 @@ impl<'a> Abort<'a> {
         self.audit.record(e);
         self.ui
             .info("abort: taking the gray pool out of every load balancer");
-        let (_, mut down) = self.lbs.current().await;
+        // An emergency: an LB that cannot be read (or LBs that disagree) does not stop the
+        // gray pool going out; only the stable hosts marked down may come back in then.
+        let mut down = match self.lbs.current().await {
+            Ok(snap) => snap.down,
+            Err(why) => {
+                let mut e = self.audit.event(None, Step::LbSnapshot, Verdict::Warn);
+                e.detail = Some(format!("{why}: taking the gray pool out regardless"));
+                self.audit.record(e);
+                Default::default()
+            }
+        };
         down.extend(gray_apps(self.env, self.gray));
         let applied = self.lbs.apply(Pools::One, &down, &self.audit).await;
         self.down = down;

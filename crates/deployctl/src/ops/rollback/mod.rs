@@ -338,7 +338,14 @@ impl Run<'_> {
         if lbs.is_empty() || report.target.is_none() {
             return;
         }
-        let (_, mut down) = lbs.current().await;
+        let mut down = match lbs.current().await {
+            Ok(snap) => snap.down,
+            Err(why) => {
+                report.outcome = Outcome::RollbackFailed;
+                report.reason = format!("{}; load balancer not changed: {why}", report.reason);
+                return;
+            }
+        };
         for r in hosts.iter().map(|h| &h.result) {
             match r.state {
                 HostState::RolledBack | HostState::Unchanged => down.remove(&r.host),

@@ -53,7 +53,10 @@ impl Run<'_> {
     ) -> Ended {
         let members = hosts.iter().map(|h| (h.remote, h.result.roles.as_slice()));
         let mut lbs = Balancers::new(self.env, members, &report.run_id);
-        let mut routing = self.routing(&lbs).await;
+        let mut routing = match self.routing(&lbs).await {
+            Ok(r) => r,
+            Err(why) => return Ended::Aborted(format!("nothing touched: {why}")),
+        };
         // `gray --percent P` without `--artifact`: only the share changes, nothing deployed.
         if matches!(self.opts.mode, Mode::Gray(_)) && self.opts.artifact.is_none() {
             if let Some(why) = share_refused(&lbs, routing.after, &routing.down, self.audit) {
@@ -89,8 +92,9 @@ impl Run<'_> {
     }
 
     /// The routing in force (recorded), and the one during and after this run.
-    async fn routing(&self, lbs: &Balancers<'_>) -> Routing {
-        let (current, down) = lbs.current().await;
+    async fn routing(&self, lbs: &Balancers<'_>) -> Result<Routing, String> {
+        let snap = lbs.current().await?;
+        let (current, down) = (snap.percent, snap.down);
         let before = current.map_or(Pools::One, Pools::Gray);
         if !lbs.is_empty() {
             let mut e = self.audit.event(None, Step::LbSnapshot, Verdict::Info);
@@ -105,13 +109,13 @@ impl Run<'_> {
             Mode::Promote => (before, Pools::One),
             Mode::Rollout => (Pools::One, Pools::One),
         };
-        Routing {
+        Ok(Routing {
             before,
             during,
             after,
             down_before: down.clone(),
             down,
-        }
+        })
     }
 
     /// Batch after batch until done, interrupted, cut (a lease lost, a second signal), the
