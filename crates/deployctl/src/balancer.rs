@@ -143,6 +143,31 @@ impl<'a> Balancers<'a> {
         agreed(&read)
     }
 
+    /// Every LB's live routing equals its file on disk; else which LB differs and how (an LB
+    /// that cannot be inspected differs too).
+    pub async fn drift(&self) -> Result<(), String> {
+        let futs = self.lbs.iter().map(|r| async move {
+            match crate::lbview::status(r, &self.env.lb).await {
+                Ok(st) if st.in_sync => None,
+                Ok(st) => Some(format!(
+                    "{}: live routing differs from its file ({})",
+                    r.host.name,
+                    st.mismatches.join("; ")
+                )),
+                Err(e) => Some(format!("{}: live routing not inspected: {e}", r.host.name)),
+            }
+        });
+        let differ: Vec<String> = fleet::futures_join_all(futs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        match differ.is_empty() {
+            true => Ok(()),
+            false => Err(differ.join("; ")),
+        }
+    }
+
     /// `pools`, or one pool when a gray share would go to a pool without a live member (every
     /// gray host, or every stable host, down): a share never routes to nothing.
     pub fn live(&self, pools: Pools, down: &BTreeSet<String>, audit: &Audit) -> Pools {

@@ -31,3 +31,36 @@ fn an_lb_whose_routing_cannot_be_read_stops_the_run_before_any_change() {
         assert!(!lease.exists(), "lease of host {k} released");
     }
 }
+
+/// Live routing that differs from the file on disk is said at the end of the run, by LB, and
+/// the run does not exit 0: someone put a server in maintenance through haproxy's runtime API
+/// behind deployctl's back, and a rollout (which changes no LB) ends PARTIAL_SUCCESS naming it.
+#[test]
+fn live_lb_routing_that_differs_from_its_file_is_named_at_the_end_of_the_run() {
+    let kind = "haproxy";
+    let f = Fleet::on_v1(3, &Inv::behind_lb(kind, &[]));
+    crate::lbload::wait_lb_up(&f.inv, &f.state, kind);
+    let sock = f.bed.srv(0).join("haproxy/haproxy.sock");
+    let server = deployctl::observe::server_name(&f.bed.hosts[2].name);
+    let said = crate::lbstate::haproxy_cli(
+        &sock,
+        &format!("set server deployctl_stable/{server} state maint"),
+    );
+    assert!(said.trim().is_empty(), "{said}");
+    let r = f.rollout(&f.builds.v2);
+    assert_eq!(r.code, 3, "{} {}", r.stderr, r.json);
+    let reason = r.json["reason"].as_str().unwrap_or_default();
+    let lb = &f.bed.hosts[0].name;
+    assert!(
+        reason.contains(&format!("{lb}: live routing differs from its file"))
+            && reason.contains(&server),
+        "{reason}"
+    );
+    // The hosts themselves deployed: every app host serves v2.
+    for k in 1..3 {
+        assert_eq!(
+            served_build(&f.bed.hosts[k].address),
+            Some(build_id(&f.builds.v2))
+        );
+    }
+}

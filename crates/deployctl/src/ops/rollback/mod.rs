@@ -353,7 +353,8 @@ impl Run<'_> {
                 _ => false,
             };
         }
-        if let Err(lb) = lbs.apply(Pools::One, &down, self.ctx.audit).await {
+        let applied = lbs.apply(Pools::One, &down, self.ctx.audit).await;
+        if let Err(lb) = applied.and(lbs.drift().await) {
             report.outcome = Outcome::RollbackFailed;
             report.reason = format!("{}; load balancer: {lb}", report.reason);
         }

@@ -72,6 +72,16 @@ pub(super) async fn finish(
             out = Outcome::PartialSuccess;
         }
     }
+    // The end of every run: live routing equals the file on every LB, or the run says which
+    // LB differs (not after a second signal: bounded already).
+    if lb_error.is_none() && !interrupt::is_forced() {
+        if let Err(d) = lbs.drift().await {
+            lb_error = Some(d);
+            if out == Outcome::Success {
+                out = Outcome::PartialSuccess;
+            }
+        }
+    }
     let results: Vec<&HostResult> = hosts.iter().map(|h| &h.result).collect();
     let mut reason = summary(results.iter().copied());
     if let Some(why) = dead {
