@@ -1,8 +1,8 @@
 //! Role detection from what runs on a host: listening TCP sockets read from `/proc/net/tcp*`
 //! (per network namespace, so correct on shared-kernel test hosts), the processes that own
 //! them (found by socket inode under `/proc/PID/fd`), plus our master's pid file.
-//! nginx or haproxy listening on 80/443 => load balancer (any other program on those ports is
-//! not one); our service port or a live master => app; PostgreSQL/MySQL/Redis/MongoDB ports
+//! nginx or haproxy listening on 80/443 or on `[lb] listen` => load balancer (any other program
+//! on those ports is not one); our service port or a live master => app; PostgreSQL/MySQL/Redis/MongoDB ports
 //! => database.
 
 use crate::inventory::{Environment, Role};
@@ -11,8 +11,17 @@ use crate::scripts::detect as sh;
 use crate::service;
 use std::collections::BTreeSet;
 
-/// Ports a load balancer serves on.
+/// Ports a load balancer serves on, besides `[lb] listen`.
 pub const LB_PORTS: [u16; 2] = [80, 443];
+
+/// The ports an LB of this environment may listen on: 80, 443 and `[lb] listen`.
+pub fn lb_ports(listen: u16) -> Vec<u16> {
+    let mut v = LB_PORTS.to_vec();
+    if !v.contains(&listen) {
+        v.push(listen);
+    }
+    v
+}
 
 /// Listening ports of (port, socket inode) pairs.
 pub fn listening_ports(socks: &[(u16, String)]) -> BTreeSet<u16> {
@@ -45,21 +54,24 @@ pub fn roles_from(
     roles
 }
 
-/// Programs listening on the LB ports (by name; unknown owners are not listed).
+/// Programs listening on the LB ports `ports` (by name; unknown owners are not listed).
 async fn lb_port_programs(
     r: &RemoteHost,
     socks: &[(u16, String)],
+    ports: &[u16],
 ) -> Result<Vec<String>, HostError> {
     let inodes: Vec<String> = socks
         .iter()
-        .filter(|(p, _)| LB_PORTS.contains(p))
+        .filter(|(p, _)| ports.contains(p))
         .map(|(_, i)| i.clone())
         .collect();
     if inodes.is_empty() {
         return Ok(vec![]);
     }
     let args: Vec<&str> = inodes.iter().map(String::as_str).collect();
-    let out = r.script("owners of :80/:443", &sh::OWNERS, &args).await?;
+    let out = r
+        .script("owners of the LB ports", &sh::OWNERS, &args)
+        .await?;
     Ok(sh::parse_owners(&out)?
         .into_iter()
         .filter_map(|(_, comm)| comm)
@@ -75,7 +87,7 @@ pub async fn roles(r: &RemoteHost, env: &Environment) -> Result<(Vec<Role>, bool
         .script("read /proc/net/tcp", &sh::LISTEN, &sh::PROC_NET_TCP)
         .await?;
     let socks = sh::parse_listen(&out)?;
-    let lb = lb_port_programs(r, &socks)
+    let lb = lb_port_programs(r, &socks, &lb_ports(env.lb.listen))
         .await?
         .iter()
         .any(|c| is_lb_program(c));

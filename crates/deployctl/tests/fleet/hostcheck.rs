@@ -150,6 +150,46 @@ fn a_stalled_authentication_fails_within_its_bound_over_openssh() {
 /// A host with roles left to detection: a web server that is not nginx or haproxy listening
 /// on port 80 does not make it a load balancer (it is deployed as an app host, and the other
 /// program is left alone); nginx listening on 443 does.
+/// A plain nginx on bed host 0 listening on `port` (config under `dir`), once it listens.
+fn nginx_on(bed: &Bed, dir: &std::path::Path, port: u16) -> std::process::Child {
+    std::fs::create_dir_all(dir).unwrap();
+    let d = dir.display();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\nhttp {{ access_log off;\n client_body_temp_path {d}/b;\n\
+             proxy_temp_path {d}/p;\n fastcgi_temp_path {d}/f;\n uwsgi_temp_path {d}/u;\n scgi_temp_path {d}/s;\n\
+             server {{ listen {port}; return 200 ok; }} }}\n"
+        ),
+    )
+    .unwrap();
+    let nginx = bed.spawn_in(0, &["/usr/sbin/nginx", "-c", conf.to_str().unwrap()]);
+    bed.wait_listening(0, port);
+    nginx
+}
+
+/// An LB on another port than 80/443 is found through `[lb] listen` (it was silently left
+/// unmanaged, and the gray build then took its plain 1/N share).
+#[test]
+fn nginx_listening_on_the_lb_listen_port_makes_a_host_an_lb() {
+    let f = Fleet::new(
+        1,
+        &Inv {
+            auto_roles: true,
+            lb: vec!["listen = 8081".into()],
+            ..Inv::default()
+        },
+    );
+    let nginx = nginx_on(&f.bed, &f.work.path().join("ng"), 8081);
+    let d = f.run(&["detect", "--env", "bed"]);
+    stop_term(nginx);
+    assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
+    // Nothing deployed yet: an LB only (before: an empty host, so a new app host).
+    assert_eq!(d.json[0]["roles"], serde_json::json!(["lb"]), "{}", d.json);
+}
+
 #[test]
 fn only_nginx_or_haproxy_listening_on_80_or_443_makes_a_host_an_lb() {
     let f = Fleet::new(
@@ -179,22 +219,7 @@ fn only_nginx_or_haproxy_listening_on_80_or_443_makes_a_host_an_lb() {
     bed.wait_listening(0, 80);
     stop(web);
     // nginx on 443 (plain HTTP is enough: what matters is which program listens).
-    let ng = work.path().join("ng");
-    std::fs::create_dir_all(&ng).unwrap();
-    let d = ng.display();
-    let conf = ng.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\nhttp {{ access_log off;\n client_body_temp_path {d}/b;\n\
-             proxy_temp_path {d}/p;\n fastcgi_temp_path {d}/f;\n uwsgi_temp_path {d}/u;\n scgi_temp_path {d}/s;\n\
-             server {{ listen 443; return 200 ok; }} }}\n"
-        ),
-    )
-    .unwrap();
-    let nginx = bed.spawn_in(0, &["/usr/sbin/nginx", "-c", conf.to_str().unwrap()]);
-    bed.wait_listening(0, 443);
+    let nginx = nginx_on(bed, &work.path().join("ng"), 443);
     let d = deployctl(inv, state, &["detect", "--env", "bed"]);
     stop_term(nginx);
     assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
