@@ -168,6 +168,31 @@ impl<'a> Balancers<'a> {
         }
     }
 
+    /// `down` with hosts let back in when `pools` would otherwise route a pool to nothing: first
+    /// the hosts live in `before` (the snapshot), then every host (audited as a warning).
+    pub fn keep_live(
+        &self,
+        pools: Pools,
+        down: &mut BTreeSet<String>,
+        before: &BTreeSet<String>,
+        audit: &Audit,
+    ) {
+        if self.dead_pool(pools, down).is_none() {
+            return;
+        }
+        let was = std::mem::take(down);
+        *down = was.intersection(before).cloned().collect();
+        if self.dead_pool(pools, down).is_some() {
+            down.clear();
+        }
+        let mut e = audit.event(None, Step::LbRouting, Verdict::Warn);
+        e.detail = Some(format!(
+            "down {was:?} would route a pool to nothing: let back in {:?}",
+            was.difference(down).collect::<Vec<_>>()
+        ));
+        audit.record(e);
+    }
+
     /// `pools`, or one pool when a gray share would go to a pool without a live member (every
     /// gray host, or every stable host, down): a share never routes to nothing.
     pub fn live(&self, pools: Pools, down: &BTreeSet<String>, audit: &Audit) -> Pools {

@@ -76,3 +76,37 @@ fn every_host_failing_behind_nginx_ends_rollback_with_the_pool_live() {
 fn every_host_failing_behind_haproxy_ends_rollback_with_the_pool_live() {
     every_host_failing_keeps_the_pool_live("haproxy");
 }
+
+/// `rollback` never routes to nothing either: every restore fails (both backups corrupted),
+/// the hosts still serve v2, and they stay in the pool (they were all marked down, so every
+/// request got 502). ROLLBACK_FAILED, exit 6; clients through the LB are answered by v2.
+#[test]
+fn a_rollback_whose_every_restore_fails_keeps_the_pool_live() {
+    let kind = "nginx";
+    let f = Fleet::on_v1(3, &Inv::behind_lb(kind, &[]));
+    let (bed, builds) = (&f.bed, &f.builds);
+    let r = f.rollout(&builds.v2);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    let run = r.json["run_id"].as_str().unwrap().to_string();
+    for k in [1, 2] {
+        let bin = bed.srv(k).join("hotel/backups").join(&run);
+        let bin = bin.join("files/srv/hotel/hotel-api");
+        let len = std::fs::metadata(&bin).unwrap().len();
+        let file = std::fs::OpenOptions::new().write(true).open(&bin).unwrap();
+        file.set_len(len / 2).unwrap();
+    }
+    let back = f.run(&["rollback", "--env", "bed", "--to", &run]);
+    assert_eq!(back.code, 6, "{} {}", back.stderr, back.json);
+    for k in [1, 2] {
+        let h = back.host(&bed.hosts[k].name);
+        assert_eq!(h["state"], "rollback_failed", "{h}");
+    }
+    f.assert_on(&[1, 2], &builds.v2, true, Some(true));
+    let live = assert_lb_agrees(bed, 0, kind, "after the failed rollback");
+    assert!(live.down.is_empty(), "{live:?}");
+    let after = Mix::start(&bed.hosts[0].address);
+    after.run_more(EXPOSURE, "requests after the rollback");
+    let after = after.stop();
+    assert_clean(&after, 20, "after the failed rollback");
+    assert_eq!(builds_seen(&after), [build_id(&builds.v2)], "{after:?}");
+}

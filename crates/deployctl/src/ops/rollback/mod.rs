@@ -338,7 +338,7 @@ impl Run<'_> {
         if lbs.is_empty() || report.target.is_none() {
             return;
         }
-        let mut down = match lbs.current().await {
+        let before = match lbs.current().await {
             Ok(snap) => snap.down,
             Err(why) => {
                 report.outcome = Outcome::RollbackFailed;
@@ -346,6 +346,7 @@ impl Run<'_> {
                 return;
             }
         };
+        let mut down = before.clone();
         for r in hosts.iter().map(|h| &h.result) {
             match r.state {
                 HostState::RolledBack | HostState::Unchanged => down.remove(&r.host),
@@ -353,6 +354,8 @@ impl Run<'_> {
                 _ => false,
             };
         }
+        // Never route to nothing: hosts whose restore failed still serve their build.
+        lbs.keep_live(Pools::One, &mut down, &before, self.ctx.audit);
         let applied = lbs.apply(Pools::One, &down, self.ctx.audit).await;
         if let Err(lb) = applied.and(lbs.drift().await) {
             report.outcome = Outcome::RollbackFailed;

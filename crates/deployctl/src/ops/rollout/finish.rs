@@ -248,19 +248,7 @@ async fn final_routing(
             down.extend(left.iter().map(|h| h.to_string()));
         }
     }
-    if lbs.dead_pool(pools, down).is_some() {
-        let was = std::mem::take(down);
-        *down = was.intersection(down_before).cloned().collect();
-        if lbs.dead_pool(pools, down).is_some() {
-            down.clear();
-        }
-        let mut e = audit.event(None, Step::LbRouting, Verdict::Warn);
-        e.detail = Some(format!(
-            "down {was:?} would route a pool to nothing: let back in {:?}",
-            was.difference(down).collect::<Vec<_>>()
-        ));
-        audit.record(e);
-    }
+    lbs.keep_live(pools, down, down_before, audit);
     lbs.apply(pools, down, audit).await.err()
 }
 
