@@ -2,7 +2,8 @@
 # haproxy_restore: put the previous haproxy files back and reload haproxy when it runs.
 # Idempotent: a retry with nothing left to move back still reloads, so the live routing is
 # the files' whatever an earlier attempt did.
-# Arguments: $1 haproxy's pid file; $2 the haproxy binary; then the files.
+# Arguments: $1 haproxy's pid file; $2 the haproxy binary; then the files (none: only the
+#   reload, which puts a half-made runtime change back to the files on disk).
 # Exit: 0 restored (or nothing to restore); non-zero: a command failed (stderr).
 # Output: none.
 set -eu

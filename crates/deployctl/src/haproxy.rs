@@ -264,10 +264,15 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
         let mut args: Vec<&str> = vec![&p.sock, &s.socat];
         args.extend(cmds.iter().map(String::as_str));
         // Absolute states: safe to re-send after a lost connection.
-        let out = r
-            .script("haproxy runtime API", &sh::HAPROXY_RUNTIME, &args)
-            .await?;
-        sh::parse_haproxy_runtime(&out)?;
+        let sent = async {
+            let out = r
+                .script("haproxy runtime API", &sh::HAPROXY_RUNTIME, &args)
+                .await?;
+            Ok::<_, HostError>(sh::parse_haproxy_runtime(&out)?)
+        };
+        if let Err(e) = sent.await {
+            return Err(undo_runtime(r, s, &cur, e).await);
+        }
     }
     let mode = if live { "runtime" } else { "full" };
     let pid = s.pid_file();
@@ -289,6 +294,25 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
         return Err(lbpush::with_restore(e, restored.await));
     }
     Ok(change)
+}
+
+/// A runtime change that failed part of the way (some commands took effect): a seamless
+/// reload of the files on disk, unchanged, puts the live state back to them, confirmed by the
+/// serial they hold. `e` with the undo's failure too, if it failed.
+async fn undo_runtime(r: &RemoteHost, s: &LbSettings, disk: &str, e: HostError) -> HostError {
+    let (pid, haproxy) = (s.pid_file(), s.haproxy.clone());
+    let undone = async {
+        let out = r
+            .script("reload haproxy", &sh::HAPROXY_RESTORE, &[&pid, &haproxy])
+            .await?;
+        sh::parse_haproxy_restore(&out)?;
+        match lb::parse_serial(disk) {
+            Some(serial) => lbpush::confirm(r, s, &serial).await,
+            None => Ok(()),
+        }
+    };
+    let e = HostError::Check(format!("{e} (undone: haproxy reloaded the files on disk)"));
+    lbpush::with_restore(e, undone.await)
 }
 
 #[cfg(test)]

@@ -64,3 +64,63 @@ fn live_lb_routing_that_differs_from_its_file_is_named_at_the_end_of_the_run() {
         );
     }
 }
+
+/// haproxy's `[lb] socat` on bed host 0: socat itself, except that once `/srv/socat-arm`
+/// exists the first runtime `set map` command is answered with an error (as haproxy answers a
+/// command it refuses), and the arming file removed.
+const SOCAT_ONCE: &str = r#"#!/bin/sh
+for a in "$@"; do
+  case $a in
+  unix-connect:*)
+    if [ -e /srv/socat-arm ]; then
+      IFS= read -r line || line=
+      case $line in
+      "set map "*) rm -f /srv/socat-arm; echo "fault injected: command refused"; exit 0 ;;
+      esac
+      { printf '%s\n' "$line"; cat; } | /usr/bin/socat "$@"
+      exit $?
+    fi
+    ;;
+  esac
+done
+exec /usr/bin/socat "$@"
+"#;
+
+/// An haproxy runtime change that fails half-way (servers already set ready, the route map
+/// refused) is undone completely: haproxy reloads the unchanged files, and its live routing is
+/// the file's again (it stayed half-changed while the run restored "nothing").
+#[test]
+fn an_haproxy_runtime_change_refused_half_way_is_undone_completely() {
+    use std::os::unix::fs::PermissionsExt;
+    let kind = "haproxy";
+    let knobs = Inv {
+        gray: vec![2],
+        ..Inv::behind_lb(kind, &["socat = \"/srv/socat-once\""])
+    };
+    let f = Fleet::new(3, &knobs);
+    let wrapper = f.bed.srv(0).join("socat-once");
+    std::fs::write(&wrapper, SOCAT_ONCE).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let first = f.run(&["rollout", "--env", "bed"]);
+    assert_eq!(first.code, 0, "{} {}", first.stderr, first.json);
+    crate::lbload::wait_lb_up(&f.inv, &f.state, kind);
+    let before = LbHost::new(&f.bed, 0, kind).owned();
+    std::fs::write(f.bed.srv(0).join("socat-arm"), "").unwrap();
+    let r = f.run(&["gray", "--env", "bed", "--percent", "50"]);
+    assert_ne!(r.code, 0, "{} {}", r.stderr, r.json);
+    let said = format!("{} {}", r.json["reason"], r.stderr);
+    assert!(said.contains("fault injected"), "{said}");
+    assert!(!f.bed.srv(0).join("socat-arm").exists(), "the fault fired");
+    // Disk as before the run, and live routing equal to it.
+    let routing = |conf: &str| -> Vec<String> {
+        let lines = conf.lines().filter(|l| !l.contains("serial"));
+        lines.map(str::to_string).collect()
+    };
+    assert_eq!(
+        routing(&LbHost::new(&f.bed, 0, kind).owned()),
+        routing(&before)
+    );
+    crate::lbstate::assert_lb_agrees(&f.bed, 0, kind, "after the refused change");
+    let lb = crate::lbload::assert_lb_in_sync(&f.inv, &f.state, "after the refused change");
+    assert_eq!(lb["gray_percent"], serde_json::Value::Null, "{lb}");
+}
