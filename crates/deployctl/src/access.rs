@@ -20,6 +20,9 @@ pub enum AccessError {
     Refused(String),
 }
 
+/// Bound of [`HostLink::read_secret`] (a small file: anything longer is a hung host).
+const SECRET_READ_S: u64 = 30;
+
 /// A connection to one host (cheap to clone; every clone shares it).
 #[derive(Clone)]
 pub struct HostLink {
@@ -62,7 +65,12 @@ impl HostLink {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let out = self.t.exec(&argv, None).await?;
+        let bound = std::time::Duration::from_secs(SECRET_READ_S);
+        let out = tokio::time::timeout(bound, self.t.exec(&argv, None))
+            .await
+            .map_err(|_| {
+                AccessError::Refused(format!("reading {file}: no answer within {bound:?}"))
+            })??;
         let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !out.ok() || secret.is_empty() {
             return Err(AccessError::Refused(

@@ -108,8 +108,9 @@ pub async fn apply(
 /// The parser of an apply script's answer.
 pub type Parse = fn(&str) -> Result<Change, ScriptError>;
 
-/// Run a non-idempotent LB step once. When the connection is lost during it, reconnect and
-/// read the served serial: `serial` in force means the step completed.
+/// Run a non-idempotent LB step once, bounded by the step timeout. When the connection is
+/// lost during it, or it does not answer in time, reconnect and read the served serial:
+/// `serial` in force means the step completed.
 pub async fn run_once(
     r: &RemoteHost,
     s: &LbSettings,
@@ -117,23 +118,29 @@ pub async fn run_once(
     (script, args, parse): (&Script, &[&str], Parse),
     serial: &str,
 ) -> Result<Change, HostError> {
-    match r.t.exec(&scripts::argv(script, args), None).await {
-        Ok(out) if out.ok() => Ok(parse(&String::from_utf8_lossy(&out.stdout))?),
-        Ok(out) => Err(HostError::Command {
-            what: what.into(),
-            status: out.status,
-            stderr: out.stderr_str(),
-        }),
-        Err(e) if e.is_transient() => {
-            let _ = r.t.reconnect().await;
-            match confirm(r, s, serial).await {
-                Ok(()) => Ok(Change::Reloaded),
-                Err(_) => Err(HostError::Check(format!(
-                    "{what}: connection lost ({e}); the LB does not serve serial {serial} (re-read, not retried)"
-                ))),
-            }
+    let argv = scripts::argv(script, args);
+    let lost = match tokio::time::timeout(r.step_timeout, r.t.exec(&argv, None)).await {
+        Ok(Ok(out)) if out.ok() => return Ok(parse(&String::from_utf8_lossy(&out.stdout))?),
+        Ok(Ok(out)) => {
+            return Err(HostError::Command {
+                what: what.into(),
+                status: out.status,
+                stderr: out.stderr_str(),
+            })
         }
-        Err(e) => Err(e.into()),
+        Ok(Err(e)) if e.is_transient() => format!("connection lost ({e})"),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => format!(
+            "no answer within {}s (step timeout)",
+            r.step_timeout.as_secs()
+        ),
+    };
+    let _ = r.t.reconnect().await;
+    match confirm(r, s, serial).await {
+        Ok(()) => Ok(Change::Reloaded),
+        Err(_) => Err(HostError::Check(format!(
+            "{what}: {lost}; the LB does not serve serial {serial} (re-read, not retried)"
+        ))),
     }
 }
 

@@ -347,9 +347,9 @@ impl Transport for NativeTransport {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let handle = self.handle.read().await.clone();
-            let _ = handle
-                .disconnect(russh::Disconnect::ByApplication, "done", "en")
-                .await;
+            // Bounded: a peer that stopped answering cannot hold the run's way out.
+            let bye = handle.disconnect(russh::Disconnect::ByApplication, "done", "en");
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), bye).await;
         })
     }
 }

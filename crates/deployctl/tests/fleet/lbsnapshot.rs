@@ -65,7 +65,7 @@ fn live_lb_routing_that_differs_from_its_file_is_named_at_the_end_of_the_run() {
     }
 }
 
-/// haproxy's `[lb] socat` on bed host 0: socat itself, except that once `/srv/socat-arm`
+/// haproxy's `[lb] socat` on bed host 0 (`/srv/fault/socat`): socat itself, except that once `/srv/socat-arm`
 /// exists the first runtime `set map` command is answered with an error (as haproxy answers a
 /// command it refuses), and the arming file removed.
 const SOCAT_ONCE: &str = r#"#!/bin/sh
@@ -95,10 +95,11 @@ fn an_haproxy_runtime_change_refused_half_way_is_undone_completely() {
     let kind = "haproxy";
     let knobs = Inv {
         gray: vec![2],
-        ..Inv::behind_lb(kind, &["socat = \"/srv/socat-once\""])
+        ..Inv::behind_lb(kind, &["socat = \"/srv/fault/socat\""])
     };
     let f = Fleet::new(3, &knobs);
-    let wrapper = f.bed.srv(0).join("socat-once");
+    std::fs::create_dir_all(f.bed.srv(0).join("fault")).unwrap();
+    let wrapper = f.bed.srv(0).join("fault/socat");
     std::fs::write(&wrapper, SOCAT_ONCE).unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let first = f.run(&["rollout", "--env", "bed"]);

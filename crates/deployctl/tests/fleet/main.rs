@@ -13,6 +13,7 @@ mod graysafe;
 mod hostcheck;
 mod https;
 mod interrupt;
+mod lbbound;
 mod lbgray;
 mod lbkinds;
 mod lblive;
