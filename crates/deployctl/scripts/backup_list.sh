@@ -3,7 +3,8 @@
 # Arguments: $1 the backup directory (absent: nothing listed).
 # Exit: 0 done; non-zero: a command failed (stderr).
 # Output: per directory, `backup=NAME` then, when it holds a manifest.json,
-#   `manifest=TEXT` (the file without newlines and NULs). A name holding a newline gives
+#   `manifest=TEXT` (the file without newlines and NULs) and `written=SECONDS` (its mtime by
+#   the host's clock, with milliseconds: the order of backups). A name holding a newline gives
 #   `odd=NAME` (newlines shown as `?`) instead.
 set -eu
 [ -d "$1" ] || exit 0
@@ -19,5 +20,6 @@ for d do
   printf "backup=%s\n" "$n"
   if [ -f "$d/manifest.json" ]; then
     printf "manifest=%s\n" "$(tr -d "\n\0" < "$d/manifest.json")"
+    printf "written=%s\n" "$(stat -c %.3Y "$d/manifest.json")"
   fi
 done' sh {} +

@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Backup {
     pub id: String,
+    /// When its manifest was written, by the host's clock (ms; None: not listed yet).
+    #[serde(default)]
+    pub written_ms: Option<u64>,
     #[serde(flatten)]
     pub manifest: Manifest,
 }
@@ -78,6 +81,7 @@ pub async fn create(
     sh::parse_commit(&out)?;
     Ok(Some(Backup {
         id: run_id.into(),
+        written_ms: None,
         manifest,
     }))
 }
@@ -97,8 +101,12 @@ pub async fn list_all(r: &RemoteHost, l: &Layout) -> Result<Listing, HostError> 
         .await?;
     let mut listing = Listing::default();
     for found in sh::parse_list(&out)? {
-        let (id, text) = match found {
-            sh::Listed::Dir { name, manifest } => (name, manifest.unwrap_or_default()),
+        let (id, text, written_ms) = match found {
+            sh::Listed::Dir {
+                name,
+                manifest,
+                written_ms,
+            } => (name, manifest.unwrap_or_default(), written_ms),
             sh::Listed::Odd(name) => {
                 let why = "name holds a newline (shown as ?)".to_string();
                 listing.ignored.push((name, why));
@@ -109,6 +117,7 @@ pub async fn list_all(r: &RemoteHost, l: &Layout) -> Result<Listing, HostError> 
         match manifest::parse(text) {
             Ok(m) if m.run_id == id => listing.complete.push(Backup {
                 id: id.into(),
+                written_ms,
                 manifest: m,
             }),
             Ok(m) => listing
@@ -120,9 +129,9 @@ pub async fn list_all(r: &RemoteHost, l: &Layout) -> Result<Listing, HostError> 
             Err(why) => listing.ignored.push((id.into(), why)),
         }
     }
-    listing
-        .complete
-        .sort_by(|a, b| (&a.manifest.created, &a.id).cmp(&(&b.manifest.created, &b.id)));
+    // Oldest first by the host's clock (a controller's clock may be off), then the manifest's.
+    let key = |b: &Backup| (b.written_ms, b.manifest.created.clone(), b.id.clone());
+    listing.complete.sort_by_key(key);
     Ok(listing)
 }
 
@@ -195,12 +204,59 @@ mod tests {
         std::fs::write(&l.binary, b"v2").unwrap();
         std::fs::create_dir_all(format!("{root}/backups/x\ny")).unwrap();
         let b2 = create(&r, &l, "r2", "b2").await.unwrap().unwrap();
+        assert_eq!(b2.build_id(), "b2");
         let all = list_all(&r, &l).await.unwrap();
-        assert_eq!(all.complete, vec![b1.clone(), b2]);
+        let ids = |v: &[Backup]| v.iter().map(|b| b.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&all.complete), ["r1", "r2"]);
+        assert_eq!(all.complete[0].manifest, b1.manifest);
+        assert!(all.complete.iter().all(|b| b.written_ms.is_some()));
         assert_eq!(all.ignored.len(), 1, "{:?}", all.ignored);
         restore(&r, &l, &b1, "r3").await.unwrap();
         assert_eq!(std::fs::read(&l.binary).unwrap(), b"v1");
         assert_eq!(rotate(&r, &l, "r2").await.unwrap(), vec!["r1".to_string()]);
         assert_eq!(list(&r, &l).await.unwrap().len(), 1);
+    }
+
+    /// Backups are ordered by the host's clock: a controller whose clock ran ahead wrote a
+    /// later `created` into the older backup; the host's write time still says which is older,
+    /// and rotation removes that one.
+    #[tokio::test]
+    async fn backups_are_ordered_and_rotated_by_the_hosts_clock() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_str().unwrap();
+        let l = Layout {
+            install_dir: format!("{root}/srv"),
+            backup_dir: format!("{root}/backups"),
+            binary: format!("{root}/srv/app"),
+            binary_name: "app".into(),
+            keep: 1,
+            configs: vec![],
+            audit_file: format!("{root}/srv/.deploy/audit.jsonl"),
+            history_file: format!("{root}/srv/.deploy/history.jsonl"),
+        };
+        let r = local();
+        std::fs::create_dir_all(format!("{root}/srv")).unwrap();
+        std::fs::write(&l.binary, b"v1").unwrap();
+        create(&r, &l, "ahead", "b1").await.unwrap().unwrap();
+        std::fs::write(&l.binary, b"v2").unwrap();
+        create(&r, &l, "behind", "b2").await.unwrap().unwrap();
+        // The first controller's clock was an hour ahead: its manifest says later.
+        let m = format!("{root}/backups/ahead/manifest.json");
+        let text = std::fs::read_to_string(&m).unwrap();
+        let mut man: Manifest = serde_json::from_str(&text).unwrap();
+        man.created = "2999-01-01T00:00:00.000Z".into();
+        std::fs::write(&m, serde_json::to_string(&man).unwrap()).unwrap();
+        let st = std::process::Command::new("touch")
+            .args(["-d", "2 minutes ago", &m])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let all = list(&r, &l).await.unwrap();
+        let ids: Vec<&str> = all.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(ids, ["ahead", "behind"], "host order");
+        assert_eq!(
+            rotate(&r, &l, "behind").await.unwrap(),
+            vec!["ahead".to_string()]
+        );
     }
 }

@@ -59,6 +59,8 @@ pub enum Listed {
     Dir {
         name: String,
         manifest: Option<String>,
+        /// When the manifest was written, by the host's clock (ms since the epoch).
+        written_ms: Option<u64>,
     },
     /// A directory whose name holds a newline (shown with `?`): never a backup of ours.
     Odd(String),
@@ -72,6 +74,7 @@ pub fn parse_list(out: &str) -> Result<Vec<Listed>, ScriptError> {
             ("backup", _) => v.push(Listed::Dir {
                 name: l.value.into(),
                 manifest: None,
+                written_ms: None,
             }),
             ("odd", _) => v.push(Listed::Odd(l.value.into())),
             (
@@ -81,10 +84,30 @@ pub fn parse_list(out: &str) -> Result<Vec<Listed>, ScriptError> {
                 }),
             ) => *m = Some(l.value.into()),
             ("manifest", _) => return Err(l.bad(&LIST, "manifest without its directory")),
+            (
+                "written",
+                Some(Listed::Dir {
+                    manifest: Some(_),
+                    written_ms: w @ None,
+                    ..
+                }),
+            ) => *w = Some(host_ms(l.value).ok_or_else(|| l.bad(&LIST, "not SECONDS.mmm"))?),
+            ("written", _) => return Err(l.bad(&LIST, "written without its manifest")),
             _ => return Err(l.bad(&LIST, "unknown key")),
         }
     }
     Ok(v)
+}
+
+/// `SECONDS.mmm` (stat's `%.3Y`) as milliseconds.
+fn host_ms(v: &str) -> Option<u64> {
+    let (s, ms) = v.split_once('.')?;
+    let ok = super::digits(s) && ms.len() == 3 && super::digits(ms);
+    ok.then(|| {
+        s.parse::<u64>()
+            .ok()
+            .map(|s| s * 1000 + ms.parse::<u64>().unwrap())
+    })?
 }
 
 /// [`ROTATE`]'s answer (nothing).
@@ -151,17 +174,19 @@ mod tests {
 
     #[test]
     fn listings_pair_directories_with_their_manifests() {
-        let out = "backup=r1\nmanifest={\"a\":1}\nbackup=r2\nodd=x?y\n";
+        let out = "backup=r1\nmanifest={\"a\":1}\nwritten=1796690466.123\nbackup=r2\nodd=x?y\n";
         assert_eq!(
             parse_list(out).unwrap(),
             vec![
                 Listed::Dir {
                     name: "r1".into(),
-                    manifest: Some("{\"a\":1}".into())
+                    manifest: Some("{\"a\":1}".into()),
+                    written_ms: Some(1_796_690_466_123),
                 },
                 Listed::Dir {
                     name: "r2".into(),
-                    manifest: None
+                    manifest: None,
+                    written_ms: None,
                 },
                 Listed::Odd("x?y".into()),
             ]
@@ -211,19 +236,39 @@ mod tests {
         assert!(out.status.success());
         let mut got = parse_list(&String::from_utf8(out.stdout).unwrap()).unwrap();
         got.sort_by_key(|l| format!("{l:?}"));
+        // The manifest's write time by the host's clock (mtime, milliseconds).
+        let Some(Listed::Dir { written_ms, .. }) = got.first_mut() else {
+            panic!("{got:?}")
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(
+            written_ms.is_some_and(|w| w.abs_diff(now_ms) < 60_000),
+            "{written_ms:?}"
+        );
+        *written_ms = None;
         assert_eq!(
             got,
             vec![
                 Listed::Dir {
                     name: "r1".into(),
-                    manifest: Some("{\"x\": 1}".into())
+                    manifest: Some("{\"x\": 1}".into()),
+                    written_ms: None,
                 },
                 Listed::Dir {
                     name: "r2".into(),
-                    manifest: None
+                    manifest: None,
+                    written_ms: None,
                 },
                 Listed::Odd("a?b".into()),
             ]
         );
+        assert!(
+            parse_list("backup=a\nwritten=1.000\n").is_err(),
+            "written before manifest"
+        );
+        assert!(parse_list("backup=a\nmanifest={}\nwritten=12\n").is_err());
     }
 }
