@@ -5,6 +5,7 @@
 
 mod bytes;
 mod canary;
+mod canary_abort;
 mod canary_decide;
 mod durable;
 mod failures;
