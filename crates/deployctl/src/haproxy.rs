@@ -251,6 +251,7 @@ pub async fn apply(r: &RemoteHost, s: &LbSettings, routing: &Routing) -> Result<
     }
     let live = running && skeleton(&cur) == skeleton(&files.cfg);
     let serial = &routing.serial;
+    accesslog::fetch::rotate(r, s).await?;
     accesslog::fetch::ensure_receiver(r, s).await?;
     for (path, text) in [
         (&p.cfg, &files.cfg),

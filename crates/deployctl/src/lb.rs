@@ -67,8 +67,15 @@ pub struct LbSettings {
     pub upstream_extra: String,
     #[serde(default = "d_nginx")]
     pub nginx: String,
+    /// The access log (`{dir}/access.json`) is rotated to `access.json.1` when it is larger
+    /// than this, at each LB change and at the start of each canary analysis.
+    #[serde(default = "d_access_log_max_mb")]
+    pub access_log_max_mb: u64,
 }
 
+fn d_access_log_max_mb() -> u64 {
+    256
+}
 fn d_check() -> String {
     "inter 3s rise 2 fall 3".into()
 }

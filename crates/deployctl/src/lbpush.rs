@@ -85,6 +85,7 @@ pub async fn apply(
     let tmp = format!("{}.new-{serial}", s.upstream_conf());
     r.run("mkdir", &["mkdir".into(), "-p".into(), s.dir()])
         .await?;
+    crate::accesslog::fetch::rotate(r, s).await?;
     upload(r, &tmp, conf).await?;
     let main = lb::main_conf(s);
     let test = main.replace(&s.upstream_conf(), &tmp);

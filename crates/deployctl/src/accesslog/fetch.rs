@@ -14,6 +14,8 @@ use crate::transport::exec_retry;
 pub const READ: Script = scripts::script!("accesslog_read");
 /// Starts haproxy's log receiver when it is not running.
 pub const RECEIVER: Script = scripts::script!("accesslog_receiver");
+/// Rotates the log over its limit and has its writer reopen it.
+pub const ROTATE: Script = scripts::script!("accesslog_rotate");
 
 /// Bytes read per read at most.
 pub const MAX_BYTES: u64 = 16 << 20;
@@ -112,6 +114,7 @@ async fn read(
 /// the LB clock's offset to this controller's (LB minus controller, ms; measured against the
 /// middle of the round trip).
 pub async fn open(r: &RemoteHost, s: &LbSettings) -> Result<(Cursor, i64), HostError> {
+    rotate(r, s).await?;
     if s.kind == LbKind::Haproxy {
         ensure_receiver(r, s).await?;
     }
@@ -150,6 +153,22 @@ pub async fn fetch(
 }
 
 /// Start haproxy's log receiver when it is not running (idempotent).
+/// Keep the LB's access log within `[lb] access_log_max_mb`: over it, the log becomes
+/// `access.json.1` and its writer reopens a new one (haproxy's receiver is started again by
+/// [`ensure_receiver`], which every caller runs next). True when it rotated.
+pub async fn rotate(r: &RemoteHost, s: &LbSettings) -> Result<bool, HostError> {
+    let max = s.access_log_max_mb.saturating_mul(1 << 20).to_string();
+    let (pid, prog, kind) = match s.kind {
+        LbKind::Nginx => (s.pid_file(), s.nginx.clone(), "nginx"),
+        LbKind::Haproxy => (receiver_pid(s), s.socat.clone(), "haproxy"),
+    };
+    let args = [log_path(s), max, pid, prog, kind.to_string()];
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = r.script("rotate access log", &ROTATE, &argv).await?;
+    let rec = scripts::Record::of(&ROTATE, &out, &["rotated"])?;
+    Ok(rec.one_of("rotated", &["yes", "no"])? == "yes")
+}
+
 pub async fn ensure_receiver(r: &RemoteHost, s: &LbSettings) -> Result<(), HostError> {
     r.run("mkdir", &["mkdir".into(), "-p".into(), s.dir()])
         .await?;

@@ -277,6 +277,12 @@ fn lb(lb: &crate::lb::LbSettings) -> Result<(), Refusal> {
             "nginx directives on one line, each ended by `;`, with no `{`, `}`, `#` or quotes",
         ),
     ];
+    if lb.access_log_max_mb == 0 {
+        return Err(refuse(
+            "access_log_max_mb",
+            "lb.access_log_max_mb must be at least 1".into(),
+        ));
+    }
     for (key, value, ok, what) in raw {
         if !ok {
             return Err(refuse(value, format!("{key} `{value}` must be {what}")));

@@ -297,6 +297,7 @@ pub const ALL: &[Script] = &[
     image::IMAGE,
     crate::accesslog::fetch::READ,
     crate::accesslog::fetch::RECEIVER,
+    crate::accesslog::fetch::ROTATE,
     crate::report::MASTER_LOG_TAIL,
 ];
 

@@ -19,6 +19,7 @@ mod lbgray;
 mod lbkinds;
 mod lblive;
 mod lbload;
+mod lblog;
 mod lbpid;
 mod lbreload;
 mod lbrestore;
