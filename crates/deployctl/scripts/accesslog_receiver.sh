@@ -8,23 +8,10 @@
 # Output: running or started.
 set -eu
 socat=$1; sock=$2; log=$3; pidf=$4
-# Whether the live process pid file $1 names runs the program $2 (on PATH or a path; its
-# file name is compared, so a wrapper named like the program or a binary replaced by a package
-# upgrade still counts): a pid file left by a dead process can name someone else's, which must
-# never be signalled.
-ours() {
-  op=$(cat "$1" 2>/dev/null) || return 1
-  case "$op" in ''|*[!0-9]*) return 1;; esac
-  oexe=$(readlink "/proc/$op/exe" 2>/dev/null) || return 1
-  obin=$(command -v "$2" 2>/dev/null) || return 1
-  oexe=${oexe% (deleted)}
-  obin=$(readlink -f "$obin")
-  [ "${oexe##*/}" = "${obin##*/}" ]
-}
-if ours "$pidf" "$socat" && [ -S "$sock" ]; then
+if owned_pid "$pidf" "$socat" >/dev/null && [ -S "$sock" ]; then
   echo running; exit 0
 fi
-if ours "$pidf" "$socat"; then kill "$op" 2>/dev/null || true; fi
+if op=$(owned_pid "$pidf" "$socat"); then kill "$op" 2>/dev/null || true; fi
 rm -f "$sock"
 setsid "$socat" -u "UNIX-RECV:$sock,mode=600" "OPEN:$log,creat,append" </dev/null >/dev/null 2>&1 &
 echo $! > "$pidf"

@@ -10,19 +10,6 @@
 # Output: change=runtime, change=reloaded or change=started.
 set -eu
 mode=$1; haproxy=$2; pid=$3; serial=$4; shift 4
-# Whether the live process pid file $1 names runs the program $2 (on PATH or a path; its
-# file name is compared, so a wrapper named like the program or a binary replaced by a package
-# upgrade still counts): a pid file left by a dead process can name someone else's, which must
-# never be signalled.
-ours() {
-  op=$(cat "$1" 2>/dev/null) || return 1
-  case "$op" in ''|*[!0-9]*) return 1;; esac
-  oexe=$(readlink "/proc/$op/exe" 2>/dev/null) || return 1
-  obin=$(command -v "$2" 2>/dev/null) || return 1
-  oexe=${oexe% (deleted)}
-  obin=$(readlink -f "$obin")
-  [ "${oexe##*/}" = "${obin##*/}" ]
-}
 test=$1.test-$serial
 sed -e "s|$2|$2.new-$serial|g" -e "s|$3|$3.new-$serial|g" "$1.new-$serial" > "$test"
 if [ "$mode" = full ] && ! out=$("$haproxy" -c -q -f "$test" 2>&1); then
@@ -35,8 +22,8 @@ for f in "$@"; do
   mv -f "$f.new-$serial" "$f"
 done
 if [ "$mode" = runtime ]; then echo change=runtime; exit 0; fi
-if ours "$pid" "$haproxy"; then
-  kill -USR2 "$(cat "$pid")"; echo change=reloaded
+if op=$(owned_pid "$pid" "$haproxy"); then
+  kill -USR2 "$op"; echo change=reloaded
 else
   if ! out=$("$haproxy" -W -D -f "$1" -p "$pid" 2>&1); then
     for f in "$@"; do if [ -e "$f.prev" ]; then mv -f "$f.prev" "$f"; fi; done

@@ -14,19 +14,6 @@
 # Output: change=reloaded or change=started.
 set -eu
 dir=$1; main=$2; up=$3; pid=$4; nginx=$5; tmp=$6; maintext=$7; testtext=$8
-# Whether the live process pid file $1 names runs the program $2 (on PATH or a path; its
-# file name is compared, so a wrapper named like the program or a binary replaced by a package
-# upgrade still counts): a pid file left by a dead process can name someone else's, which must
-# never be signalled.
-ours() {
-  op=$(cat "$1" 2>/dev/null) || return 1
-  case "$op" in ''|*[!0-9]*) return 1;; esac
-  oexe=$(readlink "/proc/$op/exe" 2>/dev/null) || return 1
-  obin=$(command -v "$2" 2>/dev/null) || return 1
-  oexe=${oexe% (deleted)}
-  obin=$(readlink -f "$obin")
-  [ "${oexe##*/}" = "${obin##*/}" ]
-}
 # The pids of master $1's workers that take new connections (not "is shutting down").
 accepting() {
   for d in /proc/[0-9]*; do
@@ -58,8 +45,8 @@ if ! out=$("$nginx" -t -c "$dir/nginx.test.conf" 2>&1); then
 fi
 if [ -e "$up" ]; then cp -p "$up" "$up.prev"; else rm -f "$up.prev"; fi
 mv -f "$tmp" "$up"
-if ours "$pid" "$nginx"; then
-  m=$(cat "$pid"); before=$(accepting "$m")
+if op=$(owned_pid "$pid" "$nginx"); then
+  m=$op; before=$(accepting "$m")
   if ! out=$("$nginx" -s reload -c "$main" 2>&1) || ! settled "$m" "$before"; then
     if [ -e "$up.prev" ]; then mv -f "$up.prev" "$up"; fi
     "$nginx" -s reload -c "$main" >/dev/null 2>&1 || true

@@ -13,9 +13,9 @@ use crate::transport::exec_retry;
 /// Reads the log bytes after an offset (header line, then raw bytes; parsed by [`advance`]).
 pub const READ: Script = scripts::script!("accesslog_read");
 /// Starts haproxy's log receiver when it is not running.
-pub const RECEIVER: Script = scripts::script!("accesslog_receiver");
+pub const RECEIVER: Script = scripts::script!("accesslog_receiver", lib = "lib_owned_pid");
 /// Rotates the log over its limit and has its writer reopen it.
-pub const ROTATE: Script = scripts::script!("accesslog_rotate");
+pub const ROTATE: Script = scripts::script!("accesslog_rotate", lib = "lib_owned_pid");
 
 /// Bytes read per read at most.
 pub const MAX_BYTES: u64 = 16 << 20;

@@ -3,12 +3,12 @@
 use super::{none, Record, Script, ScriptError};
 use crate::lbpush::Change;
 
-pub const NGINX_APPLY: Script = super::script!("nginx_apply");
-pub const NGINX_RESTORE: Script = super::script!("nginx_restore");
+pub const NGINX_APPLY: Script = super::script!("nginx_apply", lib = "lib_owned_pid");
+pub const NGINX_RESTORE: Script = super::script!("nginx_restore", lib = "lib_owned_pid");
 pub const HAPROXY_RUNTIME: Script = super::script!("haproxy_runtime");
 pub const HAPROXY_QUERY: Script = super::script!("haproxy_query");
-pub const HAPROXY_SWAP: Script = super::script!("haproxy_swap");
-pub const HAPROXY_RESTORE: Script = super::script!("haproxy_restore");
+pub const HAPROXY_SWAP: Script = super::script!("haproxy_swap", lib = "lib_owned_pid");
+pub const HAPROXY_RESTORE: Script = super::script!("haproxy_restore", lib = "lib_owned_pid");
 
 fn change(script: &Script, out: &str, choices: &[&'static str]) -> Result<Change, ScriptError> {
     let r = Record::of(script, out, &["change"])?;

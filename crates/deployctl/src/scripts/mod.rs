@@ -15,14 +15,18 @@ pub mod lease;
 pub mod service;
 pub mod upload;
 
-/// One remote script: its file name (without `.sh`) and its text.
+/// One remote script: its file name (without `.sh`), its text, and the text of the shell
+/// functions it uses (a `scripts/lib_*.sh` file, prepended to its body; empty: none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Script {
     pub name: &'static str,
     pub text: &'static str,
+    pub lib: &'static str,
 }
 
-/// `script!("backup_copy")`: the [`Script`] of `crates/deployctl/scripts/backup_copy.sh`.
+/// `script!("backup_copy")`: the [`Script`] of `crates/deployctl/scripts/backup_copy.sh`;
+/// `script!("nginx_apply", lib = "lib_owned_pid")` also prepends the functions of
+/// `scripts/lib_owned_pid.sh` to its body.
 macro_rules! script {
     ($name:literal) => {
         $crate::scripts::Script {
@@ -33,20 +37,37 @@ macro_rules! script {
                 $name,
                 ".sh"
             )),
+            lib: "",
+        }
+    };
+    ($name:literal, lib = $lib:literal) => {
+        $crate::scripts::Script {
+            lib: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/",
+                $lib,
+                ".sh"
+            )),
+            ..$crate::scripts::script!($name)
         }
     };
 }
 pub(crate) use script;
 
 impl Script {
-    /// The text after the opening comment (what is sent to the host).
+    /// The text after the opening comment.
     pub fn body(&self) -> &'static str {
-        let mut rest = self.text;
-        while rest.starts_with('#') {
-            rest = rest.split_once('\n').map_or("", |(_, r)| r);
-        }
-        rest
+        after_header(self.text)
     }
+}
+
+/// `text` after its opening comment lines.
+fn after_header(text: &'static str) -> &'static str {
+    let mut rest = text;
+    while rest.starts_with('#') {
+        rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    }
+    rest
 }
 
 /// What every remote script starts with: a failing command or an unset variable stops it.
@@ -57,11 +78,9 @@ pub const STRICT: &str = "set -eu";
 /// [`STRICT`] (prepended should a body not start with it).
 pub fn argv(script: &Script, args: &[&str]) -> Vec<String> {
     let body = script.body();
-    let body = if body.starts_with(STRICT) {
-        body.to_string()
-    } else {
-        format!("{STRICT}\n{body}")
-    };
+    let rest = body.strip_prefix(STRICT).unwrap_or(body);
+    let rest = rest.strip_prefix('\n').unwrap_or(rest);
+    let body = format!("{STRICT}\n{}{rest}", after_header(script.lib));
     let mut argv = vec!["sh".to_string(), "-c".to_string(), body, "sh".to_string()];
     argv.extend(args.iter().map(|s| s.to_string()));
     argv

@@ -12,6 +12,7 @@ fn the_argv_is_sh_c_body_then_positional_arguments() {
     let s = Script {
         name: "t",
         text: "# shellcheck shell=sh\n# t: test.\nset -eu\ncat \"$1\"\n",
+        lib: "",
     };
     assert_eq!(s.body(), "set -eu\ncat \"$1\"\n");
     let v = argv(&s, &["a b", "$(x)"]);
@@ -24,6 +25,7 @@ fn the_argv_is_sh_c_body_then_positional_arguments() {
             &Script {
                 name: "t",
                 text: body,
+                lib: "",
             },
             &[],
         );
@@ -40,6 +42,7 @@ fn every_script_file_is_registered_documented_strict_and_parses_as_posix_sh() {
     let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("lib_"))
         .collect();
     on_disk.sort();
     let mut named: Vec<String> = ALL.iter().map(|s| format!("{}.sh", s.name)).collect();
@@ -68,6 +71,7 @@ fn output_lines_must_be_key_value() {
     let s = Script {
         name: "t",
         text: "",
+        lib: "",
     };
     let got = lines(&s, "a=1\nb_2=x=y\nc=\n").unwrap();
     let kv: Vec<(&str, &str)> = got.iter().map(|l| (l.key, l.value)).collect();
@@ -86,6 +90,7 @@ fn records_check_their_keys_and_values() {
     let s = Script {
         name: "t",
         text: "",
+        lib: "",
     };
     let r = Record::of(&s, "n=12\nk=yes\n", &["n", "k", "z"]).unwrap();
     assert_eq!(r.num::<u32>("n"), Ok(12));
@@ -123,4 +128,42 @@ fn records_check_their_keys_and_values() {
     assert_eq!(recs[1].opt("k"), None);
     let e = records(&s, "k=a\nn=1", "n", &["n", "k"]).unwrap_err();
     assert!(e.to_string().contains("before the first `n=`"), "{e}");
+}
+
+/// `owned_pid` (scripts/lib_owned_pid.sh, prepended to the scripts that signal a pid file's
+/// process) names a live process only when it runs the program asked for.
+#[test]
+fn owned_pid_names_only_a_process_running_the_program() {
+    let d = tempfile::tempdir().unwrap();
+    let mut sleep = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid_file = d.path().join("x.pid");
+    std::fs::write(&pid_file, sleep.id().to_string()).unwrap();
+    let lib = Script {
+        name: "t",
+        text: "set -eu\nowned_pid \"$1\" \"$2\"\n",
+        lib: super::lb::NGINX_APPLY.lib,
+    };
+    let ask = |program: &str| {
+        let out = run(&argv(&lib, &[pid_file.to_str().unwrap(), program]));
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    assert_eq!(ask("sleep"), (true, sleep.id().to_string()));
+    assert_eq!(ask("/usr/bin/sleep").0, true, "a path to the same program");
+    assert_eq!(ask("nginx").0, false, "another program");
+    sleep.kill().unwrap();
+    sleep.wait().unwrap();
+    assert_eq!(ask("sleep").0, false, "no such process");
+    std::fs::write(&pid_file, "x").unwrap();
+    assert_eq!(ask("sleep").0, false, "no number");
+    // Every script that uses it gets it, after `set -eu`.
+    for s in ALL.iter().filter(|s| !s.lib.is_empty()) {
+        let body = &argv(s, &[])[2];
+        assert!(body.starts_with("set -eu\nowned_pid() {"), "{}", s.name);
+    }
 }
