@@ -3,7 +3,8 @@
 //! commands), owning the install and backup dirs. A rollout and a rollback end with the
 //! fleet on the right build, run by `deploy`; a `sudo = true` file under a root-owned
 //! directory ships (waiting in the login user's own upload dir, installed by `sudo -n`) and
-//! rolls back with its owner, mode and content.
+//! rolls back with its owner, mode and content. Roles are detected by `deploy` too: a
+//! root-run nginx whose fds it cannot read is found through the LB's pid file.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -124,4 +125,28 @@ fn a_deploy_user_ships_a_sudo_file_under_a_root_owned_dir_and_rolls_it_back() {
     );
     assert_eq!(ls(&etc), vec!["tls.key".to_string()]);
     f.assert_on(&[0], &builds.v1, true, None);
+}
+
+#[test]
+fn a_deploy_user_detects_a_root_run_nginx_as_the_lb() {
+    let f = Fleet::new(
+        2,
+        &Inv {
+            auto_roles: true,
+            lb: vec!["listen = 8081".into()],
+            ..deploy_inv()
+        },
+    );
+    // nginx run by root in host 0 with its pid file in the LB dir (/srv/nginx on the host).
+    let dir = f.bed.srv(0).join("nginx");
+    let nginx = crate::hostcheck::nginx_on(&f.bed, &dir, 8081);
+    wait_for("nginx pid file", std::time::Duration::from_secs(10), || {
+        dir.join("nginx.pid").exists()
+    });
+    let d = f.run(&["detect", "--env", "bed"]);
+    crate::hostcheck::stop_term(nginx);
+    assert_eq!(d.code, 0, "{} {}", d.stderr, d.json);
+    assert_eq!(d.json[0]["roles"], serde_json::json!(["lb"]), "{}", d.json);
+    assert_eq!(d.json[1]["roles"], serde_json::json!(["app"]), "{}", d.json);
+    assert_eq!(d.json[0]["detected"], true);
 }
