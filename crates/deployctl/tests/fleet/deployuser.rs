@@ -5,6 +5,7 @@
 //! directory ships (waiting in the login user's own upload dir, installed by `sudo -n`) and
 //! rolls back with its owner, mode and content. Roles are detected by `deploy` too: a
 //! root-run nginx whose fds it cannot read is found through the LB's pid file.
+//! An LB host runs its own nginx as `deploy` through gray and promote.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -149,4 +150,84 @@ fn a_deploy_user_detects_a_root_run_nginx_as_the_lb() {
     assert_eq!(d.json[0]["roles"], serde_json::json!(["lb"]), "{}", d.json);
     assert_eq!(d.json[1]["roles"], serde_json::json!(["app"]), "{}", d.json);
     assert_eq!(d.json[0]["detected"], true);
+}
+
+/// An LB host as `deploy`: the LB dir is its own and it may bind port 80 in the host's network
+/// namespace (`ip_unprivileged_port_start`, as CAP_NET_BIND_SERVICE would), so deployctl starts
+/// and reloads nginx as `deploy`. Gray share by header, then promote.
+#[test]
+fn a_deploy_user_runs_gray_and_promote_through_its_own_nginx() {
+    let f = Fleet::new(
+        3,
+        &Inv {
+            lb_hosts: vec![0],
+            gray: vec![2],
+            // /usr/sbin is not on an unprivileged user's PATH.
+            lb: vec![
+                "nginx = \"/usr/sbin/nginx\"".into(),
+                "split_key = \"$http_x_client\"".into(),
+            ],
+            ..deploy_inv()
+        },
+    );
+    let (bed, builds) = (&f.bed, &f.builds);
+    let lbdir = bed.srv(0).join("nginx");
+    std::fs::create_dir(&lbdir).unwrap();
+    let st = std::process::Command::new("chown")
+        .arg(format!("{USER}:{USER}"))
+        .arg(&lbdir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let ns = &bed.hosts[0].netns;
+    let st = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "sysctl", "-qw"])
+        .arg("net.ipv4.ip_unprivileged_port_start=80")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = f.run(&["rollout", "--env", "bed"]);
+    assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
+    let pid = std::fs::read_to_string(lbdir.join("nginx.pid")).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap();
+    assert_eq!(
+        uid.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap(),
+        uid_of(USER),
+        "nginx runs as {USER}"
+    );
+    let lb = bed.hosts[0].address.clone();
+    let (v1, v2) = (build_id(&builds.v1), build_id(&builds.v2));
+    let v2_path = builds.v2.to_str().unwrap();
+    let r = f.run(&[
+        "gray",
+        "--env",
+        "bed",
+        "--percent",
+        "50",
+        "--artifact",
+        v2_path,
+    ]);
+    assert_eq!(r.code, 0, "gray: {} {}", r.stderr, r.json);
+    let headed = crate::gray::rt().block_on(async {
+        let mut v = vec![];
+        for _ in 0..20 {
+            v.push(crate::gray::build_via(&lb, &[("X-Gray", "1".into())]).await);
+        }
+        v
+    });
+    assert!(headed.iter().all(|b| *b == v2), "header routes to gray");
+    let seen = crate::gray::builds_for_keys(&lb, 0..400);
+    assert!(seen.iter().all(|b| *b == v1 || *b == v2));
+    assert!(seen.contains(&v1) && seen.contains(&v2), "both sides serve");
+    let r = f.run(&["promote", "--env", "bed", "--artifact", v2_path]);
+    assert_eq!(r.code, 0, "promote: {} {}", r.stderr, r.json);
+    assert!(crate::gray::builds_for_keys(&lb, 0..100)
+        .iter()
+        .all(|b| *b == v2));
+    f.assert_on(&[1, 2], &builds.v2, true, Some(true));
 }
