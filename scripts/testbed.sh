@@ -12,6 +12,9 @@
 #   hosts             "name address netns" per line    deploy.toml   inventory for env NAME
 #   hK/               host K: sshd_config, host key, sshd.pid, sshd.log, srv/ (its /srv, with
 #                     admin.token: a random 0600 admin token for the masters)
+# Every host also accepts the client key for the unprivileged user `deploy` (created once per
+# machine, idempotently, with the sudoers drop-in /etc/sudoers.d/deployctl-testbed limited to
+# the commands deployctl runs through `sudo -n`; see ensure_deploy_user).
 # Addresses come from 198.18.0.0/15 (RFC 2544 benchmarking range): bed slot S uses 198.18.S.0/24,
 # bridge dbrS at .1, host K at .(K+1). Slots are claimed atomically with mkdir under /run/dctl-testbed.
 # Requires root; installs openssh-server and nftables when missing.
@@ -67,6 +70,44 @@ ensure_packages() {
   fi
 }
 
+# The unprivileged login user of the bed's "deploy user" tests: no password (`*`: key logins
+# only, not locked for sshd), a POSIX login shell, and a sudoers drop-in that lets it run
+# through `sudo -n` exactly the commands of deployctl's privileged steps (crates/deployctl/
+# scripts: backup_copy, backup_restore, file_sha256, upload_install_sudo), nothing else.
+# Validated with `visudo -cf` before it is put in place (a broken drop-in breaks all of sudo).
+DEPLOY_USER=deploy
+SUDOERS=/etc/sudoers.d/deployctl-testbed
+sudoers_text() {
+  local cmds=() c p
+  for c in test cp sha256sum stat chown chmod sync mv rm; do
+    p=$(type -P "$c") || die "no $c"
+    cmds+=("$p")
+  done
+  local IFS=,
+  echo "# written by scripts/testbed.sh: the bed's deploy user, only deployctl's sudo -n commands"
+  echo "Defaults:$DEPLOY_USER !requiretty"
+  echo "$DEPLOY_USER ALL=(root) NOPASSWD: ${cmds[*]}"
+}
+
+ensure_deploy_user() {
+  exec 9>/run/dctl-testbed-user.lock; flock 9
+  if ! id -u "$DEPLOY_USER" >/dev/null 2>&1; then
+    log "creating user $DEPLOY_USER"
+    useradd --create-home --user-group --shell /bin/sh --password '*' "$DEPLOY_USER"
+  fi
+  local want tmp
+  want=$(sudoers_text)
+  if [ ! -f "$SUDOERS" ] || [ "$(cat "$SUDOERS")" != "$want" ] \
+     || [ "$(stat -c '%a %U' "$SUDOERS")" != "440 root" ]; then
+    tmp=$(mktemp /etc/sudoers.d/.deployctl-testbed.XXXXXX)
+    printf '%s\n' "$want" > "$tmp"
+    chmod 0440 "$tmp"
+    visudo -cqf "$tmp" || { rm -f "$tmp"; die "sudoers drop-in does not validate"; }
+    mv -f "$tmp" "$SUDOERS"
+  fi
+  exec 9>&-
+}
+
 claim_slot() {
   mkdir -p "$REG"
   if [ -n "$SLOT" ]; then
@@ -93,11 +134,14 @@ up() {
   [ "$(id -u)" = 0 ] || die "must run as root"
   [ -e "$DIR/slot" ] && die "bed $NAME exists ($DIR); run: $0 down --name $NAME"
   ensure_packages
+  ensure_deploy_user
   mkdir -p /run/sshd
   claim_slot
   mkdir -p "$DIR"; echo "$SLOT" > "$DIR/slot"; echo "$DIR" > "$REG/slot-$SLOT/dir"
   ssh-keygen -q -t ed25519 -N '' -C "deployctl-testbed-$NAME" -f "$DIR/id_ed25519"
   cp "$DIR/id_ed25519.pub" "$DIR/authorized_keys"
+  # sshd reads the keys as the login user: `deploy` must reach them (the private key stays 0600).
+  chmod 0755 "$DIR"; chmod 0644 "$DIR/authorized_keys"
   : > "$DIR/empty"; : > "$DIR/known_hosts"; : > "$DIR/hosts"
   # Record whether /run/netns is already a mount point: tear-down unmounts it only if we made it.
   (

@@ -1,6 +1,8 @@
 //! Role detection from what runs on a host: listening TCP sockets read from `/proc/net/tcp*`
 //! (per network namespace, so correct on shared-kernel test hosts), the processes that own
-//! them (found by socket inode under `/proc/PID/fd`), plus our master's pid file.
+//! them (found by socket inode under `/proc/PID/fd`; for a login user who cannot read another
+//! user's fds, the LB's pid file naming a live process whose network namespace lists the
+//! socket), plus our master's pid file.
 //! nginx or haproxy listening on 80/443 or on `[lb] listen` => load balancer (any other program
 //! on those ports is not one); our service port or a live master => app; PostgreSQL/MySQL/Redis/MongoDB ports
 //! => database.
@@ -54,11 +56,15 @@ pub fn roles_from(
     roles
 }
 
-/// Programs listening on the LB ports `ports` (by name; unknown owners are not listed).
+/// Programs listening on the LB ports `ports` (by name; unknown owners are not listed). A
+/// login user who cannot see the owner's file descriptors (an LB run by root) gets the
+/// process `lb_pid_file` names when its network namespace lists the socket
+/// (detect_owners.sh).
 async fn lb_port_programs(
     r: &RemoteHost,
     socks: &[(u16, String)],
     ports: &[u16],
+    lb_pid_file: &str,
 ) -> Result<Vec<String>, HostError> {
     let inodes: Vec<String> = socks
         .iter()
@@ -68,7 +74,9 @@ async fn lb_port_programs(
     if inodes.is_empty() {
         return Ok(vec![]);
     }
-    let args: Vec<&str> = inodes.iter().map(String::as_str).collect();
+    let args: Vec<&str> = std::iter::once(lb_pid_file)
+        .chain(inodes.iter().map(String::as_str))
+        .collect();
     let out = r
         .script("owners of the LB ports", &sh::OWNERS, &args)
         .await?;
@@ -87,7 +95,8 @@ pub async fn roles(r: &RemoteHost, env: &Environment) -> Result<(Vec<Role>, bool
         .script("read /proc/net/tcp", &sh::LISTEN, &sh::PROC_NET_TCP)
         .await?;
     let socks = sh::parse_listen(&out)?;
-    let lb = lb_port_programs(r, &socks, &lb_ports(env.lb.listen))
+    let lb_pid = env.lb.pid_file();
+    let lb = lb_port_programs(r, &socks, &lb_ports(env.lb.listen), &lb_pid)
         .await?
         .iter()
         .any(|c| is_lb_program(c));

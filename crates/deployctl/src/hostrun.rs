@@ -264,6 +264,7 @@ async fn ship(job: &Job<'_>, r: &RemoteHost, res: &mut HostResult) -> Result<(),
                     p.mode,
                     p.privileged.as_deref(),
                     &ctx.audit.run_id,
+                    &l.install_dir,
                 ),
             )
             .await?;

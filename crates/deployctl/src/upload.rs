@@ -1,8 +1,10 @@
 //! Upload of one file: written under `umask 077` to a temporary name in an owner-only
 //! directory next to its destination, resumed from the bytes already on the host when the
 //! connection dies, sha256-verified on the host, then renamed over the destination (atomic on
-//! one filesystem; through `sudo -n` for privileged files). A failed upload never leaves a
-//! partial file at the destination, nor its temporary file.
+//! one filesystem). A privileged file (`sudo = true`) waits instead in the login user's own
+//! upload directory under the install dir (its destination's directory may be root's), and
+//! `sudo -n` copies it next to the destination and renames it over it. A failed upload never
+//! leaves a partial file at the destination, nor its temporary file.
 
 use crate::remote::{HostError, RemoteHost};
 use crate::scripts::files::{self, FileSha};
@@ -43,16 +45,28 @@ pub async fn upload(
     mode: u32,
     tag: &str,
 ) -> Result<UploadReport, HostError> {
-    upload_as(r, data, sha256, dest, mode, None, tag).await
+    upload_as(r, data, sha256, dest, mode, None, tag, "").await
 }
+
+/// The login user's upload directory under `install_dir`.
+const UPLOAD_DIR: &str = ".deployctl-upload";
 
 /// Where the bytes wait: `DIR/.deployctl-upload/NAME.TAG.N` for attempt N, in a directory
 /// only the login user can enter, written under `umask 077` (a secret is never readable by
 /// others, even half-written), on the destination's filesystem (the final rename is atomic).
+/// A privileged file (`privileged`) waits in `INSTALL_DIR/.deployctl-upload/` instead, named
+/// after its whole path (`/` as `%`: two privileged `app.toml` never share a name, and none
+/// shares one with a file of the install dir): the login user may not write its destination's
+/// directory; `sudo -n` makes the copy next to the destination that is renamed over it.
 /// Returns the directory and the per-run base name (`NAME.TAG`); [`attempt_path`] adds N.
-pub fn temp_path(dest: &str, tag: &str) -> (String, String) {
+pub fn temp_path(dest: &str, tag: &str, privileged: bool, install_dir: &str) -> (String, String) {
     let (dir, name) = dest.rsplit_once('/').unwrap_or((".", dest));
-    let tmpdir = format!("{dir}/.deployctl-upload");
+    if privileged {
+        let tmpdir = format!("{}/{UPLOAD_DIR}", install_dir.trim_end_matches('/'));
+        let base = format!("{tmpdir}/{}.{tag}", dest.replace('/', "%"));
+        return (tmpdir, base);
+    }
+    let tmpdir = format!("{dir}/{UPLOAD_DIR}");
     let base = format!("{tmpdir}/{name}.{tag}");
     (tmpdir, base)
 }
@@ -63,8 +77,10 @@ pub fn attempt_path(base: &str, attempt: u32) -> String {
     format!("{base}.{attempt}")
 }
 
-/// Like [`upload`]; with `privileged = Some(owner)` the file is installed through `sudo -n`
-/// (owned by `owner` when not empty). Temporary files are removed on every failure.
+/// Like [`upload`]; with `privileged = Some(owner)` the file waits under `install_dir` and is
+/// installed through `sudo -n` (owned by `owner` when not empty). Temporary files are removed
+/// on every failure.
+#[allow(clippy::too_many_arguments)]
 pub async fn upload_as(
     r: &RemoteHost,
     data: &[u8],
@@ -73,8 +89,9 @@ pub async fn upload_as(
     mode: u32,
     privileged: Option<&str>,
     tag: &str,
+    install_dir: &str,
 ) -> Result<UploadReport, HostError> {
-    let (tmpdir, base) = temp_path(dest, tag);
+    let (tmpdir, base) = temp_path(dest, tag, privileged.is_some(), install_dir);
     sh::parse_dir(&r.script("upload dir", &sh::DIR, &[&tmpdir]).await?)?;
     let out = async {
         let (report, tmp) = transfer(r, data, sha256, &base, dest).await?;

@@ -92,6 +92,24 @@ impl Bed {
         self.dir.join(format!("h{}/srv", k + 1))
     }
 
+    /// Prepare every host for the unprivileged login `user` (the bed's `deploy`, see
+    /// scripts/testbed.sh): the install dir `/srv/hotel` (with the backups under it) is theirs
+    /// and so is the masters' admin token, which the service they start reads. `/srv` itself
+    /// stays root's.
+    pub fn own_install_dirs(&self, user: &str) {
+        for k in 0..self.hosts.len() {
+            let (srv, hotel) = (self.srv(k), self.srv(k).join("hotel"));
+            std::fs::create_dir_all(&hotel).unwrap();
+            let st = Command::new("chown")
+                .arg(format!("{user}:{user}"))
+                .arg(&hotel)
+                .arg(srv.join("admin.token"))
+                .status()
+                .unwrap();
+            assert!(st.success(), "chown {user} on host {k}");
+        }
+    }
+
     /// Whether nothing was installed on host k: its `/srv` holds only what the bed put there
     /// (the masters' `admin.token`).
     pub fn untouched(&self, k: usize) -> bool {

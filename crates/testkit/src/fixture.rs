@@ -21,6 +21,9 @@ impl Fleet {
     /// Bed up, builds stamped, inventory written; nothing deployed.
     pub fn new(n: usize, knobs: &Inv) -> Fleet {
         let bed = Bed::up(n);
+        if let Some(user) = &knobs.user {
+            bed.own_install_dirs(user);
+        }
         let builds = Builds::new();
         let work = tempfile::tempdir().unwrap();
         let state = work.path().join("state");

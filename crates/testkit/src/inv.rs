@@ -38,6 +38,9 @@ pub struct Inv {
     pub step_timeout_s: u64,
     /// `[rollout] canary` (one host alone first).
     pub canary: bool,
+    /// Every host's login `user` (none: root). A [`crate::fixture::Fleet`] prepares the hosts
+    /// for it ([`Bed::own_install_dirs`]).
+    pub user: Option<String>,
 }
 
 impl Default for Inv {
@@ -64,6 +67,7 @@ impl Default for Inv {
             lease_ttl_s: 120,
             step_timeout_s: 120,
             canary: true,
+            user: None,
         }
     }
 }
@@ -141,6 +145,7 @@ impl Bed {
                 _ if inv.lb_hosts.contains(&k) => Role::Lb,
                 _ => Role::App,
             }];
+            h.user = inv.user.clone();
             h.dr = Some(inv.dr.contains(&k));
             h.gray = Some(inv.gray.contains(&k));
             h.external_url = inv

@@ -64,6 +64,8 @@ pub struct Host {
     pub address: String,
     /// SSH port when not 22.
     pub port: Option<u16>,
+    /// Login user when not the environment's (root).
+    pub user: Option<String>,
     pub roles: Vec<Role>,
     /// `dr` and `gray` flags, written when `Some`.
     pub dr: Option<bool>,
@@ -77,6 +79,7 @@ impl Host {
             name: name.into(),
             address: address.into(),
             port: None,
+            user: None,
             roles: vec![],
             dr: None,
             gray: None,
@@ -269,6 +272,7 @@ impl Val for Host {
             ("name", Some(self.name.toml())),
             ("address", Some(self.address.toml())),
             ("port", self.port.map(|p| p.toml())),
+            ("user", self.user.as_ref().map(|u| u.toml())),
             ("roles", (!self.roles.is_empty()).then(|| self.roles.toml())),
             ("dr", self.dr.map(|b| b.toml())),
             ("gray", self.gray.map(|b| b.toml())),

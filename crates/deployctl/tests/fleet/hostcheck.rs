@@ -12,7 +12,7 @@ fn stop(mut c: Child) {
 }
 
 /// SIGTERM (nginx's master stops its workers on it), then wait.
-fn stop_term(mut c: Child) {
+pub(crate) fn stop_term(mut c: Child) {
     let st = Command::new("kill")
         .args(["-TERM", &c.id().to_string()])
         .status()
@@ -151,7 +151,7 @@ fn a_stalled_authentication_fails_within_its_bound_over_openssh() {
 /// on port 80 does not make it a load balancer (it is deployed as an app host, and the other
 /// program is left alone); nginx listening on 443 does.
 /// A plain nginx on bed host 0 listening on `port` (config under `dir`), once it listens.
-fn nginx_on(bed: &Bed, dir: &std::path::Path, port: u16) -> std::process::Child {
+pub(crate) fn nginx_on(bed: &Bed, dir: &std::path::Path, port: u16) -> std::process::Child {
     std::fs::create_dir_all(dir).unwrap();
     let d = dir.display();
     let conf = dir.join("nginx.conf");

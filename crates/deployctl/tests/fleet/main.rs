@@ -7,6 +7,7 @@ mod bytes;
 mod canary;
 mod canary_abort;
 mod canary_decide;
+mod deployuser;
 mod durable;
 mod failures;
 pub mod gray;
