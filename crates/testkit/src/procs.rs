@@ -119,3 +119,29 @@ pub fn listening_on(port: u16, pid: i32) -> Vec<u64> {
         .map(|(_, _, inode)| inode)
         .collect()
 }
+
+/// Someone else's process (`sleep`, at most `secs`), stopped by its pid when dropped: what a
+/// stale pid file may come to name once its pid is reused.
+pub struct Bystander(std::process::Child);
+
+impl Bystander {
+    pub fn spawn(secs: u32) -> Bystander {
+        let child = std::process::Command::new("sleep")
+            .arg(secs.to_string())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Bystander(child)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -168,21 +168,26 @@ mod tests {
         RemoteHost::local_for_tests()
     }
 
-    /// The backup scripts run for real (local host): copy, commit, list, restore, rotate.
-    #[tokio::test]
-    async fn backups_are_taken_listed_restored_and_rotated_through_their_scripts() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().to_str().unwrap();
-        let l = Layout {
+    /// The layout of a host whose files live under `root`, keeping one backup.
+    fn layout(root: &str, configs: Vec<(String, bool)>) -> Layout {
+        Layout {
             install_dir: format!("{root}/srv"),
             backup_dir: format!("{root}/backups"),
             binary: format!("{root}/srv/app"),
             binary_name: "app".into(),
             keep: 1,
-            configs: vec![(format!("{root}/srv/app.toml"), false)],
+            configs,
             audit_file: format!("{root}/srv/.deploy/audit.jsonl"),
             history_file: format!("{root}/srv/.deploy/history.jsonl"),
-        };
+        }
+    }
+
+    /// The backup scripts run for real (local host): copy, commit, list, restore, rotate.
+    #[tokio::test]
+    async fn backups_are_taken_listed_restored_and_rotated_through_their_scripts() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().to_str().unwrap();
+        let l = layout(root, vec![(format!("{root}/srv/app.toml"), false)]);
         let r = local();
         assert_eq!(
             create(&r, &l, "r1", "b0").await.unwrap(),
@@ -224,16 +229,7 @@ mod tests {
     async fn backups_are_ordered_and_rotated_by_the_hosts_clock() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().to_str().unwrap();
-        let l = Layout {
-            install_dir: format!("{root}/srv"),
-            backup_dir: format!("{root}/backups"),
-            binary: format!("{root}/srv/app"),
-            binary_name: "app".into(),
-            keep: 1,
-            configs: vec![],
-            audit_file: format!("{root}/srv/.deploy/audit.jsonl"),
-            history_file: format!("{root}/srv/.deploy/history.jsonl"),
-        };
+        let l = layout(root, vec![]);
         let r = local();
         std::fs::create_dir_all(format!("{root}/srv")).unwrap();
         std::fs::write(&l.binary, b"v1").unwrap();

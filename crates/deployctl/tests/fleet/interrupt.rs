@@ -8,7 +8,7 @@ use std::time::Duration;
 use testkit::*;
 
 /// Events of the one audit log in `state/audit` that `before` did not hold.
-fn new_events(state: &Path, before: &[String]) -> Vec<Value> {
+pub fn new_events(state: &Path, before: &[String]) -> Vec<Value> {
     let dir = state.join("audit");
     let Some(f) = ls(&dir).into_iter().find(|f| !before.contains(f)) else {
         return vec![];

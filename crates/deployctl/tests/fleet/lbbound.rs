@@ -18,17 +18,13 @@ exec /usr/sbin/nginx "$@"
 
 #[test]
 fn a_hanging_nginx_reload_fails_its_step_within_the_step_timeout() {
-    use std::os::unix::fs::PermissionsExt;
     let knobs = Inv {
         gray: vec![2],
         step_timeout_s: 10,
         ..Inv::behind_lb("nginx", &["nginx = \"/srv/fault/nginx\""])
     };
     let f = Fleet::new(3, &knobs);
-    std::fs::create_dir_all(f.bed.srv(0).join("fault")).unwrap();
-    let wrapper = f.bed.srv(0).join("fault/nginx");
-    std::fs::write(&wrapper, NGINX_STALLS).unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::lbload::fault_program(&f.bed, 0, "nginx", NGINX_STALLS);
     let first = f.run(&["rollout", "--env", "bed"]);
     assert_eq!(first.code, 0, "{} {}", first.stderr, first.json);
     std::fs::write(f.bed.srv(0).join("nginx-arm"), "").unwrap();

@@ -218,3 +218,15 @@ pub fn wait_lb_up(inv: &std::path::Path, state: &std::path::Path, kind: &str) {
 }
 
 use serde_json::Value;
+
+/// Install `text` as the executable `/srv/fault/NAME` of bed host `k` (a program the inventory
+/// names in place of the real one, e.g. `[lb] nginx = "/srv/fault/nginx"`: named like it, so
+/// the LB scripts' pid check accepts the processes it execs).
+pub fn fault_program(bed: &testkit::Bed, k: usize, name: &str, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = bed.srv(k).join("fault");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -4,19 +4,8 @@
 //! reload signal (haproxy: USR2, nginx: HUP; either kills it), and the new routing is live.
 
 use crate::lbload::{assert_lb_in_sync, LbHost};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use testkit::*;
-
-/// A process of someone else's, stopped by its pid on drop.
-struct Foreign(std::process::Child);
-
-impl Drop for Foreign {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn a_stale_haproxy_pid_file_naming_another_process_is_never_signalled() {
@@ -37,33 +26,20 @@ fn stale_pid_file(kind: &'static str) {
     let lbh = LbHost::new(&f.bed, 0, kind);
     let (master, _) = lbh.processes();
     // The LB dies (its master, then its workers with it).
-    let st = Command::new("kill")
-        .args(["-TERM", &master.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    assert!(procs::signal(master as i32, libc::SIGTERM));
     wait_for("the LB gone", Duration::from_secs(20), || {
-        !std::path::Path::new(&format!("/proc/{master}")).exists()
+        !procs::alive(master as i32)
     });
-    let other = Foreign(
-        Command::new("sleep")
-            .arg("120")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let other = procs::Bystander::spawn(120);
     let pid_file = lbh.srv.join(format!("{kind}.pid"));
-    std::fs::write(&pid_file, other.0.id().to_string()).unwrap();
+    std::fs::write(&pid_file, other.pid().to_string()).unwrap();
     let v2 = f.builds.v2.to_str().unwrap();
     let r = f.run(&["gray", "--env", "bed", "--percent", "50", "--artifact", v2]);
-    let sleep_alive = std::path::Path::new(&format!("/proc/{}", other.0.id())).exists()
-        && !std::fs::read_to_string(format!("/proc/{}/stat", other.0.id()))
-            .unwrap_or_default()
-            .contains(") Z ");
+    let sleep_alive = procs::running(other.pid() as i32);
     assert!(sleep_alive, "the process the pid file named was signalled");
     assert_eq!(r.code, 0, "{} {}", r.stderr, r.json);
     let (now, _) = lbh.processes();
-    assert_ne!(now, other.0.id(), "the pid file names the LB again");
+    assert_ne!(now, other.pid(), "the pid file names the LB again");
     let exe = std::fs::read_link(format!("/proc/{now}/exe")).unwrap();
     assert!(exe.ends_with(kind), "{}", exe.display());
     let lb = assert_lb_in_sync(&f.inv, &f.state, "after the restart");

@@ -91,17 +91,13 @@ exec /usr/bin/socat "$@"
 /// the file's again (it stayed half-changed while the run restored "nothing").
 #[test]
 fn an_haproxy_runtime_change_refused_half_way_is_undone_completely() {
-    use std::os::unix::fs::PermissionsExt;
     let kind = "haproxy";
     let knobs = Inv {
         gray: vec![2],
         ..Inv::behind_lb(kind, &["socat = \"/srv/fault/socat\""])
     };
     let f = Fleet::new(3, &knobs);
-    std::fs::create_dir_all(f.bed.srv(0).join("fault")).unwrap();
-    let wrapper = f.bed.srv(0).join("fault/socat");
-    std::fs::write(&wrapper, SOCAT_ONCE).unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::lbload::fault_program(&f.bed, 0, "socat", SOCAT_ONCE);
     let first = f.run(&["rollout", "--env", "bed"]);
     assert_eq!(first.code, 0, "{} {}", first.stderr, first.json);
     crate::lbload::wait_lb_up(&f.inv, &f.state, kind);

@@ -7,24 +7,12 @@
 //! stops the run at once with LEASE_LOST: no host is changed after the loss, the changed
 //! hosts are restored and the LB routes as before the run.
 
+use crate::interrupt::new_events;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 use testkit::*;
-
-/// Records of the one audit log in `state/audit` that `before` did not hold.
-fn new_events(state: &Path, before: &[String]) -> Vec<Value> {
-    let dir = state.join("audit");
-    let Some(f) = ls(&dir).into_iter().find(|f| !before.contains(f)) else {
-        return vec![];
-    };
-    std::fs::read_to_string(dir.join(f))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 /// Wait (bounded) until the new run recorded `step` `result` for `host` (any host: None).
 fn wait_event(state: &Path, before: &[String], host: Option<&str>, step: &str, result: &str) {
@@ -33,6 +21,13 @@ fn wait_event(state: &Path, before: &[String], host: Option<&str>, step: &str, r
             host.is_none_or(|h| e["host"] == h) && e["step"] == step && e["result"] == result
         })
     });
+}
+
+/// The state of each app host (1..=3) in the run's report.
+fn app_states<'r>(f: &Fleet, r: &'r Run) -> Vec<&'r str> {
+    (1..4)
+        .map(|k| r.host(&f.bed.hosts[k].name)["state"].as_str().unwrap())
+        .collect()
 }
 
 fn signal(child: &Child, sig: libc::c_int) {
@@ -116,11 +111,8 @@ fn signal_mid_batch_is_like_sigint(kind: &'static str, sig: libc::c_int, name: &
         reason.contains(&format!("interrupted by {name}")),
         "{reason}"
     );
-    let states: Vec<&str> = (1..4)
-        .map(|k| r.host(&f.bed.hosts[k].name)["state"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        states,
+        app_states(&f, &r),
         ["rolled_back", "rolled_back", "skipped"],
         "{}",
         r.json
@@ -259,11 +251,8 @@ fn a_lease_removed_during_a_rollout_stops_it_at_once_with_lease_lost() {
         "h3 never reached"
     );
     assert_last_outcome(&events, "LEASE_LOST");
-    let states: Vec<&str> = (1..4)
-        .map(|k| r.host(&f.bed.hosts[k].name)["state"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        states,
+        app_states(&f, &r),
         ["rolled_back", "rolled_back", "skipped"],
         "{}",
         r.json

@@ -1,18 +1,7 @@
 //! `status` says when it could not inspect a host it reached: the host's error is in the
 //! report and the exit code is not 0.
 
-use std::process::{Command, Stdio};
 use testkit::*;
-
-/// A process of someone else's, stopped by its pid on drop.
-struct Foreign(std::process::Child);
-
-impl Drop for Foreign {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn status_exits_non_zero_when_a_reached_host_could_not_be_inspected() {
@@ -20,16 +9,10 @@ fn status_exits_non_zero_when_a_reached_host_could_not_be_inspected() {
     let ok = f.run(&["status", "--env", "bed"]);
     assert_eq!(ok.code, 0, "{} {}", ok.stderr, ok.json);
     // h2's pid file now names a process that is not the service (bounded: 120 s).
-    let other = Foreign(
-        Command::new("sleep")
-            .arg("120")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let other = procs::Bystander::spawn(120);
     let pid_file = f.bed.srv(1).join("hotel/run/hotel-api.pid");
     let saved = std::fs::read_to_string(&pid_file).unwrap();
-    std::fs::write(&pid_file, other.0.id().to_string()).unwrap();
+    std::fs::write(&pid_file, other.pid().to_string()).unwrap();
     let st = f.run(&["status", "--env", "bed"]);
     std::fs::write(&pid_file, saved).unwrap();
     assert_eq!(st.code, 1, "{} {}", st.stderr, st.json);

@@ -356,8 +356,11 @@ impl Run<'_> {
         }
         // Never route to nothing: hosts whose restore failed still serve their build.
         lbs.keep_live(Pools::One, &mut down, &before, self.ctx.audit);
-        let applied = lbs.apply(Pools::One, &down, self.ctx.audit).await;
-        if let Err(lb) = applied.and(lbs.drift().await) {
+        let applied = match lbs.apply(Pools::One, &down, self.ctx.audit).await {
+            Ok(()) => lbs.drift().await,
+            Err(e) => Err(e),
+        };
+        if let Err(lb) = applied {
             report.outcome = Outcome::RollbackFailed;
             report.reason = format!("{}; load balancer: {lb}", report.reason);
         }
